@@ -1,0 +1,30 @@
+// One jest run covers every package. TypeScript is compiled by @swc/jest to CommonJS for the
+// test runtime; the published packages are ESM built by `tsc -b`.
+const swc = [
+  "@swc/jest",
+  {
+    jsc: { parser: { syntax: "typescript" }, target: "es2022" },
+    module: { type: "commonjs" },
+  },
+];
+
+/** @type {import('jest').Config} */
+const base = {
+  testEnvironment: "node",
+  transform: { "^.+\\.(t|j|mj)s$": swc },
+  // p-retry and its helpers ship ESM only; let swc turn them into CommonJS for jest.
+  transformIgnorePatterns: ["/node_modules/(?!(\\.pnpm/)?(p-retry|is-network-error)[@/])"],
+  moduleNameMapper: {
+    "^@brook/([a-z-]+)$": "<rootDir>/packages/$1/src/index.ts",
+    "^(\\.{1,2}/.*)\\.js$": "$1",
+  },
+  rootDir: ".",
+};
+
+export default {
+  testTimeout: 60_000,
+  projects: [
+    { ...base, displayName: "unit", testMatch: ["<rootDir>/packages/*/src/**/*.test.ts"] },
+    { ...base, displayName: "integration", testMatch: ["<rootDir>/test/**/*.test.ts"] },
+  ],
+};

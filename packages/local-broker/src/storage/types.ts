@@ -1,0 +1,89 @@
+/**
+ * The storage seam of the local broker. The engine (topics, groups, subscribers) talks only to
+ * these interfaces; `memory-store.ts` keeps everything in memory and `file-store.ts` keeps a
+ * durable segmented log on disk (see ../../FORMAT.md). Offsets are plain numbers: a local log
+ * stays far below 2^53 records.
+ */
+
+/** A record as the engine hands it to a partition log for appending. */
+export interface AppendRecord {
+  /** milliseconds since the epoch, set by the broker when the publish arrives */
+  timestamp: number;
+  key: Buffer | undefined;
+  idempotencyKey: string | undefined;
+  headers: Record<string, string>;
+  value: Buffer;
+}
+
+/** A record read back from a partition log. */
+export interface StoredRecord extends AppendRecord {
+  offset: number;
+}
+
+export interface PartitionLog {
+  /** the first offset still retained (equals endOffset when the log is empty) */
+  readonly startOffset: number;
+  /** the offset the next appended record gets */
+  readonly endOffset: number;
+  /**
+   * Appends records in order and resolves with the first one's offset once they are as
+   * durable as the store's fsync policy promises. Concurrent calls keep call order.
+   */
+  append(records: readonly AppendRecord[]): Promise<number>;
+  /**
+   * Reads up to `maxRecords` records starting at `fromOffset` (clamped to startOffset).
+   * Resolves with [] at the end of the log. Rejects with BrookError CORRUPT_DATA naming the file
+   * and offset when a stored batch fails its checksum; never returns a corrupt record.
+   */
+  read(fromOffset: number, maxRecords: number, maxBytes?: number): Promise<StoredRecord[]>;
+  /** The first offset whose timestamp is >= `timestamp`, or endOffset when there is none. */
+  offsetForTime(timestamp: number): Promise<number>;
+  /**
+   * Drops whole segments (never single records) older than `retentionMs` or beyond
+   * `retentionBytes`, always keeping the active segment. Returns the new startOffset.
+   */
+  applyRetention(now: number, retentionMs: number, retentionBytes: number | undefined): Promise<number>;
+  /** Bytes the partition occupies in the store. */
+  sizeBytes(): number;
+  close(): Promise<void>;
+}
+
+export interface TopicConfig {
+  partitions: number;
+  retentionMs: number;
+  retentionBytes: number | undefined;
+  createdAt: number;
+}
+
+/** A publish-side dedupe entry: an idempotency key seen within the window and where it went. */
+export interface DedupeEntry {
+  partition: number;
+  offset: number;
+  expiresAt: number;
+}
+
+/**
+ * Everything a broker keeps besides the partition logs: topic configs, committed group offsets
+ * and the publish dedupe window. A durable store must keep these across restarts.
+ */
+export interface MetadataStore {
+  topics(): Map<string, TopicConfig>;
+  putTopic(name: string, config: TopicConfig): Promise<void>;
+  deleteTopic(name: string): Promise<void>;
+  committed(group: string, topic: string): Map<number, number>;
+  /** `offset` is the next offset the group will read in that partition */
+  commit(group: string, topic: string, partition: number, offset: number): Promise<void>;
+  groups(): string[];
+  dedupeGet(topic: string, key: string, now: number): DedupeEntry | undefined;
+  dedupePut(topic: string, key: string, entry: DedupeEntry): void;
+  close(): Promise<void>;
+}
+
+export interface Store {
+  readonly durable: boolean;
+  readonly metadata: MetadataStore;
+  /** Opens (creating when missing) the log of one partition. */
+  openPartition(topic: string, partition: number): Promise<PartitionLog>;
+  deleteTopic(topic: string): Promise<void>;
+  close(): Promise<void>;
+}
