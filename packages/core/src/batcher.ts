@@ -1,0 +1,125 @@
+import { BrookError } from "./errors.js";
+
+export interface BatcherLimits {
+  /** how long the first entry of a batch may wait for company */
+  lingerMs: number;
+  maxBatchCount: number;
+  maxBatchBytes: number;
+}
+
+interface Pending<I, R> {
+  item: I;
+  bytes: number;
+  resolve: (result: R) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Collects entries into batches bounded by count and bytes and hands each batch to `send`,
+ * one batch at a time so the backend sees entries in the order they were added. While a
+ * batch is in flight the next one fills up, so throughput grows with load. `send` returns one
+ * result per entry; a throw fails every entry of that batch with the same error.
+ */
+export class Batcher<I, R> {
+  private queue: Pending<I, R>[] = [];
+  private queuedBytes = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private scheduled = false;
+  private sending = false;
+  private readonly idleWaiters: Array<() => void> = [];
+  private closed = false;
+
+  constructor(
+    private readonly limits: BatcherLimits,
+    private readonly send: (items: I[]) => Promise<R[]>,
+  ) {}
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  add(item: I, bytes: number): Promise<R> {
+    if (this.closed) return Promise.reject(new BrookError("CLOSED", "publisher is closed"));
+    return new Promise<R>((resolve, reject) => {
+      this.queue.push({ item, bytes, resolve, reject });
+      this.queuedBytes += bytes;
+      this.schedule();
+    });
+  }
+
+  /** Resolves once every entry added so far has its result. */
+  flush(): Promise<void> {
+    if (this.queue.length === 0 && !this.sending) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    this.clearTimer();
+    void this.drain();
+    return done;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.closed = true;
+  }
+
+  private schedule(): void {
+    if (this.sending) return;
+    const full = this.queue.length >= this.limits.maxBatchCount || this.queuedBytes >= this.limits.maxBatchBytes;
+    if (full || this.limits.lingerMs <= 0) {
+      if (full) this.clearTimer();
+      if (!this.scheduled) {
+        this.scheduled = true;
+        // Let every publish issued in the same tick join the batch.
+        setImmediate(() => {
+          this.scheduled = false;
+          void this.drain();
+        });
+      }
+      return;
+    }
+    if (this.timer === undefined) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.drain();
+      }, this.limits.lingerMs);
+    }
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private takeBatch(): Pending<I, R>[] {
+    let count = 0;
+    let bytes = 0;
+    while (count < this.queue.length && count < this.limits.maxBatchCount) {
+      const next = this.queue[count]!;
+      if (count > 0 && bytes + next.bytes > this.limits.maxBatchBytes) break;
+      bytes += next.bytes;
+      count += 1;
+    }
+    const batch = this.queue.slice(0, count);
+    this.queue = this.queue.slice(count);
+    this.queuedBytes -= bytes;
+    return batch;
+  }
+
+  private async drain(): Promise<void> {
+    if (this.sending) return;
+    this.sending = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.takeBatch();
+        try {
+          const results = await this.send(batch.map((p) => p.item));
+          batch.forEach((p, i) => p.resolve(results[i] as R));
+        } catch (err) {
+          for (const p of batch) p.reject(err);
+        }
+      }
+    } finally {
+      this.sending = false;
+      for (const wake of this.idleWaiters.splice(0)) wake();
+    }
+  }
+}

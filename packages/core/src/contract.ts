@@ -1,0 +1,212 @@
+/**
+ * The Brook contract: what every backend (local broker, Kafka, Pub/Sub, Kinesis, Event Hubs)
+ * guarantees to application code. Each guarantee is stated beside the member that carries it;
+ * `@brook/contract-tests` proves them against a real server, switched by `Capabilities`.
+ */
+import type { BrookError } from "./errors.js";
+import type { Codec, CodecName } from "./codec.js";
+import type { DedupeStore } from "./dedupe.js";
+
+/** Where a message sits in its topic. Offsets are opaque strings (Kinesis needs > 64 bits). */
+export interface Position {
+  partition: string;
+  offset: string;
+}
+
+export type Headers = Record<string, string>;
+
+export interface OutgoingMessage<T> {
+  data: T;
+  /** Messages with the same key keep their publish order for subscribers (see ordering). */
+  key?: string;
+  /** A repeat within the backend's dedupe window is dropped (capability `publishDedupe`). */
+  idempotencyKey?: string;
+  headers?: Headers;
+}
+
+export interface PublishResult {
+  position: Position;
+  /** true when the backend recognised the idempotency key and kept the original instead. */
+  duplicate: boolean;
+}
+
+/** One result per `publishBatch` entry, in entry order: a batch is never all-or-nothing. */
+export type PublishBatchResult =
+  | { ok: true; position: Position; duplicate: boolean }
+  | { ok: false; error: BrookError };
+
+export interface PublisherOptions<T> {
+  /** How `data` becomes bytes: "json" (default), "string", "bytes", or a custom codec. */
+  codec?: CodecName | Codec<T>;
+  /** How long a publish may wait for others to share its batch (default 0: next tick). */
+  lingerMs?: number;
+  /** Caps below the backend's own limits; the smaller of the two applies. */
+  maxBatchCount?: number;
+  maxBatchBytes?: number;
+  /** Transient failures are retried this many times per entry before they are reported. */
+  maxRetries?: number;
+}
+
+export interface Publisher<T> {
+  readonly topic: string;
+  /** Resolves once the backend has acknowledged the message (durably, where it can). */
+  publish(message: OutgoingMessage<T>): Promise<PublishResult>;
+  /** Publishes every entry; a bad or failed entry fails alone, the rest are published. */
+  publishBatch(messages: readonly OutgoingMessage<T>[]): Promise<PublishBatchResult[]>;
+  /** Resolves when everything published so far has been acknowledged or has failed. */
+  flush(): Promise<void>;
+  /** Flushes, then refuses further publishes with CLOSED. */
+  close(): Promise<void>;
+}
+
+export interface ReceivedMessage<T> {
+  /** Stable per message within a topic (partition/offset or the provider's message id). */
+  id: string;
+  topic: string;
+  data: T;
+  key?: string;
+  idempotencyKey?: string;
+  /** The publisher's headers; Brook's own transport headers are removed. */
+  headers: Headers;
+  publishTime: Date;
+  position: Position;
+  /** 1 on first delivery, incremented on each redelivery Brook knows about. */
+  deliveryAttempt: number;
+}
+
+/** Resolve = acknowledged. Throw = retried after backoff; `PermanentError` = dead-lettered now. */
+export type MessageHandler<T> = (message: ReceivedMessage<T>) => Promise<void> | void;
+/** Resolve acknowledges the whole batch; a throw retries the whole batch. */
+export type BatchHandler<T> = (messages: ReceivedMessage<T>[]) => Promise<void> | void;
+
+export type StartFrom = "earliest" | "latest" | { time: Date } | { positions: Position[] };
+export type SeekTarget = { time: Date } | { positions: Position[] };
+
+export interface RetryOptions {
+  /** Deliveries in total, the first included, before the message is dead-lettered (default 5). */
+  maxAttempts?: number;
+  minDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+export type DeadLetterOptions = { topic: string } | "native";
+
+export interface SubscribeOptions<T> {
+  /** Every group receives every message (fan-out); members of one group share the work. */
+  group: string;
+  handler?: MessageHandler<T>;
+  batchHandler?: BatchHandler<T>;
+  codec?: CodecName | Codec<T>;
+  /**
+   * "key" (default): one key's messages run strictly in order, different keys concurrently.
+   * "partition": one partition's messages run strictly in order. "none": no order.
+   */
+  ordering?: "key" | "partition" | "none";
+  /** Messages delivered to this subscriber and not yet settled, at most (default 256). */
+  maxInFlight?: number;
+  /** Where a group with no committed position starts (default "latest"). */
+  startFrom?: StartFrom;
+  retry?: RetryOptions;
+  /** Without it, a message that exhausts its attempts is logged, reported as "error" and acked. */
+  deadLetter?: DeadLetterOptions;
+  /** Consumer-side idempotency: each idempotency key reaches the handler once while remembered. */
+  dedupe?: { store: DedupeStore; ttlMs?: number };
+  /** A partition with lag and no progress for this long emits "stalled" (default 60 s). */
+  stallTimeoutMs?: number;
+  /** How often the contiguous watermark is committed on log backends (default 1 s). */
+  commitIntervalMs?: number;
+  /** Create the topic or subscription when it is missing instead of failing with TOPIC_NOT_FOUND. */
+  createIfMissing?: boolean;
+}
+
+export interface PartitionHealth {
+  partition: string;
+  /** last offset whose commit the backend acknowledged (every offset up to it is settled) */
+  committed: string | undefined;
+  /** messages published to the partition and not yet settled by this group, when known */
+  lag: number | undefined;
+  inFlight: number;
+  lastProgressAt: Date | undefined;
+  stalled: boolean;
+}
+
+export interface SubscriptionEvents {
+  assigned: [partitions: string[]];
+  revoked: [partitions: string[]];
+  error: [error: BrookError];
+  stalled: [health: PartitionHealth];
+}
+
+export interface CloseOptions {
+  /** true (default): stop fetching, let in-flight handlers finish (bounded), commit, leave. */
+  drain?: boolean;
+  timeoutMs?: number;
+}
+
+export interface Subscription {
+  readonly topic: string;
+  readonly group: string;
+  on<E extends keyof SubscriptionEvents>(event: E, listener: (...args: SubscriptionEvents[E]) => void): this;
+  off<E extends keyof SubscriptionEvents>(event: E, listener: (...args: SubscriptionEvents[E]) => void): this;
+  /** Moves the group's position; messages in flight from before the seek are not committed. */
+  seek(target: SeekTarget): Promise<void>;
+  health(): PartitionHealth[];
+  /** Partitions, or partition-like units, this member currently owns. */
+  assignment(): string[];
+  /** Commits the contiguous watermark now (log backends) and resolves when acknowledged. */
+  commit(): Promise<void>;
+  /**
+   * With drain: finishes in-flight work (bounded by timeoutMs), commits, leaves the group.
+   * Without: abandons in-flight work uncommitted (it will be redelivered) and leaves at once.
+   */
+  close(options?: CloseOptions): Promise<void>;
+}
+
+export interface TopicOptions {
+  partitions?: number;
+  retentionMs?: number;
+  retentionBytes?: number;
+}
+
+export interface TopicDescription {
+  name: string;
+  partitions: number | undefined;
+  retentionMs: number | undefined;
+}
+
+export interface Admin {
+  /** Fails with ALREADY_EXISTS when the topic exists, unless `ifNotExists`. */
+  createTopic(name: string, options?: TopicOptions & { ifNotExists?: boolean }): Promise<void>;
+  /** Fails with TOPIC_NOT_FOUND when there is no such topic. */
+  deleteTopic(name: string): Promise<void>;
+  describeTopic(name: string): Promise<TopicDescription>;
+  listTopics(): Promise<string[]>;
+  topicExists(name: string): Promise<boolean>;
+}
+
+/** What a backend can and cannot do. A missing feature throws UNSUPPORTED, never a no-op. */
+export interface Capabilities {
+  /** the finest unit of guaranteed order */
+  ordering: "key" | "partition";
+  seek: { offset: boolean; time: boolean };
+  /** the log is retained after acknowledgement, so a seek can replay it */
+  replayAfterAck: boolean;
+  nativeDeadLetter: boolean;
+  publishDedupe: "window" | "none";
+  consumerGroups: boolean;
+  partitions: "fixed" | "resharding" | "none";
+  maxMessageBytes: number;
+  maxBatchCount: number;
+  maxBatchBytes: number;
+}
+
+export interface Broker {
+  readonly url: string;
+  readonly capabilities: Capabilities;
+  readonly admin: Admin;
+  publisher<T = unknown>(topic: string, options?: PublisherOptions<T>): Publisher<T>;
+  /** Resolves once the subscriber is running; fails with TOPIC_NOT_FOUND for a missing topic. */
+  subscribe<T = unknown>(topic: string, options: SubscribeOptions<T>): Promise<Subscription>;
+  /** Closes every publisher and subscription this broker opened, then the connection. */
+  close(): Promise<void>;
+}

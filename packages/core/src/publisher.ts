@@ -1,0 +1,194 @@
+import { BrookError, closedError, invalidArgument, toBrookError } from "./errors.js";
+import { Batcher } from "./batcher.js";
+import { resolveCodec } from "./codec.js";
+import { runWithRetry } from "./retry.js";
+import { injectTraceContext } from "./tracing.js";
+import type { Headers, OutgoingMessage, PublishBatchResult, PublishResult, Publisher, PublisherOptions } from "./contract.js";
+import type { PublishTransport, WireMessage } from "./spi.js";
+
+const encoder = new TextEncoder();
+
+/** Byte size of a message as the backends count it: value, key and headers. */
+export function wireSize(message: WireMessage): number {
+  let size = message.value.byteLength;
+  if (message.key !== undefined) size += byteLength(message.key);
+  if (message.idempotencyKey !== undefined) size += byteLength(message.idempotencyKey);
+  for (const name in message.headers) size += byteLength(name) + byteLength(message.headers[name]!);
+  return size;
+}
+
+function byteLength(text: string): number {
+  // ASCII fast path: most keys and header values are ASCII.
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return encoder.encode(text).byteLength;
+  return text.length;
+}
+
+export function validateHeaders(headers: unknown, field = "headers"): Headers {
+  if (headers === undefined) return {};
+  if (typeof headers !== "object" || headers === null || Array.isArray(headers)) {
+    throw invalidArgument(field, "an object of string values", headers);
+  }
+  const out: Headers = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.length === 0) throw invalidArgument(field, "non-empty header names", name);
+    if (typeof value !== "string") throw invalidArgument(`${field}.${name}`, "a string", value);
+    out[name] = value;
+  }
+  return out;
+}
+
+export function validateTopicName(topic: unknown, field = "topic"): string {
+  if (typeof topic !== "string" || topic.length === 0) throw invalidArgument(field, "a non-empty string", topic);
+  if (topic.length > 249) throw invalidArgument(field, "at most 249 characters", topic);
+  if (!/^[A-Za-z0-9._-]+$/.test(topic)) throw invalidArgument(field, "only letters, digits, '.', '_' and '-'", topic);
+  return topic;
+}
+
+export interface CorePublisherOptions {
+  onClose?: () => void;
+}
+
+/**
+ * The one publisher implementation: validates and encodes each message, packs messages into
+ * batches under the backend's limits, retries transient per-entry failures (p-retry), and
+ * reports one result per entry. Batches go out one at a time, so order per key survives a
+ * retry: later messages wait until the retried ones are settled.
+ */
+export class CorePublisher<T> implements Publisher<T> {
+  readonly topic: string;
+  private readonly codec;
+  private readonly batcher: Batcher<WireMessage, PublishBatchResult>;
+  private readonly maxMessageBytes: number;
+  private readonly maxRetries: number;
+  private closed = false;
+
+  constructor(
+    private readonly transport: PublishTransport,
+    options: PublisherOptions<T> = {},
+    private readonly hooks: CorePublisherOptions = {},
+  ) {
+    this.topic = transport.topic;
+    this.codec = resolveCodec<T>(options.codec);
+    const limits = transport.limits;
+    const maxBatchCount = Math.min(options.maxBatchCount ?? limits.maxBatchCount, limits.maxBatchCount);
+    const maxBatchBytes = Math.min(options.maxBatchBytes ?? limits.maxBatchBytes, limits.maxBatchBytes);
+    if (!(maxBatchCount >= 1)) throw invalidArgument("maxBatchCount", "an integer >= 1", options.maxBatchCount);
+    if (!(maxBatchBytes >= 1)) throw invalidArgument("maxBatchBytes", "a number >= 1", options.maxBatchBytes);
+    const lingerMs = options.lingerMs ?? 0;
+    if (!(lingerMs >= 0)) throw invalidArgument("lingerMs", "a number >= 0", options.lingerMs);
+    this.maxRetries = options.maxRetries ?? 3;
+    if (!Number.isInteger(this.maxRetries) || this.maxRetries < 0) throw invalidArgument("maxRetries", "an integer >= 0", options.maxRetries);
+    this.maxMessageBytes = limits.maxMessageBytes;
+    this.batcher = new Batcher({ lingerMs, maxBatchCount, maxBatchBytes }, (batch) => this.sendWithRetry(batch));
+  }
+
+  async publish(message: OutgoingMessage<T>): Promise<PublishResult> {
+    const result = await this.enqueue(message, "message");
+    if (!result.ok) throw result.error;
+    return { position: result.position, duplicate: result.duplicate };
+  }
+
+  async publishBatch(messages: readonly OutgoingMessage<T>[]): Promise<PublishBatchResult[]> {
+    if (!Array.isArray(messages)) throw invalidArgument("messages", "an array of messages", messages);
+    if (this.closed) throw closedError(`publisher for topic "${this.topic}"`);
+    return Promise.all(messages.map((m, i) => this.enqueue(m, `messages[${i}]`)));
+  }
+
+  flush(): Promise<void> {
+    return this.batcher.flush();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.batcher.close();
+      await this.transport.close?.();
+    } finally {
+      this.hooks.onClose?.();
+    }
+  }
+
+  private enqueue(message: OutgoingMessage<T>, field: string): Promise<PublishBatchResult> {
+    if (this.closed) return Promise.reject(closedError(`publisher for topic "${this.topic}"`));
+    let wire: WireMessage;
+    try {
+      wire = this.encode(message, field);
+    } catch (err) {
+      return Promise.resolve({ ok: false, error: toBrookError(err, "INVALID_ARGUMENT") });
+    }
+    const size = wireSize(wire);
+    if (size > this.maxMessageBytes) {
+      return Promise.resolve({
+        ok: false,
+        error: new BrookError(
+          "MESSAGE_TOO_LARGE",
+          `${field}: ${size} bytes (data, key and headers) exceeds the backend limit of ${this.maxMessageBytes} bytes for topic "${this.topic}"`,
+        ),
+      });
+    }
+    return this.batcher.add(wire, size);
+  }
+
+  private encode(message: OutgoingMessage<T>, field: string): WireMessage {
+    if (typeof message !== "object" || message === null) throw invalidArgument(field, "an object with data", message);
+    const { key, idempotencyKey } = message;
+    if (key !== undefined && (typeof key !== "string" || key.length === 0)) throw invalidArgument(`${field}.key`, "a non-empty string", key);
+    if (idempotencyKey !== undefined && (typeof idempotencyKey !== "string" || idempotencyKey.length === 0)) {
+      throw invalidArgument(`${field}.idempotencyKey`, "a non-empty string", idempotencyKey);
+    }
+    const headers = validateHeaders(message.headers, `${field}.headers`);
+    if (headers.traceparent === undefined) injectTraceContext(headers);
+    let value: Uint8Array;
+    try {
+      value = this.codec.encode(message.data);
+    } catch (err) {
+      const e = toBrookError(err, "INVALID_ARGUMENT");
+      throw new BrookError(e.code, `${field}.${e.message}`, { cause: err });
+    }
+    return { key, idempotencyKey, headers, value };
+  }
+
+  /** Sends a batch; entries that failed with a retriable error are resent alone, in order. */
+  private async sendWithRetry(batch: WireMessage[]): Promise<PublishBatchResult[]> {
+    const results = await this.sendOnce(batch);
+    let failed = indexesToRetry(results);
+    if (failed.length === 0 || this.maxRetries === 0) return results;
+    try {
+      await runWithRetry(
+        { maxAttempts: this.maxRetries, minDelayMs: 50, maxDelayMs: 2_000 },
+        async () => {
+          const again = await this.sendOnce(failed.map((i) => batch[i]!));
+          again.forEach((r, j) => (results[failed[j]!] = r));
+          failed = indexesToRetry(results);
+          if (failed.length > 0) throw (results[failed[0]!] as { error: BrookError }).error;
+        },
+      );
+    } catch {
+      // The entries still failing keep their last error in `results`.
+    }
+    return results;
+  }
+
+  /** A thrown transport error becomes that error for every entry, so results stay per entry. */
+  private async sendOnce(batch: WireMessage[]): Promise<PublishBatchResult[]> {
+    try {
+      const results = await this.transport.send(batch);
+      if (results.length !== batch.length) {
+        throw new BrookError("INTERNAL", `transport returned ${results.length} results for ${batch.length} messages`);
+      }
+      return results;
+    } catch (err) {
+      const error = toBrookError(err, "UNAVAILABLE");
+      return batch.map(() => ({ ok: false as const, error }));
+    }
+  }
+}
+
+function indexesToRetry(results: PublishBatchResult[]): number[] {
+  const out: number[] = [];
+  results.forEach((r, i) => {
+    if (!r.ok && r.error.retriable) out.push(i);
+  });
+  return out;
+}

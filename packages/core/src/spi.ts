@@ -1,0 +1,102 @@
+/**
+ * What an adapter supplies to core. Core owns every piece of shared machinery (codecs,
+ * validation, batching, retries, the keyed executor, watermark commits, dead letters, dedupe,
+ * health); an adapter only moves bytes: a PublishTransport sends encoded messages and a
+ * SubscriptionSource fetches them and commits or acks what core says is settled.
+ */
+import type { BrookError } from "./errors.js";
+import type { Headers, PublishBatchResult, Publisher, SeekTarget } from "./contract.js";
+import type { Logger } from "./logger.js";
+
+/** An encoded message on its way to a backend. */
+export interface WireMessage {
+  key: string | undefined;
+  idempotencyKey: string | undefined;
+  headers: Headers;
+  value: Uint8Array;
+}
+
+export interface BackendLimits {
+  maxMessageBytes: number;
+  maxBatchCount: number;
+  maxBatchBytes: number;
+}
+
+export interface PublishTransport {
+  readonly topic: string;
+  readonly limits: BackendLimits;
+  /**
+   * Sends messages in order and returns one result per message, in the same order. A failure
+   * of one entry is an `{ ok: false }` result; a throw fails the whole call. Retriable failures
+   * (error.retriable) are retried by core for that entry alone.
+   */
+  send(messages: WireMessage[]): Promise<PublishBatchResult[]>;
+  close?(): Promise<void>;
+}
+
+/** A fetched message as an adapter hands it to core. */
+export interface SourceRecord {
+  partition: string;
+  offset: string;
+  /** provider message id; default `${partition}/${offset}` */
+  id?: string;
+  key: string | undefined;
+  idempotencyKey: string | undefined;
+  headers: Headers;
+  value: Uint8Array;
+  publishTime: Date;
+  /** the provider's own delivery count, when it keeps one */
+  deliveryAttempt?: number;
+  /** anything the adapter needs back in ack()/redeliver() (e.g. the SDK's message object) */
+  handle?: unknown;
+}
+
+export interface PartitionAssignment {
+  partition: string;
+  /** last offset the group committed (everything at or below it is settled) */
+  lastCommitted?: string | undefined;
+  /** first offset this member will read, when known (for lag before the first delivery) */
+  startOffset?: string | undefined;
+}
+
+/** Core's side of a subscription, as seen by the adapter's source. */
+export interface DeliverySink {
+  /** Hands fetched records to core. Records of one partition must arrive in offset order. */
+  deliver(records: SourceRecord[]): void;
+  /** How many more records core will take before passing maxInFlight. */
+  readonly available: number;
+  /** Resolves when available > 0 (or the subscription is closing). */
+  waitForCapacity(): Promise<void>;
+  assigned(partitions: PartitionAssignment[]): void;
+  /** Stops work on the partitions, waits (bounded) for their in-flight messages, commits them. */
+  revoked(partitions: string[]): Promise<void>;
+  /** Forgets in-flight work on the partition after a seek; late settles are not committed. */
+  reset(partition: string, assignment: PartitionAssignment): void;
+  /** The offset the next published message will get, for lag in health(). */
+  reportEnd(partition: string, endOffset: string): void;
+  error(error: BrookError): void;
+  readonly closing: boolean;
+}
+
+export interface SubscriptionSource {
+  /** "watermark": commit() contiguous offsets per partition; "individual": ack() each message */
+  readonly settleMode: "watermark" | "individual";
+  start(sink: DeliverySink): Promise<void>;
+  /** Commits, per partition, the last settled offset of the contiguous watermark. */
+  commit?(watermarks: Map<string, string>): Promise<void>;
+  ack?(record: SourceRecord): void;
+  /** Provider-side redelivery after `delayMs` (used with deadLetter "native"). */
+  redeliver?(record: SourceRecord, delayMs: number): void;
+  seek(target: SeekTarget): Promise<void>;
+  /** Stops fetching and leaves the group / releases partitions. */
+  stop(): Promise<void>;
+}
+
+/** What a subscription needs from its broker besides the source. */
+export interface SubscriptionContext {
+  topic: string;
+  logger: Logger;
+  /** opens a bytes publisher for dead letters */
+  openPublisher(topic: string): Publisher<Uint8Array>;
+  nativeDeadLetter: boolean;
+}

@@ -1,0 +1,91 @@
+import type { Headers } from "./contract.js";
+
+/**
+ * W3C trace context. When `@opentelemetry/api` is installed, publish and process spans are
+ * created and the active context is injected into / extracted from message headers; without
+ * it, an existing `traceparent` header still travels untouched with the message.
+ */
+type OtelApi = typeof import("@opentelemetry/api");
+
+let otel: OtelApi | null | undefined;
+
+/** Loads the optional OpenTelemetry API once; null when it is not installed. */
+export async function loadOtel(): Promise<OtelApi | null> {
+  if (otel !== undefined) return otel;
+  try {
+    otel = (await import("@opentelemetry/api")) as OtelApi;
+  } catch {
+    otel = null;
+  }
+  return otel;
+}
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+export interface TraceParent {
+  version: string;
+  traceId: string;
+  spanId: string;
+  flags: string;
+}
+
+export function parseTraceparent(value: string | undefined): TraceParent | undefined {
+  if (value === undefined) return undefined;
+  const match = TRACEPARENT.exec(value.trim());
+  if (match === null) return undefined;
+  const [, version, traceId, spanId, flags] = match as unknown as [string, string, string, string, string];
+  if (version === "ff" || /^0+$/.test(traceId) || /^0+$/.test(spanId)) return undefined;
+  return { version, traceId, spanId, flags };
+}
+
+export function formatTraceparent(tp: TraceParent): string {
+  return `${tp.version}-${tp.traceId}-${tp.spanId}-${tp.flags}`;
+}
+
+/** Injects the active OpenTelemetry context into `headers` (a no-op without the API). */
+export function injectTraceContext(headers: Headers): void {
+  if (otel === null || otel === undefined) return;
+  otel.propagation.inject(otel.context.active(), headers);
+}
+
+/** Runs `fn` inside a consumer span whose parent is the context carried in `headers`. */
+export async function withProcessSpan<R>(topic: string, headers: Headers, fn: () => Promise<R>): Promise<R> {
+  const api = otel;
+  if (api === null || api === undefined) return fn();
+  const parent = api.propagation.extract(api.context.active(), headers);
+  const tracer = api.trace.getTracer("@brook/core");
+  return tracer.startActiveSpan(
+    `process ${topic}`,
+    { kind: api.SpanKind.CONSUMER, attributes: { "messaging.destination.name": topic, "messaging.operation.type": "process" } },
+    parent,
+    async (span) => {
+      try {
+        return await fn();
+      } catch (err) {
+        span.setStatus({ code: api.SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+        throw err;
+      } finally {
+        span.end();
+      }
+    },
+  );
+}
+
+/** Runs `fn` inside a producer span and injects that span's context into `headers`. */
+export async function withPublishSpan<R>(topic: string, headers: Headers, fn: () => Promise<R>): Promise<R> {
+  const api = otel;
+  if (api === null || api === undefined) return fn();
+  const tracer = api.trace.getTracer("@brook/core");
+  return tracer.startActiveSpan(
+    `publish ${topic}`,
+    { kind: api.SpanKind.PRODUCER, attributes: { "messaging.destination.name": topic, "messaging.operation.type": "publish" } },
+    async (span) => {
+      api.propagation.inject(api.context.active(), headers);
+      try {
+        return await fn();
+      } finally {
+        span.end();
+      }
+    },
+  );
+}

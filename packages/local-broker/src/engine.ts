@@ -1,0 +1,312 @@
+import { BrookError, partitionForKey, validateTopicName, type PublishBatchResult, type WireMessage } from "@brook/core";
+import type { AppendRecord, PartitionLog, Store, StoredRecord, TopicConfig } from "./storage/types.js";
+import { GroupCoordinator } from "./coordinator.js";
+
+export const DEFAULT_RETENTION_MS = 7 * 24 * 3600_000;
+export const DEFAULT_DEDUPE_WINDOW_MS = 2 * 60_000;
+
+export interface EngineOptions {
+  /** how long a publish idempotency key is remembered (default 2 min) */
+  dedupeWindowMs?: number;
+  /** how often retention runs (default 60 s) */
+  retentionCheckMs?: number;
+  /** largest message accepted, in bytes (default 1 MiB) */
+  maxMessageBytes?: number;
+  now?: () => number;
+}
+
+export interface FetchResult {
+  records: StoredRecord[];
+  /** the offset the next append will get: lag = endOffset - consumer position */
+  endOffset: number;
+}
+
+export interface CreateTopicConfig {
+  partitions?: number;
+  retentionMs?: number;
+  retentionBytes?: number;
+}
+
+interface Topic {
+  name: string;
+  config: TopicConfig;
+  logs: PartitionLog[];
+  /** round-robin cursor for messages without a key */
+  nextUnkeyed: number;
+}
+
+/**
+ * The log engine behind `memory:`, `local:` and `brook://`: topics of partitions, appends with
+ * the publish dedupe window, reads with long-poll waits, offsets by time, retention, and the
+ * group coordinator. Storage is pluggable (memory or file) through `Store`.
+ */
+export class LogEngine {
+  readonly coordinator: GroupCoordinator;
+  private readonly topics = new Map<string, Topic>();
+  private readonly dataWaiters = new Map<string, Set<() => void>>();
+  private readonly dedupeWindowMs: number;
+  readonly maxMessageBytes: number;
+  private readonly now: () => number;
+  private retentionTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  private constructor(
+    readonly store: Store,
+    options: EngineOptions,
+  ) {
+    this.dedupeWindowMs = options.dedupeWindowMs ?? DEFAULT_DEDUPE_WINDOW_MS;
+    this.maxMessageBytes = options.maxMessageBytes ?? 1024 * 1024;
+    this.now = options.now ?? Date.now;
+    this.coordinator = new GroupCoordinator(this);
+    const every = options.retentionCheckMs ?? 60_000;
+    this.retentionTimer = setInterval(() => void this.applyRetention().catch(() => undefined), every);
+    this.retentionTimer.unref();
+  }
+
+  static async open(store: Store, options: EngineOptions = {}): Promise<LogEngine> {
+    const engine = new LogEngine(store, options);
+    for (const [name, config] of store.metadata.topics()) {
+      const logs: PartitionLog[] = [];
+      for (let p = 0; p < config.partitions; p++) logs.push(await store.openPartition(name, p));
+      engine.topics.set(name, { name, config, logs, nextUnkeyed: 0 });
+    }
+    return engine;
+  }
+
+  // ---- topics ----
+
+  async createTopic(name: string, options: CreateTopicConfig = {}, ifNotExists = false): Promise<void> {
+    this.ensureOpen();
+    validateTopicName(name);
+    const partitions = options.partitions ?? 1;
+    if (!Number.isInteger(partitions) || partitions < 1 || partitions > 10_000) {
+      throw new BrookError("INVALID_ARGUMENT", `partitions: expected an integer from 1 to 10000, got ${String(partitions)}`);
+    }
+    const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
+    if (!(retentionMs > 0)) throw new BrookError("INVALID_ARGUMENT", `retentionMs: expected a number > 0, got ${String(retentionMs)}`);
+    if (options.retentionBytes !== undefined && !(options.retentionBytes > 0)) {
+      throw new BrookError("INVALID_ARGUMENT", `retentionBytes: expected a number > 0, got ${String(options.retentionBytes)}`);
+    }
+    if (this.topics.has(name)) {
+      if (ifNotExists) return;
+      throw new BrookError("ALREADY_EXISTS", `topic "${name}" already exists`);
+    }
+    const config: TopicConfig = { partitions, retentionMs, retentionBytes: options.retentionBytes, createdAt: this.now() };
+    const logs: PartitionLog[] = [];
+    for (let p = 0; p < partitions; p++) logs.push(await this.store.openPartition(name, p));
+    await this.store.metadata.putTopic(name, config);
+    this.topics.set(name, { name, config, logs, nextUnkeyed: 0 });
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    const topic = this.topic(name);
+    this.topics.delete(name);
+    this.coordinator.topicDeleted(name);
+    for (const log of topic.logs) await log.close();
+    await this.store.metadata.deleteTopic(name);
+    await this.store.deleteTopic(name);
+    this.wakeAll(name);
+  }
+
+  hasTopic(name: string): boolean {
+    return this.topics.has(name);
+  }
+
+  listTopics(): string[] {
+    return [...this.topics.keys()].sort();
+  }
+
+  describeTopic(name: string): { name: string; config: TopicConfig; partitions: Array<{ partition: number; start: number; end: number; bytes: number }> } {
+    const topic = this.topic(name);
+    return {
+      name,
+      config: topic.config,
+      partitions: topic.logs.map((log, partition) => ({ partition, start: log.startOffset, end: log.endOffset, bytes: log.sizeBytes() })),
+    };
+  }
+
+  partitionCount(name: string): number {
+    return this.topic(name).config.partitions;
+  }
+
+  /** Throws TOPIC_NOT_FOUND naming the topic. */
+  topic(name: string): Topic {
+    const topic = this.topics.get(name);
+    if (topic === undefined) throw new BrookError("TOPIC_NOT_FOUND", `topic "${name}" does not exist`);
+    return topic;
+  }
+
+  // ---- publish ----
+
+  /**
+   * Appends messages: keyed ones by Kafka's murmur2 partitioner, unkeyed ones round-robin per
+   * call. A repeated idempotency key within the window is not appended; its result is the
+   * original position with duplicate: true. One result per message, in order.
+   */
+  async append(topicName: string, messages: readonly WireMessage[]): Promise<PublishBatchResult[]> {
+    this.ensureOpen();
+    const topic = this.topic(topicName);
+    const now = this.now();
+    const results: PublishBatchResult[] = new Array(messages.length);
+    const perPartition = new Map<number, { indexes: number[]; records: AppendRecord[] }>();
+    const seenInCall = new Map<string, number>();
+    const unkeyedPartition = topic.nextUnkeyed;
+    topic.nextUnkeyed = (topic.nextUnkeyed + 1) % topic.config.partitions;
+    const metadata = this.store.metadata;
+
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      if (m.value.byteLength > this.maxMessageBytes) {
+        results[i] = {
+          ok: false,
+          error: new BrookError("MESSAGE_TOO_LARGE", `message of ${m.value.byteLength} bytes exceeds the broker limit of ${this.maxMessageBytes} bytes`),
+        };
+        continue;
+      }
+      if (m.idempotencyKey !== undefined) {
+        const earlier = seenInCall.get(m.idempotencyKey);
+        if (earlier !== undefined) {
+          results[i] = { ok: true, position: { partition: "", offset: "" }, duplicate: true };
+          (results[i] as { dupOf?: number }).dupOf = earlier;
+          continue;
+        }
+        const entry = metadata.dedupeGet(topicName, m.idempotencyKey, now);
+        if (entry !== undefined) {
+          results[i] = { ok: true, position: { partition: String(entry.partition), offset: String(entry.offset) }, duplicate: true };
+          continue;
+        }
+        seenInCall.set(m.idempotencyKey, i);
+      }
+      const partition = m.key === undefined ? unkeyedPartition : partitionForKey(m.key, topic.config.partitions);
+      let slot = perPartition.get(partition);
+      if (slot === undefined) perPartition.set(partition, (slot = { indexes: [], records: [] }));
+      slot.indexes.push(i);
+      slot.records.push({
+        timestamp: now,
+        key: m.key === undefined ? undefined : Buffer.from(m.key),
+        idempotencyKey: m.idempotencyKey,
+        headers: m.headers,
+        value: Buffer.isBuffer(m.value) ? m.value : Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength),
+      });
+    }
+
+    await Promise.all(
+      [...perPartition].map(async ([partition, slot]) => {
+        const log = topic.logs[partition]!;
+        try {
+          const base = await log.append(slot.records);
+          slot.indexes.forEach((index, j) => {
+            const offset = base + j;
+            results[index] = { ok: true, position: { partition: String(partition), offset: String(offset) }, duplicate: false };
+            const idem = messages[index]!.idempotencyKey;
+            if (idem !== undefined) metadata.dedupePut(topicName, idem, { partition, offset, expiresAt: now + this.dedupeWindowMs });
+          });
+          this.wake(topicName, partition);
+        } catch (err) {
+          const error = err instanceof BrookError ? err : new BrookError("UNAVAILABLE", `append to ${topicName}/${partition} failed: ${(err as Error).message}`, { cause: err });
+          for (const index of slot.indexes) results[index] = { ok: false, error };
+        }
+      }),
+    );
+
+    // A repeat inside one call gets the position its first occurrence received.
+    for (let i = 0; i < results.length; i++) {
+      const dupOf = (results[i] as { dupOf?: number } | undefined)?.dupOf;
+      if (dupOf !== undefined) {
+        const first = results[dupOf]!;
+        results[i] = first.ok ? { ok: true, position: first.position, duplicate: true } : first;
+      }
+    }
+    return results;
+  }
+
+  // ---- consume ----
+
+  log(topicName: string, partition: number): PartitionLog {
+    const log = this.topic(topicName).logs[partition];
+    if (log === undefined) throw new BrookError("INVALID_ARGUMENT", `partition: topic "${topicName}" has no partition ${partition}`);
+    return log;
+  }
+
+  /** Reads from `offset`; when nothing is there yet, waits up to `waitMs` for an append. */
+  async fetch(topicName: string, partition: number, offset: number, maxRecords: number, waitMs: number, signal?: AbortSignal): Promise<FetchResult> {
+    const log = this.log(topicName, partition);
+    let records = await log.read(offset, maxRecords);
+    if (records.length === 0 && waitMs > 0 && offset >= log.endOffset) {
+      await this.waitForData(topicName, partition, waitMs, signal);
+      if (!this.topics.has(topicName)) return { records: [], endOffset: log.endOffset };
+      records = await log.read(offset, maxRecords);
+    }
+    return { records, endOffset: log.endOffset };
+  }
+
+  async offsetForTime(topicName: string, partition: number, time: number): Promise<number> {
+    return this.log(topicName, partition).offsetForTime(time);
+  }
+
+  private waitForData(topic: string, partition: number, waitMs: number, signal?: AbortSignal): Promise<void> {
+    const id = `${topic}/${partition}`;
+    return new Promise((resolve) => {
+      let set = this.dataWaiters.get(id);
+      if (set === undefined) this.dataWaiters.set(id, (set = new Set()));
+      const waiters = set;
+      const done = (): void => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, waitMs);
+      signal?.addEventListener("abort", done, { once: true });
+      waiters.add(done);
+    });
+  }
+
+  private wake(topic: string, partition: number): void {
+    const set = this.dataWaiters.get(`${topic}/${partition}`);
+    if (set === undefined) return;
+    for (const done of [...set]) done();
+  }
+
+  private wakeAll(topic: string): void {
+    for (const [id, set] of this.dataWaiters) if (id.startsWith(`${topic}/`)) for (const done of [...set]) done();
+  }
+
+  // ---- groups ----
+
+  committed(group: string, topic: string): Map<number, number> {
+    return this.store.metadata.committed(group, topic);
+  }
+
+  async commit(group: string, topic: string, partition: number, nextOffset: number): Promise<void> {
+    await this.store.metadata.commit(group, topic, partition, nextOffset);
+  }
+
+  // ---- lifecycle ----
+
+  async applyRetention(): Promise<void> {
+    const now = this.now();
+    for (const topic of this.topics.values()) {
+      for (const log of topic.logs) await log.applyRetention(now, topic.config.retentionMs, topic.config.retentionBytes);
+    }
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.retentionTimer !== undefined) clearInterval(this.retentionTimer);
+    this.coordinator.close();
+    for (const set of this.dataWaiters.values()) for (const done of [...set]) done();
+    for (const topic of this.topics.values()) for (const log of topic.logs) await log.close();
+    await this.store.metadata.close();
+    await this.store.close();
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new BrookError("CLOSED", "the local broker is closed");
+  }
+}
