@@ -71,18 +71,25 @@ function knownSchemes(): string {
   return [...new Set([...Object.keys(KNOWN_PACKAGES), ...factories.keys()])].map((s) => `${s}:`).join(", ");
 }
 
-/** Imports an adapter package, first as seen from core, then from the application's folder. */
+/**
+ * Imports an adapter package as seen from core, then from the application's main script, then
+ * from the working directory (pnpm's strict layout hides an app's packages from core).
+ */
 async function loadPackage(name: string): Promise<void> {
   try {
     await import(name);
     return;
   } catch {
-    // not resolvable from core's own location (e.g. pnpm's strict layout); try the app's
+    // not resolvable from core's own location; try the application's
   }
-  try {
-    const requireFromApp = createRequire(`${process.cwd()}/`);
-    await import(pathToFileURL(requireFromApp.resolve(name)).href);
-  } catch {
-    // not installed: connect() reports INVALID_URL naming the package
+  const bases = [process.argv[1], `${process.cwd()}/`].filter((b): b is string => typeof b === "string" && b.length > 0);
+  for (const base of bases) {
+    try {
+      const resolved = createRequire(base).resolve(name);
+      await import(pathToFileURL(resolved).href);
+      return;
+    } catch {
+      // not installed there
+    }
   }
 }

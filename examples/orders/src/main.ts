@@ -1,0 +1,125 @@
+/**
+ * The orders demo: three small services on one broker URL.
+ * - checkout publishes OrderPlaced events keyed by customer (with an idempotency key per order);
+ * - billing (group "billing") totals every order per customer;
+ * - shipping (group "shipping") ships each order; it fails now and then and is retried, and a
+ *   poison order is dead-lettered to "orders.dlq", where an audit service picks it up.
+ * The code is the same for every backend: only BROOK_URL changes.
+ */
+import { randomUUID } from "node:crypto";
+import { MemoryDedupeStore, PermanentError, connect, type Broker } from "@brook/core";
+
+interface OrderPlaced {
+  runId: string;
+  orderId: string;
+  customer: string;
+  total: number;
+}
+
+const url = process.env.BROOK_URL ?? "local:./.brook-data";
+const ORDERS = 200;
+const CUSTOMERS = 20;
+const POISON = "order-poison";
+
+async function main(): Promise<number> {
+  const runId = randomUUID().slice(0, 8);
+  const broker = await connect(url);
+  try {
+    await broker.admin.createTopic("orders", { partitions: 4, ifNotExists: true });
+    await broker.admin.createTopic("orders.dlq", { partitions: 1, ifNotExists: true });
+    return await runServices(broker, runId);
+  } finally {
+    await broker.close();
+  }
+}
+
+async function runServices(broker: Broker, runId: string): Promise<number> {
+  const billed = new Map<string, number>();
+  const shipped = new Set<string>();
+  const lastShippedPerCustomer = new Map<string, number>();
+  let outOfOrder = 0;
+  let shippingRetries = 0;
+  const deadLetters: string[] = [];
+
+  const billing = await broker.subscribe<OrderPlaced>("orders", {
+    group: "billing",
+    startFrom: "latest",
+    // Billing must never charge twice: a repeated order id reaches the handler once.
+    dedupe: { store: new MemoryDedupeStore(), ttlMs: 3600_000 },
+    handler: async (m) => {
+      if (m.data.runId !== runId) return;
+      billed.set(m.data.customer, (billed.get(m.data.customer) ?? 0) + m.data.total);
+    },
+  });
+  const shipping = await broker.subscribe<OrderPlaced>("orders", {
+    group: "shipping",
+    startFrom: "latest",
+    ordering: "key",
+    retry: { maxAttempts: 3, minDelayMs: 20, maxDelayMs: 200 },
+    deadLetter: { topic: "orders.dlq" },
+    handler: async (m) => {
+      if (m.data.runId !== runId) return;
+      if (m.data.orderId.endsWith(POISON)) throw new PermanentError(`order ${m.data.orderId} has no shipping address`);
+      // The carrier's API times out on the first try for every tenth order.
+      const n = Number(m.data.orderId.split("-").pop());
+      if (n % 10 === 3 && m.deliveryAttempt === 1) {
+        shippingRetries += 1;
+        throw new Error("carrier API timed out");
+      }
+      const previous = lastShippedPerCustomer.get(m.data.customer) ?? -1;
+      if (n < previous) outOfOrder += 1;
+      lastShippedPerCustomer.set(m.data.customer, n);
+      shipped.add(m.data.orderId);
+    },
+  });
+  const audit = await broker.subscribe<OrderPlaced>("orders.dlq", {
+    group: "audit",
+    startFrom: "latest",
+    handler: (m) => {
+      if (m.data.runId === runId) deadLetters.push(`${m.data.orderId}: ${m.headers["brook-dlq-reason"] ?? "?"}`);
+    },
+  });
+
+  // checkout
+  const checkout = broker.publisher<OrderPlaced>("orders");
+  const orders: OrderPlaced[] = [];
+  for (let i = 0; i < ORDERS; i++) {
+    orders.push({ runId, orderId: `${runId}-${i}`, customer: `cust-${i % CUSTOMERS}`, total: 10 + (i % 7) });
+  }
+  orders.push({ runId, orderId: `${runId}-${POISON}`, customer: "cust-0", total: 99 });
+  const results = await checkout.publishBatch(orders.map((o) => ({ key: o.customer, idempotencyKey: o.orderId, data: o })));
+  const failedPublishes = results.filter((r) => !r.ok).length;
+  // A retried checkout request publishes the same order again; the idempotency key catches it.
+  const repeat = await checkout.publish({ key: orders[0]!.customer, idempotencyKey: orders[0]!.orderId, data: orders[0]! });
+  await checkout.close();
+
+  const expectedBilled = new Map<string, number>();
+  for (const o of orders) expectedBilled.set(o.customer, (expectedBilled.get(o.customer) ?? 0) + o.total);
+  const billedCount = (): number => [...billed.values()].reduce((a, b) => a + b, 0);
+  const expectedTotal = [...expectedBilled.values()].reduce((a, b) => a + b, 0);
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline && (shipped.size < ORDERS || deadLetters.length < 1 || billedCount() < expectedTotal)) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await Promise.all([billing.close(), shipping.close(), audit.close()]);
+
+  const billingOk = [...expectedBilled].every(([c, total]) => billed.get(c) === total);
+  const ok = failedPublishes === 0 && shipped.size === ORDERS && deadLetters.length === 1 && outOfOrder === 0 && billingOk;
+  console.log(`Brook orders demo on ${url} (run ${runId})`);
+  console.table({
+    checkout: { detail: `${orders.length} orders published, ${failedPublishes} failed, repeat publish duplicate=${repeat.duplicate}` },
+    billing: { detail: `${billed.size} customers billed, ${billedCount()} of ${expectedTotal} total` },
+    shipping: { detail: `${shipped.size} of ${ORDERS} shipped, ${shippingRetries} retried, ${outOfOrder} out of order` },
+    audit: { detail: `${deadLetters.length} dead-lettered: ${deadLetters.join("; ")}` },
+  });
+  console.log(ok ? "demo OK" : "demo FAILED");
+  return ok ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? `${(err as { code?: string }).code ?? "ERROR"}: ${err.message}` : err);
+    process.exit(1);
+  },
+);

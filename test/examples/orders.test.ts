@@ -1,0 +1,43 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, expect, test } from "@jest/globals";
+
+const root = join(__dirname, "..", "..");
+const main = join(root, "examples/orders/dist/main.js");
+
+beforeAll(() => {
+  if (!existsSync(main)) expect(spawnSync("npx", ["tsc", "-b"], { cwd: root, stdio: "inherit" }).status).toBe(0);
+}, 120_000);
+
+function runDemo(url: string): { status: number | null; out: string } {
+  const r = spawnSync("node", [main], { cwd: root, env: { ...process.env, BROOK_URL: url }, encoding: "utf8", timeout: 90_000 });
+  return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
+}
+
+test("the orders demo runs on the in-memory broker and reports every service OK", () => {
+  const { status, out } = runDemo("memory:");
+  expect(out).toContain("200 of 200 shipped");
+  expect(out).toContain("0 out of order");
+  expect(out).toContain("1 dead-lettered");
+  expect(out).toContain("demo OK");
+  expect(status).toBe(0);
+}, 100_000);
+
+test("the orders demo fails with a clear INVALID_URL for a bad broker URL", () => {
+  const { status, out } = runDemo("nosuch://x");
+  expect(status).toBe(1);
+  expect(out).toMatch(/INVALID_URL: url scheme "nosuch:" is not available/);
+}, 30_000);
+
+test("the orders demo runs on the durable local broker", () => {
+  const dir = mkdtempSync(join(tmpdir(), "brook-demo-"));
+  try {
+    const { status, out } = runDemo(`local:${dir}`);
+    expect(out).toContain("demo OK");
+    expect(status).toBe(0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 100_000);
