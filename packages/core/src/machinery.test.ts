@@ -1,0 +1,277 @@
+import { describe, expect, test } from "@jest/globals";
+import { Batcher } from "./batcher.js";
+import { bytesCodec, jsonCodec, resolveCodec, stringCodec } from "./codec.js";
+import { ContiguousCommitTracker } from "./commit-tracker.js";
+import { MemoryDedupeStore } from "./dedupe.js";
+import { BrookError, PermanentError } from "./errors.js";
+import { KeyedExecutor } from "./keyed-executor.js";
+import { murmur2, partitionForKey } from "./partitioner.js";
+import { resolveRetryPolicy, runWithRetry } from "./retry.js";
+import { formatTraceparent, parseTraceparent } from "./tracing.js";
+import { connect, registerBackend, schemeOf } from "./registry.js";
+
+const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe("codecs", () => {
+  test("round trip bytes, string and json", () => {
+    const b = bytesCodec();
+    expect(b.decode(b.encode(Uint8Array.of(1, 2, 3)))).toEqual(Uint8Array.of(1, 2, 3));
+    const s = stringCodec();
+    expect(s.decode(s.encode("ünï ✓"))).toBe("ünï ✓");
+    const j = jsonCodec<{ a: number[] }>();
+    expect(j.decode(j.encode({ a: [1, 2] }))).toEqual({ a: [1, 2] });
+  });
+
+  test("values a codec cannot encode are INVALID_ARGUMENT naming data", () => {
+    expect(() => bytesCodec().encode("x" as unknown as Uint8Array)).toThrow(/data: expected a Uint8Array/);
+    expect(() => stringCodec().encode(5 as unknown as string)).toThrow(/data: expected a string/);
+    expect(() => jsonCodec().encode(undefined)).toThrow(BrookError);
+    expect(() => jsonCodec().encode({ big: 1n })).toThrow(/data: cannot be encoded as JSON/);
+  });
+
+  test("bytes that do not decode are CORRUPT_DATA", () => {
+    expect(() => jsonCodec().decode(Buffer.from("{not json"))).toThrow(expect.objectContaining({ code: "CORRUPT_DATA" }) as unknown as Error);
+    expect(() => stringCodec().decode(Uint8Array.of(0xff, 0xfe))).toThrow(/UTF-8/);
+  });
+
+  test("resolveCodec rejects unknown names", () => {
+    expect(() => resolveCodec("xml" as never)).toThrow(/codec: expected "bytes", "string", "json"/);
+  });
+});
+
+describe("ContiguousCommitTracker", () => {
+  test("the watermark never passes an unsettled offset", () => {
+    const t = new ContiguousCommitTracker();
+    t.reset("0", undefined);
+    const epoch = t.delivered("0", "10");
+    for (const o of ["11", "12", "13"]) t.delivered("0", o);
+    expect(t.settled("0", "11", epoch)).toBe(false);
+    expect(t.settled("0", "13", epoch)).toBe(false);
+    expect(t.watermark("0")).toBeUndefined();
+    expect(t.settled("0", "10", epoch)).toBe(true);
+    expect(t.watermark("0")).toBe("11");
+    expect(t.inFlight("0")).toBe(2);
+    t.settled("0", "12", epoch);
+    expect(t.watermark("0")).toBe("13");
+    expect(t.inFlight("0")).toBe(0);
+  });
+
+  test("offsets with gaps (Kafka compaction, Kinesis sequence numbers) are fine", () => {
+    const t = new ContiguousCommitTracker();
+    t.reset("s", "49590338271490256608559692538361571095921575989136588898");
+    const e = t.delivered("s", "49590338271490256608559692540925702759324208523137515618");
+    t.delivered("s", "49590338271490256608559692541574357433528131767223480418");
+    t.settled("s", "49590338271490256608559692541574357433528131767223480418", e);
+    expect(t.watermark("s")).toBe("49590338271490256608559692538361571095921575989136588898");
+    t.settled("s", "49590338271490256608559692540925702759324208523137515618", e);
+    expect(t.watermark("s")).toBe("49590338271490256608559692541574357433528131767223480418");
+  });
+
+  test("settles from before a reset (seek, revoke) are ignored", () => {
+    const t = new ContiguousCommitTracker();
+    t.reset("0", "4");
+    const old = t.delivered("0", "5");
+    t.reset("0", "1");
+    expect(t.settled("0", "5", old)).toBe(false);
+    expect(t.watermark("0")).toBe("1");
+  });
+
+  test("a large window stays correct after compaction of its head", () => {
+    const t = new ContiguousCommitTracker();
+    t.reset("0");
+    const e = t.delivered("0", "0");
+    for (let i = 1; i < 5000; i++) t.delivered("0", String(i));
+    for (let i = 4999; i >= 1; i--) t.settled("0", String(i), e);
+    expect(t.watermark("0")).toBeUndefined();
+    t.settled("0", "0", e);
+    expect(t.watermark("0")).toBe("4999");
+  });
+});
+
+describe("KeyedExecutor", () => {
+  test("in order per key, concurrent across keys, bounded by maxInFlight", async () => {
+    const ex = new KeyedExecutor(4);
+    const order = new Map<string, number[]>();
+    let running = 0;
+    let maxRunning = 0;
+    const all: Promise<void>[] = [];
+    for (let i = 0; i < 40; i++) {
+      await ex.waitForCapacity();
+      const key = `k${i % 8}`;
+      all.push(
+        ex.submit(key, async () => {
+          running += 1;
+          maxRunning = Math.max(maxRunning, running);
+          await tick(Math.random() * 3);
+          order.set(key, [...(order.get(key) ?? []), i]);
+          running -= 1;
+        }),
+      );
+    }
+    await Promise.all(all);
+    expect(maxRunning).toBeLessThanOrEqual(4);
+    expect(maxRunning).toBeGreaterThan(1);
+    for (const [key, list] of order) expect(list).toEqual([...list].sort((a, b) => a - b).filter(() => key !== ""));
+  });
+
+  test("a slow task holds back only its own key", async () => {
+    const ex = new KeyedExecutor(10);
+    let release!: () => void;
+    const blocked = new Promise<void>((r) => (release = r));
+    const done: string[] = [];
+    void ex.submit("slow", () => blocked.then(() => void done.push("slow-1")));
+    void ex.submit("slow", async () => void done.push("slow-2"));
+    await ex.submit("fast", async () => void done.push("fast-1"));
+    await ex.submit("fast", async () => void done.push("fast-2"));
+    expect(done).toEqual(["fast-1", "fast-2"]);
+    release();
+    await ex.waitForIdle();
+    expect(done).toEqual(["fast-1", "fast-2", "slow-1", "slow-2"]);
+  });
+
+  test("maxInFlight below 1 is INVALID_ARGUMENT", () => {
+    expect(() => new KeyedExecutor(0)).toThrow(/maxInFlight/);
+  });
+});
+
+describe("retry policy (p-retry)", () => {
+  test("retries until success, counting attempts", async () => {
+    const seen: number[] = [];
+    const result = await runWithRetry({ maxAttempts: 5, minDelayMs: 1, maxDelayMs: 2 }, async (attempt) => {
+      seen.push(attempt);
+      if (attempt < 3) throw new TypeError("a bug that might be transient");
+      return "ok";
+    });
+    expect(result).toBe("ok");
+    expect(seen).toEqual([1, 2, 3]);
+  });
+
+  test("stops at maxAttempts and rethrows the last error; shouldRetry can stop early", async () => {
+    let calls = 0;
+    await expect(
+      runWithRetry({ maxAttempts: 3, minDelayMs: 1, maxDelayMs: 1 }, async () => {
+        calls += 1;
+        throw new Error(`fail ${calls}`);
+      }),
+    ).rejects.toThrow("fail 3");
+    calls = 0;
+    await expect(
+      runWithRetry(
+        { maxAttempts: 3, minDelayMs: 1, maxDelayMs: 1 },
+        async () => {
+          calls += 1;
+          throw new PermanentError("no");
+        },
+        { shouldRetry: (e) => !(e instanceof PermanentError) },
+      ),
+    ).rejects.toBeInstanceOf(PermanentError);
+    expect(calls).toBe(1);
+  });
+
+  test("bad policies name the field", () => {
+    expect(() => resolveRetryPolicy({ maxAttempts: 0 })).toThrow(/retry.maxAttempts/);
+    expect(() => resolveRetryPolicy({ minDelayMs: 10, maxDelayMs: 5 })).toThrow(/retry.maxDelayMs/);
+  });
+});
+
+describe("MemoryDedupeStore", () => {
+  test("claim → complete → done; release frees the key; abandoned claims expire", async () => {
+    let now = 1_000;
+    const store = new MemoryDedupeStore({ claimTimeoutMs: 100, now: () => now });
+    expect(await store.claim("a", 10_000)).toBe("claimed");
+    expect(await store.claim("a", 10_000)).toBe("busy");
+    await store.complete("a");
+    expect(await store.claim("a", 10_000)).toBe("done");
+    expect(await store.claim("b", 10_000)).toBe("claimed");
+    await store.release("b");
+    expect(await store.claim("b", 10_000)).toBe("claimed");
+    now += 101; // the worker holding b died
+    expect(await store.claim("b", 10_000)).toBe("claimed");
+    now += 20_000; // a's ttl passed
+    expect(await store.claim("a", 10_000)).toBe("claimed");
+  });
+});
+
+describe("Batcher", () => {
+  test("packs by count and bytes, one result per entry, in order", async () => {
+    const batches: number[][] = [];
+    const b = new Batcher<number, string>({ lingerMs: 0, maxBatchCount: 3, maxBatchBytes: 100 }, async (items) => {
+      batches.push(items);
+      return items.map((i) => `r${i}`);
+    });
+    const results = await Promise.all([1, 2, 3, 4, 5, 6, 7].map((i) => b.add(i, i === 5 ? 95 : 10)));
+    expect(results).toEqual(["r1", "r2", "r3", "r4", "r5", "r6", "r7"]);
+    expect(batches.flat()).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(batches.every((x) => x.length <= 3)).toBe(true);
+    expect(batches).toContainEqual([4]); // 4 + 5 would pass 100 bytes
+  });
+
+  test("linger waits for company; flush sends at once", async () => {
+    const batches: number[][] = [];
+    const b = new Batcher<number, number>({ lingerMs: 10_000, maxBatchCount: 100, maxBatchBytes: 1e6 }, async (items) => {
+      batches.push(items);
+      return items;
+    });
+    const p = [b.add(1, 1), b.add(2, 1)];
+    await tick(20);
+    expect(batches).toEqual([]);
+    await b.flush();
+    await Promise.all(p);
+    expect(batches).toEqual([[1, 2]]);
+    await b.close();
+    await expect(b.add(3, 1)).rejects.toMatchObject({ code: "CLOSED" });
+  });
+});
+
+describe("partitioner", () => {
+  test("murmur2 matches Kafka's Java implementation", () => {
+    // Vectors from Apache Kafka's UtilsTest.testMurmur2.
+    const vectors: Array<[string, number]> = [
+      ["21", -973932308],
+      ["foobar", -790332482],
+      ["a-little-bit-long-string", -985981536],
+      ["a-little-bit-longer-string", -1486304829],
+      ["lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971],
+      ["abc", 479470107],
+    ];
+    for (const [text, expected] of vectors) expect(murmur2(Buffer.from(text))).toBe(expected);
+  });
+
+  test("partitionForKey is stable and in range", () => {
+    for (let i = 0; i < 200; i++) {
+      const p = partitionForKey(`cust-${i}`, 7);
+      expect(p).toBeGreaterThanOrEqual(0);
+      expect(p).toBeLessThan(7);
+      expect(partitionForKey(`cust-${i}`, 7)).toBe(p);
+    }
+  });
+});
+
+describe("traceparent", () => {
+  test("parses and formats W3C trace context, rejecting invalid ids", () => {
+    const tp = parseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    expect(tp).toEqual({ version: "00", traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7", flags: "01" });
+    expect(formatTraceparent(tp!)).toBe("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    expect(parseTraceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01")).toBeUndefined();
+    expect(parseTraceparent("garbage")).toBeUndefined();
+  });
+});
+
+describe("connect() URL registry", () => {
+  test("bad and unknown URLs are INVALID_URL naming the scheme and what is installed", async () => {
+    await expect(connect("")).rejects.toMatchObject({ code: "INVALID_URL" });
+    await expect(connect("no-scheme-here")).rejects.toMatchObject({ code: "INVALID_URL", message: expect.stringMatching(/no scheme/) });
+    await expect(connect("nosuch://x")).rejects.toMatchObject({ code: "INVALID_URL", message: expect.stringMatching(/"nosuch:" is not available/) });
+  });
+
+  test("a registered scheme gets the URL and options", async () => {
+    let seen: unknown;
+    registerBackend("unit-test", async (url, options) => {
+      seen = { url, options };
+      throw new BrookError("UNAVAILABLE", "not really");
+    });
+    await expect(connect("unit-test://a", { x: 1 })).rejects.toMatchObject({ code: "UNAVAILABLE" });
+    expect(seen).toEqual({ url: "unit-test://a", options: { x: 1 } });
+    expect(schemeOf("Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k")).toBe("eventhubs");
+  });
+});
