@@ -14,6 +14,8 @@ interface Pending<I, R> {
   reject: (error: unknown) => void;
 }
 
+const noop = (): void => undefined;
+
 /**
  * Collects entries into batches bounded by count and bytes and hands each batch to `send`,
  * one batch at a time so the backend sees entries in the order they were added. While a
@@ -43,6 +45,39 @@ export class Batcher<I, R> {
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ item, bytes, resolve, reject });
       this.queuedBytes += bytes;
+      this.schedule();
+    });
+  }
+
+  /**
+   * Adds many entries at once and resolves with their results in order: one promise for the
+   * whole group instead of one per entry (the fast path of publishBatch).
+   */
+  addMany(items: readonly I[], bytes: readonly number[]): Promise<R[]> {
+    if (this.closed) return Promise.reject(new BrookError("CLOSED", "publisher is closed"));
+    if (items.length === 0) return Promise.resolve([]);
+    return new Promise<R[]>((resolve, reject) => {
+      const results: R[] = new Array(items.length);
+      let remaining = items.length;
+      let failed = false;
+      for (let i = 0; i < items.length; i++) {
+        const index = i;
+        this.queue.push({
+          item: items[i]!,
+          bytes: bytes[i]!,
+          resolve: (r) => {
+            results[index] = r;
+            if (--remaining === 0 && !failed) resolve(results);
+          },
+          reject: failed
+            ? noop
+            : (err) => {
+                failed = true;
+                reject(err);
+              },
+        });
+        this.queuedBytes += bytes[i]!;
+      }
       this.schedule();
     });
   }

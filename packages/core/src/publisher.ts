@@ -91,7 +91,22 @@ export class CorePublisher<T> implements Publisher<T> {
   async publishBatch(messages: readonly OutgoingMessage<T>[]): Promise<PublishBatchResult[]> {
     if (!Array.isArray(messages)) throw invalidArgument("messages", "an array of messages", messages);
     if (this.closed) throw closedError(`publisher for topic "${this.topic}"`);
-    return Promise.all(messages.map((m, i) => this.enqueue(m, `messages[${i}]`)));
+    const results: PublishBatchResult[] = new Array(messages.length);
+    const wires: WireMessage[] = [];
+    const sizes: number[] = [];
+    const slots: number[] = [];
+    for (let i = 0; i < messages.length; i++) {
+      const checked = this.check(messages[i]!, `messages[${i}]`);
+      if ("error" in checked) results[i] = { ok: false, error: checked.error };
+      else {
+        wires.push(checked.wire);
+        sizes.push(checked.size);
+        slots.push(i);
+      }
+    }
+    const sent = await this.batcher.addMany(wires, sizes);
+    for (let j = 0; j < slots.length; j++) results[slots[j]!] = sent[j]!;
+    return results;
   }
 
   flush(): Promise<void> {
@@ -111,23 +126,29 @@ export class CorePublisher<T> implements Publisher<T> {
 
   private enqueue(message: OutgoingMessage<T>, field: string): Promise<PublishBatchResult> {
     if (this.closed) return Promise.reject(closedError(`publisher for topic "${this.topic}"`));
+    const checked = this.check(message, field);
+    if ("error" in checked) return Promise.resolve({ ok: false, error: checked.error });
+    return this.batcher.add(checked.wire, checked.size);
+  }
+
+  /** Validates, encodes and sizes one message; a bad one becomes its error, never a throw. */
+  private check(message: OutgoingMessage<T>, field: string): { wire: WireMessage; size: number } | { error: BrookError } {
     let wire: WireMessage;
     try {
       wire = this.encode(message, field);
     } catch (err) {
-      return Promise.resolve({ ok: false, error: toBrookError(err, "INVALID_ARGUMENT") });
+      return { error: toBrookError(err, "INVALID_ARGUMENT") };
     }
     const size = wireSize(wire);
     if (size > this.maxMessageBytes) {
-      return Promise.resolve({
-        ok: false,
+      return {
         error: new BrookError(
           "MESSAGE_TOO_LARGE",
           `${field}: ${size} bytes (data, key and headers) exceeds the backend limit of ${this.maxMessageBytes} bytes for topic "${this.topic}"`,
         ),
-      });
+      };
     }
-    return this.batcher.add(wire, size);
+    return { wire, size };
   }
 
   private encode(message: OutgoingMessage<T>, field: string): WireMessage {

@@ -1,6 +1,7 @@
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { BrookError } from "./errors.js";
+import { loadOtel } from "./tracing.js";
 import type { Broker } from "./contract.js";
 import type { Logger } from "./logger.js";
 
@@ -64,6 +65,7 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
     const hint = pkg === undefined ? "" : ` (install ${pkg} to use it)`;
     throw new BrookError("INVALID_URL", `url scheme "${scheme}:" is not available${hint}; installed schemes: ${registeredSchemes().join(", ") || "none"}`);
   }
+  await loadOtel(); // spans and trace propagation when @opentelemetry/api is installed
   return factory(url, options);
 }
 

@@ -4,7 +4,7 @@ import { ContiguousCommitTracker } from "./commit-tracker.js";
 import { KeyedExecutor } from "./keyed-executor.js";
 import { resolveRetryPolicy, runWithRetry, type RetryPolicy } from "./retry.js";
 import { TypedEmitter } from "./emitter.js";
-import { withProcessSpan } from "./tracing.js";
+import { loadOtel, withProcessSpan } from "./tracing.js";
 import type {
   CloseOptions,
   PartitionHealth,
@@ -172,6 +172,7 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
     context: SubscriptionContext,
   ): Promise<ManagedSubscription<T>> {
     const resolved = validateSubscribeOptions(options, context.nativeDeadLetter);
+    await loadOtel();
     const sub = new ManagedSubscription(source, options, context, resolved);
     if (source.settleMode === "watermark") {
       sub.commitTimer = setInterval(() => void sub.commit().catch((err) => sub.error(toBrookError(err))), resolved.commitIntervalMs);
@@ -429,19 +430,7 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
           const message = this.decode(record, firstAttempt);
           await withProcessSpan(this.topic, record.headers, async () => handler(message));
         } else {
-          await runWithRetry(
-            this.opts.retry,
-            async (attempt) => {
-              attempts = attempt;
-              const message = this.decode(record, firstAttempt + attempt - 1);
-              await withProcessSpan(this.topic, record.headers, async () => handler(message));
-            },
-            {
-              signal: this.abort.signal,
-              shouldRetry: (err) => !(err instanceof PermanentError) && !isCorrupt(err) && this.state !== "closed",
-              onFailedAttempt: () => void (this.counters.retried += 1),
-            },
-          );
+          attempts = await this.runHandler(record, firstAttempt);
         }
       } catch (err) {
         failure = err;
@@ -459,7 +448,7 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
         this.progress(record.partition);
         return;
       }
-      await this.deadLetter([record], failure, firstAttempt + attempts - 1);
+      await this.deadLetter([record], failure, firstAttempt + attemptsOf(failure, attempts) - 1);
       this.settle(record, epoch);
     } catch (err) {
       // Only dead-lettering or the dedupe store can land here; the message stays unsettled,
@@ -474,30 +463,63 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
     try {
       let failure: unknown;
       try {
-        await runWithRetry(
-          this.opts.retry,
-          async (attempt) => {
-            attempts = attempt;
-            const messages = records.map((r) => this.decode(r, (r.deliveryAttempt ?? 1) + attempt - 1));
-            await batchHandler(messages);
-          },
-          {
-            signal: this.abort.signal,
-            shouldRetry: (err) => !(err instanceof PermanentError) && !isCorrupt(err) && this.state !== "closed",
-            onFailedAttempt: () => void (this.counters.retried += records.length),
-          },
-        );
+        attempts = await this.runAttempts(async (attempt) => {
+          const messages = records.map((r) => this.decode(r, (r.deliveryAttempt ?? 1) + attempt - 1));
+          await batchHandler(messages);
+        }, records.length);
       } catch (err) {
         failure = err;
       }
       if (failure !== undefined) {
         if (this.abort.signal.aborted) return;
-        await this.deadLetter(records, failure, attempts);
+        await this.deadLetter(records, failure, attemptsOf(failure, attempts));
       }
       records.forEach((r, i) => this.settle(r, epochs[i]!));
     } catch (err) {
       this.error(toBrookError(err));
     }
+  }
+
+  /**
+   * Runs the handler with the retry policy; returns the attempts used or throws the last error
+   * (with `attempts` attached). The first attempt runs directly: p-retry's bookkeeping is paid
+   * only by messages that fail, which keeps the common path fast.
+   */
+  private runHandler(record: SourceRecord, firstAttempt: number): Promise<number> {
+    const handler = this.options.handler!;
+    return this.runAttempts((attempt) => {
+      const message = this.decode(record, firstAttempt + attempt - 1);
+      return withProcessSpan(this.topic, record.headers, async () => handler(message));
+    }, 1);
+  }
+
+  /** Runs `invoke(attempt)` under the retry policy; `weight` messages count per retry. */
+  private async runAttempts(invoke: (attempt: number) => Promise<void>, weight: number): Promise<number> {
+    const retriable = (err: unknown): boolean => !(err instanceof PermanentError) && !isCorrupt(err) && this.state !== "closed";
+    try {
+      await invoke(1);
+      return 1;
+    } catch (err) {
+      if (this.opts.retry.maxAttempts === 1 || !retriable(err)) throw withAttempts(err, 1);
+    }
+    this.counters.retried += weight;
+    const { minDelayMs, maxDelayMs, maxAttempts } = this.opts.retry;
+    await sleep(minDelayMs * (1 + Math.random()), this.abort.signal);
+    if (this.abort.signal.aborted) throw withAttempts(new BrookError("CLOSED", "subscription closed during retry"), 1);
+    let attempts = 1;
+    try {
+      await runWithRetry(
+        { maxAttempts: maxAttempts - 1, minDelayMs: Math.min(minDelayMs * 2, maxDelayMs), maxDelayMs },
+        async (n) => {
+          attempts = n + 1;
+          await invoke(n + 1);
+        },
+        { signal: this.abort.signal, shouldRetry: retriable, onFailedAttempt: () => void (this.counters.retried += weight) },
+      );
+    } catch (err) {
+      throw withAttempts(err, attempts);
+    }
+    return attempts;
   }
 
   /** Claims a dedupe key, waiting while another worker holds a live claim. */
@@ -637,6 +659,18 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
   private ensureRunning(): void {
     if (this.state !== "running") throw new BrookError("CLOSED", `subscription to "${this.topic}" (group "${this.group}") is closed`);
   }
+}
+
+const ATTEMPTS = Symbol("brook.attempts");
+
+/** Tags a handler failure with how many attempts it took (read back by attemptsOf). */
+function withAttempts(err: unknown, attempts: number): unknown {
+  if (typeof err === "object" && err !== null) (err as { [ATTEMPTS]?: number })[ATTEMPTS] = attempts;
+  return err;
+}
+
+function attemptsOf(err: unknown, fallback: number): number {
+  return (typeof err === "object" && err !== null ? (err as { [ATTEMPTS]?: number })[ATTEMPTS] : undefined) ?? fallback;
 }
 
 function isCorrupt(err: unknown): boolean {
