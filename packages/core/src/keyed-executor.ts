@@ -50,22 +50,30 @@ export class KeyedExecutor {
    * fetched batch slightly over the cap is not lost.
    */
   submit(key: string, task: () => Promise<void>): Promise<void> {
-    this.outstanding += 1;
-    return new Promise<void>((resolve, reject) => {
-      const run = (): Promise<void> => task().then(resolve, reject);
-      const queue = this.queues.get(key);
-      if (queue !== undefined) {
-        queue.push(run);
-        return;
-      }
-      this.queues.set(key, []);
-      this.start(key, run);
-    });
+    return new Promise<void>((resolve, reject) => this.run(key, () => task().then(resolve, reject)));
   }
 
-  private start(key: string, run: () => Promise<void>): void {
+  /**
+   * Like submit, without a promise for the caller: the task must handle its own errors. This
+   * is the hot path for message delivery (one allocation less per message).
+   */
+  run(key: string, task: () => Promise<void>): void {
+    this.outstanding += 1;
+    const queue = this.queues.get(key);
+    if (queue !== undefined) {
+      queue.push(task);
+      return;
+    }
+    this.queues.set(key, []);
+    this.start(key, task);
+  }
+
+  private start(key: string, task: () => Promise<void>): void {
     this.active += 1;
-    void run().finally(() => this.finish(key));
+    task().then(
+      () => this.finish(key),
+      () => this.finish(key),
+    );
   }
 
   private finish(key: string): void {

@@ -4,7 +4,7 @@ import { ContiguousCommitTracker } from "./commit-tracker.js";
 import { KeyedExecutor } from "./keyed-executor.js";
 import { resolveRetryPolicy, runWithRetry, type RetryPolicy } from "./retry.js";
 import { TypedEmitter } from "./emitter.js";
-import { loadOtel, withProcessSpan } from "./tracing.js";
+import { loadOtel, tracingActive, withProcessSpan } from "./tracing.js";
 import type {
   CloseOptions,
   PartitionHealth,
@@ -333,7 +333,7 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
       if (state?.revoked === true) continue;
       const epoch = this.track(record);
       this.counters.delivered += 1;
-      void this.executor.submit(this.orderingKey(record), () => this.processOne(record, epoch));
+      this.executor.run(this.orderingKey(record), () => this.processOne(record, epoch));
     }
   }
 
@@ -383,7 +383,7 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
         const epochs = chunk.map((r) => this.track(r));
         this.counters.delivered += chunk.length;
         // A batch counts once against maxInFlight; batches of a partition run in order.
-        void this.executor.submit(`p:${partition}`, () => this.processBatch(chunk, epochs));
+        this.executor.run(`p:${partition}`, () => this.processBatch(chunk, epochs));
       }
     }
   }
@@ -487,9 +487,10 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
    */
   private runHandler(record: SourceRecord, firstAttempt: number): Promise<number> {
     const handler = this.options.handler!;
-    return this.runAttempts((attempt) => {
+    return this.runAttempts(async (attempt) => {
       const message = this.decode(record, firstAttempt + attempt - 1);
-      return withProcessSpan(this.topic, record.headers, async () => handler(message));
+      if (tracingActive()) await withProcessSpan(this.topic, record.headers, async () => handler(message));
+      else await handler(message);
     }, 1);
   }
 

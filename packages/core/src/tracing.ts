@@ -8,6 +8,12 @@ import type { Headers } from "./contract.js";
 type OtelApi = typeof import("@opentelemetry/api");
 
 let otel: OtelApi | null | undefined;
+let cachedTracer: ReturnType<OtelApi["trace"]["getTracer"]> | undefined;
+
+function tracer(api: OtelApi): ReturnType<OtelApi["trace"]["getTracer"]> {
+  cachedTracer ??= api.trace.getTracer("@brook/core");
+  return cachedTracer;
+}
 
 /** Loads the optional OpenTelemetry API once; null when it is not installed. */
 export async function loadOtel(): Promise<OtelApi | null> {
@@ -42,6 +48,26 @@ export function formatTraceparent(tp: TraceParent): string {
   return `${tp.version}-${tp.traceId}-${tp.spanId}-${tp.flags}`;
 }
 
+let activeCheckedAt = 0;
+let active = false;
+
+/**
+ * Whether an OpenTelemetry SDK is registered, checked at most once a second: without one every
+ * span is a no-op, and skipping them keeps the per-message path lean.
+ */
+export function tracingActive(): boolean {
+  const api = otel;
+  if (api === null || api === undefined) return false;
+  const now = Date.now();
+  if (now - activeCheckedAt > 1_000) {
+    activeCheckedAt = now;
+    const provider = api.trace.getTracerProvider() as { getDelegate?: () => object };
+    const delegate = provider.getDelegate?.() ?? provider;
+    active = delegate.constructor?.name !== "NoopTracerProvider";
+  }
+  return active;
+}
+
 /** Injects the active OpenTelemetry context into `headers` (a no-op without the API). */
 export function injectTraceContext(headers: Headers): void {
   if (otel === null || otel === undefined) return;
@@ -53,8 +79,7 @@ export async function withProcessSpan<R>(topic: string, headers: Headers, fn: ()
   const api = otel;
   if (api === null || api === undefined) return fn();
   const parent = api.propagation.extract(api.context.active(), headers);
-  const tracer = api.trace.getTracer("@brook/core");
-  return tracer.startActiveSpan(
+  return tracer(api).startActiveSpan(
     `process ${topic}`,
     { kind: api.SpanKind.CONSUMER, attributes: { "messaging.destination.name": topic, "messaging.operation.type": "process" } },
     parent,
@@ -75,8 +100,7 @@ export async function withProcessSpan<R>(topic: string, headers: Headers, fn: ()
 export async function withPublishSpan<R>(topic: string, headers: Headers, fn: () => Promise<R>): Promise<R> {
   const api = otel;
   if (api === null || api === undefined) return fn();
-  const tracer = api.trace.getTracer("@brook/core");
-  return tracer.startActiveSpan(
+  return tracer(api).startActiveSpan(
     `publish ${topic}`,
     { kind: api.SpanKind.PRODUCER, attributes: { "messaging.destination.name": topic, "messaging.operation.type": "publish" } },
     async (span) => {

@@ -40,7 +40,7 @@ export class MemoryPartitionLog implements PartitionLog {
         this.segments.push(segment);
       }
       const size = recordBytes(r);
-      segment.records.push({ ...r, offset: this.end });
+      segment.records.push({ timestamp: r.timestamp, key: r.key, idempotencyKey: r.idempotencyKey, headers: r.headers, value: r.value, offset: this.end });
       segment.bytes += size;
       segment.maxTimestamp = Math.max(segment.maxTimestamp, r.timestamp);
       this.bytes += size;
