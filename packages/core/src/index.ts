@@ -63,5 +63,6 @@ export type {
 export { defaultLogger, silentLogger } from "./logger.js";
 export type { Logger } from "./logger.js";
 export { TypedEmitter } from "./emitter.js";
+export { BrokerResources } from "./broker-resources.js";
 export { formatTraceparent, loadOtel, parseTraceparent } from "./tracing.js";
 export type { TraceParent } from "./tracing.js";
