@@ -1,0 +1,458 @@
+/**
+ * Encoding and decoding of the on-disk record batch (FORMAT.md §3) and index entries (§4).
+ * Pure functions over Buffers: no I/O here. The hot paths (encodeAppend, decodeBatchRecords)
+ * avoid per-record allocations other than the records the caller asked for.
+ */
+import { crc32c } from "@node-rs/crc32";
+import { BrookError } from "@brook/core";
+import type { AppendRecord, StoredRecord } from "./types.js";
+
+/** FORMAT.md §3: byte positions inside a batch. */
+export const BATCH_HEADER_BYTES = 38;
+export const BATCH_MAGIC = 1;
+const AT_LENGTH = 0;
+const AT_CRC = 4;
+const AT_MAGIC = 8;
+const AT_ATTRIBUTES = 9;
+const AT_COUNT = 10;
+const AT_BASE_OFFSET = 14;
+const AT_FIRST_TIMESTAMP = 22;
+const AT_MAX_TIMESTAMP = 30;
+
+/** FORMAT.md §2: a new batch starts once the current one holds this many record bytes. */
+export const SOFT_MAX_BATCH_RECORD_BYTES = 1 << 20;
+/** One append call encodes to at most this many bytes (keeps u32 index positions safe). */
+export const MAX_APPEND_BYTES = 512 * 1024 * 1024;
+
+/** FORMAT.md §4.1 / §4.2 entry sizes. */
+export const OFFSET_INDEX_ENTRY_BYTES = 8;
+export const TIME_INDEX_ENTRY_BYTES = 12;
+
+const TWO_32 = 0x1_0000_0000;
+
+// ---------------------------------------------------------------------------------------------
+// Fixed-width helpers. int64 values stay within ±2^53 (FORMAT.md preamble), so hi/lo halves
+// avoid BigInt allocations.
+
+export function writeInt64(buf: Buffer, value: number, at: number): void {
+  const hi = Math.floor(value / TWO_32);
+  buf.writeInt32BE(hi, at);
+  buf.writeUInt32BE(value - hi * TWO_32, at + 4);
+}
+
+export function readInt64(buf: Buffer, at: number): number {
+  return buf.readInt32BE(at) * TWO_32 + buf.readUInt32BE(at + 4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Varints (FORMAT.md preamble): unsigned LEB128, value < 2^53, at most 8 bytes.
+
+function writeVarint(buf: Buffer, value: number, at: number): number {
+  while (value >= 0x80) {
+    buf[at++] = (value % 0x80) | 0x80;
+    value = Math.floor(value / 0x80);
+  }
+  buf[at++] = value;
+  return at;
+}
+
+function varintSize(value: number): number {
+  let size = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 0x80);
+    size++;
+  }
+  return size;
+}
+
+/** Position after the last varint read by readVarint (a module-level cursor avoids allocating). */
+let cursor = 0;
+
+class DecodeError extends Error {}
+
+function readVarint(buf: Buffer, at: number, end: number): number {
+  if (at >= end) throw new DecodeError("record runs past the end of its batch");
+  let byte = buf[at++] as number;
+  if (byte < 0x80) {
+    cursor = at;
+    return byte;
+  }
+  let value = byte & 0x7f;
+  let scale = 0x80;
+  for (let i = 1; i < 8; i++) {
+    if (at >= end) throw new DecodeError("record runs past the end of its batch");
+    byte = buf[at++] as number;
+    value += (byte & 0x7f) * scale;
+    if (byte < 0x80) {
+      cursor = at;
+      return value;
+    }
+    scale *= 0x80;
+  }
+  throw new DecodeError("varint longer than 8 bytes");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding (FORMAT.md §3)
+
+/** The result of encoding one append call: one buffer holding one or more batches. */
+export interface EncodedAppend {
+  buffer: Buffer;
+  /**
+   * Per batch, 5 numbers: position inside `buffer`, baseOffset, recordCount, maxTimestamp,
+   * firstTimestamp. Flat to avoid an object per batch.
+   */
+  batches: number[];
+  firstTimestamp: number;
+  maxTimestamp: number;
+}
+
+function badRecord(index: number, field: string, expected: string): BrookError {
+  return new BrookError("INVALID_ARGUMENT", `records[${index}].${field}: expected ${expected}`);
+}
+
+/**
+ * Encodes `records` (at least one) as batches starting at `baseOffset`. One pass computes an
+ * upper bound of the size (strings counted at 3 bytes per UTF-16 unit), a second pass writes,
+ * so the only allocation is the output buffer.
+ */
+export function encodeAppend(records: readonly AppendRecord[], baseOffset: number): EncodedAppend {
+  const count = records.length;
+  let bound = 0;
+  for (let i = 0; i < count; i++) {
+    const r = records[i] as AppendRecord;
+    if (!Number.isSafeInteger(r.timestamp)) throw badRecord(i, "timestamp", "an integer number of milliseconds");
+    if (!(r.value instanceof Uint8Array)) throw badRecord(i, "value", "a Buffer");
+    bound += 8 + 9 + r.value.length + 9; // timestamp delta, value length + bytes, key/idem markers
+    if (r.key !== undefined) {
+      if (!(r.key instanceof Uint8Array)) throw badRecord(i, "key", "a Buffer or undefined");
+      bound += 8 + r.key.length;
+    }
+    if (r.idempotencyKey !== undefined) bound += 8 + 3 * r.idempotencyKey.length;
+    const headers = r.headers;
+    for (const name in headers) {
+      const value = headers[name];
+      if (typeof value !== "string") throw badRecord(i, `headers.${name}`, "a string");
+      bound += 16 + 3 * (name.length + value.length);
+    }
+  }
+  bound += BATCH_HEADER_BYTES * (Math.floor(bound / SOFT_MAX_BATCH_RECORD_BYTES) + 1);
+  if (bound > MAX_APPEND_BYTES * 2) {
+    throw new BrookError("MESSAGE_TOO_LARGE", `append of ${count} records: more than ${MAX_APPEND_BYTES} bytes in one call`);
+  }
+
+  const buf = Buffer.allocUnsafe(bound);
+  const batches: number[] = [];
+  let pos = 0;
+  let batchStart = 0;
+  let batchBase = baseOffset;
+  let batchFirstTs = 0;
+  let batchMaxTs = 0;
+  let batchCount = 0;
+  let appendMaxTs = -Infinity;
+
+  for (let i = 0; i < count; i++) {
+    const r = records[i] as AppendRecord;
+    if (batchCount === 0) {
+      batchStart = pos;
+      pos += BATCH_HEADER_BYTES;
+      batchFirstTs = r.timestamp;
+      batchMaxTs = r.timestamp;
+    }
+    const ts = r.timestamp;
+    if (ts > batchMaxTs) batchMaxTs = ts;
+    const delta = ts - batchFirstTs;
+    // timestampDelta: zigzag varint
+    const zz = delta >= 0 ? delta * 2 : -delta * 2 - 1;
+    if (zz < 0x80) buf[pos++] = zz;
+    else pos = writeVarint(buf, zz, pos);
+    // key: nullable bytes
+    const key = r.key;
+    if (key === undefined) buf[pos++] = 0;
+    else {
+      const n = key.length + 1;
+      if (n < 0x80) buf[pos++] = n;
+      else pos = writeVarint(buf, n, pos);
+      buf.set(key, pos);
+      pos += key.length;
+    }
+    // idempotencyKey: nullable UTF-8
+    const idem = r.idempotencyKey;
+    if (idem === undefined) buf[pos++] = 0;
+    else pos = writeNullableString(buf, idem, pos);
+    // headers
+    const headersAt = pos++;
+    let headerCount = 0;
+    const headers = r.headers;
+    for (const name in headers) {
+      pos = writeString(buf, name, pos);
+      pos = writeString(buf, headers[name] as string, pos);
+      headerCount++;
+    }
+    if (headerCount < 0x80) buf[headersAt] = headerCount;
+    else {
+      // Rare: more than 127 headers. Shift the header bytes to make room for a longer varint.
+      const size = varintSize(headerCount);
+      buf.copyWithin(headersAt + size, headersAt + 1, pos);
+      writeVarint(buf, headerCount, headersAt);
+      pos += size - 1;
+    }
+    // value
+    const value = r.value;
+    const vlen = value.length;
+    if (vlen < 0x80) buf[pos++] = vlen;
+    else pos = writeVarint(buf, vlen, pos);
+    buf.set(value, pos);
+    pos += vlen;
+    batchCount++;
+
+    if (pos - batchStart >= SOFT_MAX_BATCH_RECORD_BYTES || i === count - 1) {
+      finishBatch(buf, batchStart, pos, batchBase, batchCount, batchFirstTs, batchMaxTs);
+      batches.push(batchStart, batchBase, batchCount, batchMaxTs, batchFirstTs);
+      if (batchMaxTs > appendMaxTs) appendMaxTs = batchMaxTs;
+      batchBase += batchCount;
+      batchCount = 0;
+    }
+  }
+  if (pos > MAX_APPEND_BYTES) {
+    throw new BrookError("MESSAGE_TOO_LARGE", `append of ${count} records encodes to ${pos} bytes; at most ${MAX_APPEND_BYTES} per call`);
+  }
+  return {
+    buffer: pos === bound ? buf : buf.subarray(0, pos),
+    batches,
+    firstTimestamp: (records[0] as AppendRecord).timestamp,
+    maxTimestamp: appendMaxTs,
+  };
+}
+
+function writeString(buf: Buffer, s: string, at: number): number {
+  // A string of ≤ 42 UTF-16 units is ≤ 126 UTF-8 bytes: its length is a one-byte varint, so
+  // write the bytes first and the length after, without measuring.
+  if (s.length <= 42) {
+    const n = buf.write(s, at + 1, "utf8");
+    buf[at] = n;
+    return at + 1 + n;
+  }
+  const n = Buffer.byteLength(s, "utf8");
+  at = writeVarint(buf, n, at);
+  return at + buf.write(s, at, "utf8");
+}
+
+function writeNullableString(buf: Buffer, s: string, at: number): number {
+  if (s.length <= 42) {
+    const n = buf.write(s, at + 1, "utf8");
+    buf[at] = n + 1;
+    return at + 1 + n;
+  }
+  const n = Buffer.byteLength(s, "utf8");
+  at = writeVarint(buf, n + 1, at);
+  return at + buf.write(s, at, "utf8");
+}
+
+function finishBatch(
+  buf: Buffer,
+  start: number,
+  end: number,
+  baseOffset: number,
+  count: number,
+  firstTs: number,
+  maxTs: number,
+): void {
+  buf.writeUInt32BE(end - start, start + AT_LENGTH);
+  buf[start + AT_MAGIC] = BATCH_MAGIC;
+  buf[start + AT_ATTRIBUTES] = 0;
+  buf.writeUInt32BE(count, start + AT_COUNT);
+  writeInt64(buf, baseOffset, start + AT_BASE_OFFSET);
+  writeInt64(buf, firstTs, start + AT_FIRST_TIMESTAMP);
+  writeInt64(buf, maxTs, start + AT_MAX_TIMESTAMP);
+  buf.writeUInt32BE(crc32c(buf.subarray(start + AT_MAGIC, end)), start + AT_CRC);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batch headers and validation (FORMAT.md §3, last paragraph)
+
+export function batchLength(buf: Buffer, at: number): number {
+  return buf.readUInt32BE(at + AT_LENGTH);
+}
+export function batchRecordCount(buf: Buffer, at: number): number {
+  return buf.readUInt32BE(at + AT_COUNT);
+}
+export function batchBaseOffset(buf: Buffer, at: number): number {
+  return readInt64(buf, at + AT_BASE_OFFSET);
+}
+export function batchFirstTimestamp(buf: Buffer, at: number): number {
+  return readInt64(buf, at + AT_FIRST_TIMESTAMP);
+}
+export function batchMaxTimestamp(buf: Buffer, at: number): number {
+  return readInt64(buf, at + AT_MAX_TIMESTAMP);
+}
+
+/**
+ * Checks the header fields that can be checked without the body: `available` is how many
+ * bytes of the segment remain from `at`. Returns why the header is bad, or undefined.
+ */
+export function checkBatchHeader(buf: Buffer, at: number, available: number, expectedOffset: number): string | undefined {
+  const len = buf.readUInt32BE(at + AT_LENGTH);
+  if (len < BATCH_HEADER_BYTES) return `batch length ${len} is below the ${BATCH_HEADER_BYTES}-byte header`;
+  if (len > available) return `batch length ${len} runs past the end of the segment (${available} bytes left)`;
+  if (buf[at + AT_MAGIC] !== BATCH_MAGIC) return `unknown batch magic ${String(buf[at + AT_MAGIC])}`;
+  if (buf[at + AT_ATTRIBUTES] !== 0) return `unknown batch attributes ${String(buf[at + AT_ATTRIBUTES])}`;
+  if (buf.readUInt32BE(at + AT_COUNT) === 0) return "batch holds no records";
+  const base = readInt64(buf, at + AT_BASE_OFFSET);
+  if (base !== expectedOffset) return `batch base offset ${base} where ${expectedOffset} was expected`;
+  return undefined;
+}
+
+/** Header checks plus the CRC over the whole body; `buf` must hold the whole batch. */
+export function checkBatch(buf: Buffer, at: number, available: number, expectedOffset: number): string | undefined {
+  const problem = checkBatchHeader(buf, at, available, expectedOffset);
+  if (problem !== undefined) return problem;
+  const len = buf.readUInt32BE(at + AT_LENGTH);
+  const stored = buf.readUInt32BE(at + AT_CRC);
+  const actual = crc32c(buf.subarray(at + AT_MAGIC, at + len));
+  if (stored !== actual) return `checksum mismatch (stored ${hex(stored)}, computed ${hex(actual)})`;
+  return undefined;
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16).padStart(8, "0")}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding (FORMAT.md §3)
+
+/** Where a decode stopped and how many bytes the returned records took. */
+export interface DecodeProgress {
+  /** the offset after the last record pushed (or `from` when none was) */
+  nextOffset: number;
+  bytes: number;
+}
+
+/**
+ * Decodes the records of a checked batch at `at` whose offsets are ≥ `from` and < `endOffset`
+ * into `out`, until `out` holds `maxRecords` or the next record would push `progress.bytes`
+ * past `maxBytes` (one record is always allowed into an empty `out`); returns true when it
+ * stopped for one of those two limits. Values and keys are
+ * views into `buf`, which the caller must never reuse. Throws a DecodeError (see
+ * isDecodeError) on a record that does not fit its batch; the caller reports CORRUPT_DATA.
+ */
+export function decodeBatchRecords(
+  buf: Buffer,
+  at: number,
+  from: number,
+  endOffset: number,
+  out: StoredRecord[],
+  maxRecords: number,
+  maxBytes: number,
+  progress: DecodeProgress,
+): boolean {
+  const end = at + buf.readUInt32BE(at + AT_LENGTH);
+  const count = buf.readUInt32BE(at + AT_COUNT);
+  const base = readInt64(buf, at + AT_BASE_OFFSET);
+  const firstTs = readInt64(buf, at + AT_FIRST_TIMESTAMP);
+  let pos = at + BATCH_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    const offset = base + i;
+    if (offset >= endOffset) return false;
+    if (out.length >= maxRecords) return true;
+    const recordStart = pos;
+    const take = offset >= from;
+    // timestampDelta
+    const zz = readSmall(buf, pos, end);
+    pos = cursor;
+    // key
+    let n = readSmall(buf, pos, end);
+    pos = cursor;
+    let key: Buffer | undefined;
+    if (n !== 0) {
+      n -= 1;
+      if (take) key = buf.subarray(pos, pos + n);
+      pos += n;
+    }
+    // idempotencyKey
+    n = readSmall(buf, pos, end);
+    pos = cursor;
+    let idempotencyKey: string | undefined;
+    if (n !== 0) {
+      n -= 1;
+      if (take) idempotencyKey = buf.toString("utf8", pos, pos + n);
+      pos += n;
+    }
+    // headers
+    const headerCount = readSmall(buf, pos, end);
+    pos = cursor;
+    const headers: Record<string, string> = {};
+    for (let h = 0; h < headerCount; h++) {
+      n = readSmall(buf, pos, end);
+      const nameStart = cursor;
+      const nameEnd = nameStart + n;
+      n = readSmall(buf, nameEnd, end);
+      pos = cursor + n;
+      if (take) headers[buf.toString("utf8", nameStart, nameEnd)] = buf.toString("utf8", cursor, pos);
+    }
+    // value
+    n = readSmall(buf, pos, end);
+    pos = cursor;
+    const valueStart = pos;
+    pos += n;
+    if (pos > end) throw new DecodeError("record runs past the end of its batch");
+    if (!take) continue;
+    const size = pos - recordStart;
+    if (out.length > 0 && progress.bytes + size > maxBytes) return true;
+    progress.bytes += size;
+    progress.nextOffset = offset + 1;
+    out.push({
+      offset,
+      timestamp: firstTs + (zz % 2 === 0 ? zz / 2 : -(zz + 1) / 2),
+      key,
+      idempotencyKey,
+      headers,
+      value: buf.subarray(valueStart, pos),
+    });
+  }
+  if (pos !== end) throw new DecodeError(`records end at byte ${pos - at} of a ${end - at}-byte batch`);
+  return false;
+}
+
+function readSmall(buf: Buffer, at: number, end: number): number {
+  const byte = buf[at] as number;
+  if (byte < 0x80 && at < end) {
+    cursor = at + 1;
+    return byte;
+  }
+  return readVarint(buf, at, end);
+}
+
+/** The offset of the first record of a checked batch with timestamp ≥ `target`, or -1. */
+export function firstOffsetAtOrAfter(buf: Buffer, at: number, target: number): number {
+  const end = at + buf.readUInt32BE(at + AT_LENGTH);
+  const count = buf.readUInt32BE(at + AT_COUNT);
+  const base = readInt64(buf, at + AT_BASE_OFFSET);
+  const firstTs = readInt64(buf, at + AT_FIRST_TIMESTAMP);
+  let pos = at + BATCH_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    const zz = readSmall(buf, pos, end);
+    pos = cursor;
+    const ts = firstTs + (zz % 2 === 0 ? zz / 2 : -(zz + 1) / 2);
+    if (ts >= target) return base + i;
+    // skip key, idempotencyKey, headers, value
+    let n = readSmall(buf, pos, end);
+    pos = cursor + (n === 0 ? 0 : n - 1);
+    n = readSmall(buf, pos, end);
+    pos = cursor + (n === 0 ? 0 : n - 1);
+    const headerCount = readSmall(buf, pos, end);
+    pos = cursor;
+    for (let h = 0; h < 2 * headerCount; h++) {
+      n = readSmall(buf, pos, end);
+      pos = cursor + n;
+    }
+    n = readSmall(buf, pos, end);
+    pos = cursor + n;
+    if (pos > end) throw new DecodeError("record runs past the end of its batch");
+  }
+  return -1;
+}
+
+export function isDecodeError(err: unknown): err is Error {
+  return err instanceof DecodeError;
+}

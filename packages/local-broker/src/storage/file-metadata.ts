@@ -1,0 +1,578 @@
+/**
+ * Durable metadata (FORMAT.md §5): topic configs, committed group offsets and the publish
+ * dedupe window. The state lives in memory; every change is appended to a CRC-framed journal
+ * (§5.1) and the journal is periodically folded into a snapshot that replaces the old one
+ * atomically (§5.2), so a torn write can only lose the entry being written.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { crc32c } from "@node-rs/crc32";
+import { BrookError } from "@brook/core";
+import type { DedupeEntry, MetadataStore, TopicConfig } from "./types.js";
+import type { FileStoreStats, FsyncPolicy, StoreLogger } from "./file-partition-log.js";
+import { fsyncDirSync, fsyncFd, pwritev, readFileIfExists, unlinkIfExists, writeFileSyncDurable } from "./file-io.js";
+import { readInt64, writeInt64 } from "./file-format.js";
+
+/** FORMAT.md §5.1 entry types. */
+const TOPIC_PUT = 1;
+const TOPIC_DELETED = 2;
+const COMMIT = 3;
+const DEDUPE = 4;
+const END = 255;
+const ENTRY_HEADER_BYTES = 9;
+/** FORMAT.md §5.2 */
+const SNAPSHOT_MAGIC = Buffer.from("BRKMETA1", "latin1");
+const SNAPSHOT_HEADER_BYTES = 16;
+/** Expired dedupe entries are swept after this many puts (amortised O(1) per put). */
+const DEDUPE_SWEEP_EVERY = 4096;
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export interface MetadataContext {
+  readonly fsync: FsyncPolicy;
+  /** compact once the journal exceeds max(this, 2 × snapshot); FORMAT.md §5.2 says 8 MiB */
+  readonly compactBytes: number;
+  readonly logger: StoreLogger;
+  readonly stats: FileStoreStats;
+}
+
+export class FileMetadataStore implements MetadataStore {
+  private readonly topicConfigs = new Map<string, TopicConfig>();
+  /** group → topic → partition → next offset */
+  private readonly offsets = new Map<string, Map<string, Map<number, number>>>();
+  /** topic → idempotency key → entry */
+  private readonly dedupe = new Map<string, Map<string, DedupeEntry>>();
+  private dedupePuts = 0;
+
+  private generation = 0;
+  private journalFd: number | undefined;
+  private journalSize = 0;
+  private snapshotBytes = 0;
+  private pending: Buffer[] = [];
+  private waiters: Waiter[] = [];
+  /** a queued entry asks for an fsync before its waiter resolves */
+  private syncRequested = false;
+  private flushing = false;
+  private idleWaiters: Array<() => void> = [];
+  private dirty = false;
+  private failure: BrookError | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly dir: string,
+    private readonly ctx: MetadataContext,
+  ) {}
+
+  /** Loads `<dir>` (the store's `meta/`), replaying snapshot + journal (FORMAT.md §5). */
+  static open(dir: string, ctx: MetadataContext): FileMetadataStore {
+    const store = new FileMetadataStore(dir, ctx);
+    store.load();
+    return store;
+  }
+
+  private get journalPath(): string {
+    return path.join(this.dir, `journal-${String(this.generation).padStart(20, "0")}.log`);
+  }
+
+  private load(): void {
+    fs.mkdirSync(this.dir, { recursive: true });
+    unlinkIfExists(path.join(this.dir, "snapshot.tmp"));
+    const snapshotPath = path.join(this.dir, "snapshot");
+    const snapshot = readFileIfExists(snapshotPath);
+    if (snapshot !== undefined) this.loadSnapshot(snapshotPath, snapshot);
+    for (const name of fs.readdirSync(this.dir)) {
+      const m = /^journal-(\d{20})\.log$/.exec(name);
+      if (m !== null && Number(m[1]) !== this.generation) unlinkIfExists(path.join(this.dir, name));
+    }
+    const journalPath = this.journalPath;
+    const journal = readFileIfExists(journalPath);
+    let validEnd = 0;
+    if (journal !== undefined) {
+      const now = Date.now();
+      validEnd = this.replay(journal, 0, now, (problem, at) => {
+        this.ctx.logger.warn("truncating torn or corrupt metadata journal tail", {
+          file: journalPath,
+          position: at,
+          cutBytes: journal.length - at,
+          reason: problem,
+        });
+      });
+    }
+    this.journalFd = fs.openSync(journalPath, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    if (journal !== undefined && validEnd < journal.length) {
+      fs.ftruncateSync(this.journalFd, validEnd);
+      if (this.ctx.fsync !== "never") fs.fsyncSync(this.journalFd);
+    }
+    this.journalSize = validEnd;
+  }
+
+  private loadSnapshot(file: string, buf: Buffer): void {
+    const bad = (why: string): BrookError =>
+      new BrookError("CORRUPT_DATA", `${file}: metadata snapshot is damaged (${why}); restore it from a backup or move the data directory aside`);
+    if (buf.length < SNAPSHOT_HEADER_BYTES || !buf.subarray(0, 8).equals(SNAPSHOT_MAGIC)) throw bad("bad header");
+    this.generation = readInt64(buf, 8);
+    let ended = false;
+    const end = this.replay(buf, SNAPSHOT_HEADER_BYTES, Date.now(), (problem) => {
+      throw bad(problem);
+    }, (count, entries) => {
+      if (count !== entries) throw bad(`end entry counts ${count} entries, found ${entries}`);
+      ended = true;
+    });
+    if (!ended || end !== buf.length) throw bad("no end entry");
+    this.snapshotBytes = buf.length;
+  }
+
+  /**
+   * Applies the entries of `buf` from `start`; returns where valid entries end. `onBad` hears
+   * of the first bad entry (replay stops there); `onEnd` of an end entry (FORMAT.md §5.2).
+   */
+  private replay(
+    buf: Buffer,
+    start: number,
+    now: number,
+    onBad: (problem: string, at: number) => void,
+    onEnd?: (count: number, entries: number) => void,
+  ): number {
+    let at = start;
+    let entries = 0;
+    while (at < buf.length) {
+      if (buf.length - at < ENTRY_HEADER_BYTES) {
+        onBad(`${buf.length - at} bytes left, less than an entry header`, at);
+        return at;
+      }
+      const len = buf.readUInt32BE(at);
+      if (len < ENTRY_HEADER_BYTES || len > buf.length - at) {
+        onBad(`entry length ${len} does not fit`, at);
+        return at;
+      }
+      if (buf.readUInt32BE(at + 4) !== crc32c(buf.subarray(at + 8, at + len))) {
+        onBad("checksum mismatch", at);
+        return at;
+      }
+      const type = buf[at + 8] as number;
+      try {
+        if (type === END) {
+          if (onEnd === undefined) throw new Error("end entry in a journal");
+          onEnd(buf.readUInt32BE(at + ENTRY_HEADER_BYTES), entries);
+        } else {
+          this.applyEntry(buf, at + ENTRY_HEADER_BYTES, at + len, type, now);
+        }
+      } catch (err) {
+        if (err instanceof BrookError) throw err;
+        onBad(err instanceof Error ? err.message : String(err), at);
+        return at;
+      }
+      entries++;
+      at += len;
+    }
+    return at;
+  }
+
+  private applyEntry(buf: Buffer, at: number, end: number, type: number, now: number): void {
+    const r = new EntryReader(buf, at, end);
+    switch (type) {
+      case TOPIC_PUT: {
+        const name = r.str();
+        const partitions = r.u32();
+        const retentionMs = r.f64();
+        const retentionBytes = r.f64();
+        const createdAt = r.f64();
+        this.topicConfigs.set(name, { partitions, retentionMs, retentionBytes: retentionBytes < 0 ? undefined : retentionBytes, createdAt });
+        break;
+      }
+      case TOPIC_DELETED:
+        this.forgetTopic(r.str());
+        break;
+      case COMMIT: {
+        const group = r.str();
+        const topic = r.str();
+        this.setCommitted(group, topic, r.u32(), r.f64());
+        break;
+      }
+      case DEDUPE: {
+        const topic = r.str();
+        const key = r.str();
+        const partition = r.u32();
+        const offset = r.f64();
+        const expiresAt = r.f64();
+        if (expiresAt > now) this.setDedupe(topic, key, { partition, offset, expiresAt });
+        break;
+      }
+      default:
+        throw new Error(`unknown entry type ${type}`);
+    }
+    r.done();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // MetadataStore
+
+  topics(): Map<string, TopicConfig> {
+    const copy = new Map<string, TopicConfig>();
+    for (const [name, config] of this.topicConfigs) copy.set(name, { ...config });
+    return copy;
+  }
+
+  putTopic(name: string, config: TopicConfig): Promise<void> {
+    this.checkOpen();
+    if (typeof name !== "string" || name.length === 0) return Promise.reject(argError("putTopic: name", "a non-empty string", name));
+    if (!Number.isSafeInteger(config.partitions) || config.partitions < 1 || config.partitions > 0xffff_ffff) {
+      return Promise.reject(argError(`putTopic(${name}): partitions`, "a positive integer", config.partitions));
+    }
+    this.topicConfigs.set(name, { ...config });
+    const retentionBytes = config.retentionBytes === undefined ? -1 : config.retentionBytes;
+    return this.enqueue(encodeEntry(TOPIC_PUT, [name], config.partitions, [config.retentionMs, retentionBytes, config.createdAt]), true);
+  }
+
+  deleteTopic(name: string): Promise<void> {
+    this.checkOpen();
+    this.forgetTopic(name);
+    return this.enqueue(encodeEntry(TOPIC_DELETED, [name], undefined, []), true);
+  }
+
+  committed(group: string, topic: string): Map<number, number> {
+    return new Map(this.offsets.get(group)?.get(topic));
+  }
+
+  commit(group: string, topic: string, partition: number, offset: number): Promise<void> {
+    this.checkOpen();
+    if (!Number.isSafeInteger(partition) || partition < 0 || partition > 0xffff_ffff) {
+      return Promise.reject(argError(`commit(${group}, ${topic}): partition`, "a non-negative integer", partition));
+    }
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      return Promise.reject(argError(`commit(${group}, ${topic}): offset`, "a non-negative integer", offset));
+    }
+    this.setCommitted(group, topic, partition, offset);
+    return this.enqueue(encodeEntry(COMMIT, [group, topic], partition, [offset]), this.ctx.fsync === "always");
+  }
+
+  groups(): string[] {
+    return [...this.offsets.keys()];
+  }
+
+  dedupeGet(topic: string, key: string, now: number): DedupeEntry | undefined {
+    const byKey = this.dedupe.get(topic);
+    const entry = byKey?.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= now) {
+      byKey?.delete(key);
+      return undefined;
+    }
+    return { ...entry };
+  }
+
+  dedupePut(topic: string, key: string, entry: DedupeEntry): void {
+    this.checkOpen();
+    this.setDedupe(topic, key, { partition: entry.partition, offset: entry.offset, expiresAt: entry.expiresAt });
+    // Written within one event-loop turn; under "always" fsynced with it, otherwise by the
+    // interval timer (FORMAT.md §5.1). Nobody waits for it: dedupePut is synchronous.
+    if (this.failure !== undefined) return; // the store already reports the failure on commits
+    this.pending.push(encodeEntry(DEDUPE, [topic, key], entry.partition, [entry.offset, entry.expiresAt]));
+    if (this.ctx.fsync === "always") this.syncRequested = true;
+    this.scheduleFlush();
+    if (++this.dedupePuts % DEDUPE_SWEEP_EVERY === 0) this.sweepDedupe(Date.now());
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  /** Entries written since the last fsync, for the store's interval timer. */
+  intervalFsync(): void {
+    if (!this.dirty || this.flushing || this.closed || this.journalFd === undefined) return;
+    this.dirty = false;
+    const fd = this.journalFd;
+    this.flushing = true;
+    fsyncFd(fd)
+      .then(
+        () => {
+          this.ctx.stats.fsyncs++;
+        },
+        (err: unknown) => {
+          this.failure ??= new BrookError("UNAVAILABLE", `metadata journal fsync failed: ${String(err)}`, { cause: err, retriable: false });
+        },
+      )
+      .finally(() => {
+        this.flushing = false;
+        if (this.pending.length > 0) this.scheduleFlush();
+        else this.notifyIdle();
+      });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // State helpers (shared by replay and live calls)
+
+  private forgetTopic(name: string): void {
+    this.topicConfigs.delete(name);
+    this.dedupe.delete(name);
+    for (const [group, byTopic] of this.offsets) {
+      byTopic.delete(name);
+      if (byTopic.size === 0) this.offsets.delete(group);
+    }
+  }
+
+  private setCommitted(group: string, topic: string, partition: number, offset: number): void {
+    let byTopic = this.offsets.get(group);
+    if (byTopic === undefined) {
+      byTopic = new Map();
+      this.offsets.set(group, byTopic);
+    }
+    let byPartition = byTopic.get(topic);
+    if (byPartition === undefined) {
+      byPartition = new Map();
+      byTopic.set(topic, byPartition);
+    }
+    byPartition.set(partition, offset);
+  }
+
+  private setDedupe(topic: string, key: string, entry: DedupeEntry): void {
+    let byKey = this.dedupe.get(topic);
+    if (byKey === undefined) {
+      byKey = new Map();
+      this.dedupe.set(topic, byKey);
+    }
+    byKey.set(key, entry);
+  }
+
+  private sweepDedupe(now: number): void {
+    for (const [topic, byKey] of this.dedupe) {
+      for (const [key, entry] of byKey) if (entry.expiresAt <= now) byKey.delete(key);
+      if (byKey.size === 0) this.dedupe.delete(topic);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Journal writer: coalesced like the partition logs (FORMAT.md §5.1)
+
+  private enqueue(entry: Buffer, durable: boolean): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push(entry);
+      this.waiters.push({ resolve, reject });
+      if (durable) this.syncRequested = true;
+      this.scheduleFlush();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushing) return;
+    this.flushing = true;
+    setImmediate(() => void this.flushLoop());
+  }
+
+  private async flushLoop(): Promise<void> {
+    while (this.pending.length > 0 && this.failure === undefined) {
+      const buffers = this.pending;
+      const waiters = this.waiters;
+      const sync = this.syncRequested && this.ctx.fsync !== "never";
+      this.pending = [];
+      this.waiters = [];
+      this.syncRequested = false;
+      try {
+        let bytes = 0;
+        for (const b of buffers) bytes += b.length;
+        const fd = this.journalFd as number;
+        const written = await pwritev(fd, buffers, this.journalSize);
+        this.ctx.stats.writes++;
+        this.ctx.stats.bytesWritten += written;
+        if (written !== bytes) throw new Error(`short write: ${written} of ${bytes} bytes`);
+        this.journalSize += written;
+        if (sync) {
+          await fsyncFd(fd);
+          this.ctx.stats.fsyncs++;
+        } else {
+          this.dirty = true;
+        }
+        if (this.journalSize > Math.max(this.ctx.compactBytes, 2 * this.snapshotBytes)) this.compact();
+      } catch (err) {
+        this.failure ??= new BrookError("UNAVAILABLE", `metadata journal ${this.journalPath}: write failed: ${String(err)}; reopen the store`, {
+          cause: err,
+          retriable: false,
+        });
+        this.ctx.logger.warn("metadata journal write failed", { file: this.journalPath, error: String(err) });
+        for (const w of waiters) w.reject(this.failure);
+        break;
+      }
+      for (const w of waiters) w.resolve();
+    }
+    if (this.failure !== undefined) {
+      const rest = this.waiters;
+      this.pending = [];
+      this.waiters = [];
+      for (const w of rest) w.reject(this.failure);
+    }
+    this.flushing = false;
+    this.notifyIdle();
+  }
+
+  private notifyIdle(): void {
+    const idle = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of idle) w();
+  }
+
+  /** FORMAT.md §5.2: fold the state into a new snapshot and start a new journal. */
+  private compact(): void {
+    const now = Date.now();
+    const parts: Buffer[] = [Buffer.alloc(SNAPSHOT_HEADER_BYTES)];
+    for (const [name, c] of this.topicConfigs) {
+      parts.push(encodeEntry(TOPIC_PUT, [name], c.partitions, [c.retentionMs, c.retentionBytes ?? -1, c.createdAt]));
+    }
+    for (const [group, byTopic] of this.offsets) {
+      for (const [topic, byPartition] of byTopic) {
+        for (const [partition, offset] of byPartition) parts.push(encodeEntry(COMMIT, [group, topic], partition, [offset]));
+      }
+    }
+    for (const [topic, byKey] of this.dedupe) {
+      for (const [key, e] of byKey) {
+        if (e.expiresAt > now) parts.push(encodeEntry(DEDUPE, [topic, key], e.partition, [e.offset, e.expiresAt]));
+        else byKey.delete(key);
+      }
+    }
+    parts.push(encodeEntry(END, [], parts.length - 1, []));
+    const generation = this.generation + 1;
+    const header = parts[0] as Buffer;
+    SNAPSHOT_MAGIC.copy(header, 0);
+    writeInt64(header, generation, 8);
+    const snapshot = Buffer.concat(parts);
+    const tmp = path.join(this.dir, "snapshot.tmp");
+    writeFileSyncDurable(tmp, snapshot, true);
+    fs.renameSync(tmp, path.join(this.dir, "snapshot"));
+    fsyncDirSync(this.dir);
+    this.ctx.stats.fsyncs += 2;
+    const oldPath = this.journalPath;
+    const oldFd = this.journalFd as number;
+    this.generation = generation;
+    this.journalFd = fs.openSync(this.journalPath, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
+    this.journalSize = 0;
+    this.snapshotBytes = snapshot.length;
+    this.dirty = false;
+    fs.closeSync(oldFd);
+    unlinkIfExists(oldPath);
+  }
+
+  private async doClose(): Promise<void> {
+    this.closed = true;
+    while (this.flushing) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    const fd = this.journalFd;
+    this.journalFd = undefined;
+    if (fd === undefined) return;
+    try {
+      if (this.failure === undefined) {
+        fs.fsyncSync(fd);
+        this.ctx.stats.fsyncs++;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new BrookError("CLOSED", "metadata store is closed");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry encoding (FORMAT.md §5.1): strings, then an optional uint32, then f64s.
+
+function encodeEntry(type: number, strings: string[], u32: number | undefined, f64s: number[]): Buffer {
+  let size = ENTRY_HEADER_BYTES + (u32 === undefined ? 0 : 4) + 8 * f64s.length;
+  const lengths: number[] = [];
+  for (const s of strings) {
+    const n = Buffer.byteLength(s, "utf8");
+    lengths.push(n);
+    size += varintSize(n) + n;
+  }
+  const buf = Buffer.allocUnsafe(size);
+  buf.writeUInt32BE(size, 0);
+  buf[8] = type;
+  let at = ENTRY_HEADER_BYTES;
+  for (let i = 0; i < strings.length; i++) {
+    at = writeVarint(buf, lengths[i] as number, at);
+    at += buf.write(strings[i] as string, at, "utf8");
+  }
+  if (u32 !== undefined) {
+    buf.writeUInt32BE(u32, at);
+    at += 4;
+  }
+  for (const f of f64s) {
+    buf.writeDoubleBE(f, at);
+    at += 8;
+  }
+  buf.writeUInt32BE(crc32c(buf.subarray(8, size)), 4);
+  return buf;
+}
+
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80);
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(buf: Buffer, n: number, at: number): number {
+  while (n >= 0x80) {
+    buf[at++] = (n % 0x80) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  buf[at++] = n;
+  return at;
+}
+
+class EntryReader {
+  constructor(
+    private readonly buf: Buffer,
+    private at: number,
+    private readonly end: number,
+  ) {}
+
+  private need(n: number): void {
+    if (this.at + n > this.end) throw new Error("entry shorter than its fields");
+  }
+
+  str(): string {
+    let n = 0;
+    let scale = 1;
+    for (let i = 0; ; i++) {
+      this.need(1);
+      const byte = this.buf[this.at++] as number;
+      n += (byte & 0x7f) * scale;
+      if (byte < 0x80) break;
+      if (i === 7) throw new Error("varint too long");
+      scale *= 0x80;
+    }
+    this.need(n);
+    const s = this.buf.toString("utf8", this.at, this.at + n);
+    this.at += n;
+    return s;
+  }
+
+  u32(): number {
+    this.need(4);
+    const v = this.buf.readUInt32BE(this.at);
+    this.at += 4;
+    return v;
+  }
+
+  f64(): number {
+    this.need(8);
+    const v = this.buf.readDoubleBE(this.at);
+    this.at += 8;
+    return v;
+  }
+
+  done(): void {
+    if (this.at !== this.end) throw new Error("entry longer than its fields");
+  }
+}
+
+function argError(field: string, expected: string, got: unknown): BrookError {
+  return new BrookError("INVALID_ARGUMENT", `${field}: expected ${expected}, got ${typeof got === "string" ? JSON.stringify(got) : String(got)}`);
+}
