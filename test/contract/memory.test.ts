@@ -1,5 +1,5 @@
 import { connect } from "@brook/core";
-import "@brook/local-broker";
+import { localCapabilities } from "@brook/local-broker";
 import { runContractSuite } from "@brook/contract-tests";
 
-runContractSuite({ name: "memory", connect: () => connect("memory:") });
+runContractSuite({ name: "memory", connect: () => connect("memory:"), capabilities: localCapabilities(1024 * 1024) });

@@ -24,6 +24,12 @@ export interface ContractBackend {
   partitions?: number;
   /** multiplies every wait (slow emulators) */
   timeoutScale?: number;
+  /**
+   * The capabilities the backend declares. With them, cases it cannot support are reported
+   * by jest as skipped (named by the capability); the suite also checks that the connected
+   * broker reports exactly these. Without them, such cases pass early and log the skip.
+   */
+  capabilities?: Capabilities;
 }
 
 type Need = (caps: Capabilities) => string | undefined;
@@ -45,6 +51,13 @@ export function runContractSuite(backend: ContractBackend): void {
     caps = broker.capabilities;
   });
 
+  if (backend.capabilities !== undefined) {
+    const declared = backend.capabilities;
+    test("the broker reports the capabilities the suite was told", () => {
+      expect(caps).toEqual(declared);
+    });
+  }
+
   afterAll(async () => {
     await Promise.allSettled(open.map((s) => s.close({ drain: false })));
     await broker?.close();
@@ -64,6 +77,11 @@ export function runContractSuite(backend: ContractBackend): void {
 
   /** Runs a case only when the backend has what it needs; otherwise logs which capability skipped it. */
   function when(name: string, need: Need, fn: () => Promise<void>, timeout?: number): void {
+    const missing = backend.capabilities === undefined ? undefined : need(backend.capabilities);
+    if (missing !== undefined) {
+      test.skip(`${name} [skipped by capability ${missing}]`, () => undefined);
+      return;
+    }
     test(
       name,
       async () => {

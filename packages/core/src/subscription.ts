@@ -138,6 +138,8 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
   private readonly emitter: TypedEmitter<SubscriptionEvents>;
   private readonly executor: KeyedExecutor;
   private readonly tracker = new ContiguousCommitTracker();
+  /** settleMode "individual": messages per partition handed to core and not yet acked or redelivered */
+  private readonly unsettled = new Map<string, number>();
   private readonly partitions = new Map<string, PartitionState>();
   private readonly abort = new AbortController();
   private readonly capacityWaiters = new Set<() => void>();
@@ -223,7 +225,7 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
         partition,
         committed: state.lastCommitted,
         lag: this.lag(partition, state),
-        inFlight: this.tracker.inFlight(partition),
+        inFlight: this.inFlight(partition),
         lastProgressAt: state.lastProgressAt === undefined ? undefined : new Date(state.lastProgressAt),
         stalled: state.stalled,
       });
@@ -303,12 +305,13 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
       const state = this.partitions.get(p);
       if (state !== undefined) state.revoked = true;
     }
-    const drained = (): boolean => partitions.every((p) => this.tracker.inFlight(p) === 0);
+    const drained = (): boolean => partitions.every((p) => this.inFlight(p) === 0);
     if (!drained()) await waitWithTimeout(this.waitUntil(drained), 10_000);
     await this.commit().catch((err) => this.error(toBrookError(err)));
     for (const p of partitions) {
       this.partitions.delete(p);
       this.tracker.remove(p);
+      this.unsettled.delete(p);
     }
     if (partitions.length > 0) this.emitter.emit("revoked", partitions);
   }
@@ -353,8 +356,23 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
   }
 
   private track(record: SourceRecord): number {
-    if (this.source.settleMode !== "watermark") return 0;
+    if (this.source.settleMode !== "watermark") {
+      this.unsettled.set(record.partition, (this.unsettled.get(record.partition) ?? 0) + 1);
+      return 0;
+    }
     return this.tracker.delivered(record.partition, record.offset);
+  }
+
+  /** Delivered and not yet settled: the watermark window, or the count of unacked messages. */
+  private inFlight(partition: string): number {
+    if (this.source.settleMode === "watermark") return this.tracker.inFlight(partition);
+    return this.unsettled.get(partition) ?? 0;
+  }
+
+  /** settleMode "individual": a message left core (acked or handed back for redelivery). */
+  private untrack(record: SourceRecord): void {
+    const count = this.unsettled.get(record.partition);
+    if (count !== undefined) this.unsettled.set(record.partition, Math.max(0, count - 1));
   }
 
   private orderingKey(record: SourceRecord): string {
@@ -442,8 +460,12 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
       }
       if (dedupe !== undefined && dedupeKey !== undefined) await dedupe.store.release(dedupeKey).catch(() => undefined);
       if (this.abort.signal.aborted) return; // abandoned on close: left uncommitted, redelivered later
-      if (this.opts.nativeDeadLetter && !(failure instanceof PermanentError)) {
+      // With the provider's dead-letter policy, even a PermanentError goes back to the provider:
+      // it counts the attempts and moves the message to its dead-letter topic (acking it here
+      // would lose it, since Brook does not know that topic).
+      if (this.opts.nativeDeadLetter) {
         this.counters.retried += 1;
+        this.untrack(record);
         this.source.redeliver?.(record, this.opts.retry.minDelayMs);
         this.progress(record.partition);
         return;
@@ -575,8 +597,9 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
     this.counters.acked += 1;
     if (this.source.settleMode === "watermark") {
       this.tracker.settled(record.partition, record.offset, epoch);
-    } else if (this.state !== "closed") {
-      this.source.ack?.(record);
+    } else {
+      this.untrack(record);
+      if (this.state !== "closed") this.source.ack?.(record);
     }
     this.progress(record.partition);
     for (const wake of [...this.settleWaiters]) wake();
@@ -623,7 +646,7 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
     for (const [partition, state] of this.partitions) {
       if (state.revoked || state.stalled) continue;
       const lag = this.lag(partition, state);
-      const busy = (lag !== undefined && lag > 0) || this.tracker.inFlight(partition) > 0;
+      const busy = (lag !== undefined && lag > 0) || this.inFlight(partition) > 0;
       if (busy && state.lastProgressAt !== undefined && now - state.lastProgressAt > this.opts.stallTimeoutMs) {
         state.stalled = true;
         const health = this.health().find((h) => h.partition === partition);
