@@ -1,0 +1,153 @@
+/**
+ * The seam between the adapter and a Kafka client library. The adapter speaks only these
+ * interfaces; `kafkajs-driver.ts` implements them with KafkaJS 2.2.4. Another KafkaJS-compatible
+ * client (e.g. a librdkafka binding with a KafkaJS-style API) can be plugged in through the
+ * `driver` option by implementing the same few methods.
+ *
+ * Errors thrown by a driver should look like KafkaJS errors (`name`, `type` = the Kafka protocol
+ * error name such as "UNKNOWN_TOPIC_OR_PARTITION", `retriable`, `cause`): errors.ts maps those.
+ */
+import type { Logger } from "@brook/core";
+
+export type DriverLogLevel = "nothing" | "error" | "warn" | "info" | "debug";
+
+export interface DriverSasl {
+  mechanism: "plain" | "scram-sha-256" | "scram-sha-512";
+  username: string;
+  password: string;
+}
+
+/** How to reach the cluster; shared by every client the driver makes. */
+export interface DriverConfig {
+  brokers: string[];
+  clientId: string;
+  ssl: boolean;
+  sasl: DriverSasl | undefined;
+  connectionTimeoutMs: number;
+  requestTimeoutMs: number;
+  logLevel: DriverLogLevel;
+  /** where the client library's own log lines go */
+  logger: Logger;
+}
+
+/** A record as fetched. `offset` and `timestamp` are decimal strings (Kafka int64). */
+export interface DriverRecord {
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  offset: string;
+  timestamp: string;
+}
+
+export interface DriverBatch {
+  topic: string;
+  partition: number;
+  /** the offset the next record appended to the partition will get */
+  highWatermark: string;
+  messages: DriverRecord[];
+}
+
+/** Per-batch controls the driver hands to `eachBatch`. */
+export interface BatchControls {
+  /** The record at `offset` is handed over; the driver's next fetch starts after it. */
+  resolveOffset(offset: string): void;
+  /** true when a seek on this partition is pending, so the rest of this batch is stale */
+  isStale(): boolean;
+  isRunning(): boolean;
+  /** Keeps the membership alive during a long wait; throws when the group is rebalancing. */
+  heartbeat(): Promise<void>;
+}
+
+export interface ConsumerHooks {
+  /**
+   * Called with fetched batches, one at a time per partition. While it has not resolved, the
+   * driver fetches nothing more for the partition (that is how the adapter applies back-pressure).
+   */
+  eachBatch(batch: DriverBatch, controls: BatchControls): Promise<void>;
+  /**
+   * Called before every JoinGroup (first join and every rebalance) and awaited: the member still
+   * owns its partitions and the group waits for it (up to the rebalance timeout). The adapter
+   * drains in-flight work and commits here, so no partition moves with work in flight.
+   */
+  beforeJoin(): Promise<void>;
+  /** Called after each join with the partitions of the subscribed topic this member now owns. */
+  assigned(partitions: number[]): void;
+  /** The client stopped on an error; `restarting` when it will rejoin by itself. */
+  crashed(error: unknown, restarting: boolean): void;
+}
+
+export interface DriverConsumerOptions {
+  group: string;
+  /** where a partition without a committed offset starts, before the adapter seeks it */
+  fromBeginning: boolean;
+  sessionTimeoutMs: number;
+  rebalanceTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  maxWaitTimeMs: number;
+}
+
+export interface DriverConsumer {
+  /** Connects, subscribes to `topic` and resolves once the first join has completed. */
+  run(topic: string, hooks: ConsumerHooks): Promise<void>;
+  /** Commits, per partition, the offset of the next record to read (last settled + 1). */
+  commit(topic: string, offsets: Array<{ partition: number; offset: string }>): Promise<void>;
+  /** Moves the fetch position of an owned partition; applied before the next fetch. */
+  seek(topic: string, partition: number, offset: string): void;
+  /** Leaves the group at once and closes the connections. */
+  stop(): Promise<void>;
+}
+
+export interface DriverOutgoing {
+  key: Buffer | null;
+  value: Buffer;
+  headers: Record<string, string>;
+}
+
+export interface DriverProducerOptions {
+  idempotent: boolean;
+  compression: "none" | "gzip";
+  /** Chooses the partition of a record (the adapter passes Kafka's murmur2 partitioner). */
+  partitioner: (key: Buffer | null, partitionCount: number) => number;
+}
+
+export interface DriverProducer {
+  /**
+   * Sends the records in order, all or nothing (a throw fails the call), acknowledged by all
+   * in-sync replicas. Returns where each record landed (decimal strings), in input order.
+   */
+  send(topic: string, messages: DriverOutgoing[]): Promise<Array<{ partition: string; offset: string }>>;
+  close(): Promise<void>;
+}
+
+export interface DriverTopicSpec {
+  partitions: number | undefined;
+  config: Record<string, string>;
+}
+
+export interface DriverAdmin {
+  connect(): Promise<void>;
+  close(): Promise<void>;
+  listTopics(): Promise<string[]>;
+  /** false when the topic already existed */
+  createTopic(name: string, spec: DriverTopicSpec): Promise<boolean>;
+  deleteTopic(name: string): Promise<void>;
+  /** undefined when there is no such topic */
+  describeTopic(name: string, configNames: string[]): Promise<{ partitions: number; config: Record<string, string> } | undefined>;
+  /** the broker's `message.max.bytes`, when it can be read */
+  messageMaxBytes(): Promise<number | undefined>;
+  /** per partition: first offset still in the log and the next offset to be written */
+  topicOffsets(topic: string): Promise<Array<{ partition: number; low: string; high: string }>>;
+  /** per partition: the first offset whose timestamp is at or after `timestamp` (else the high watermark) */
+  offsetsForTime(topic: string, timestamp: number): Promise<Array<{ partition: number; offset: string }>>;
+  /** per partition: the group's committed offset (next to read), undefined when none */
+  committedOffsets(group: string, topic: string): Promise<Map<number, string | undefined>>;
+}
+
+export interface KafkaDriver {
+  readonly name: string;
+  admin(): DriverAdmin;
+  producer(options: DriverProducerOptions): DriverProducer;
+  consumer(options: DriverConsumerOptions): DriverConsumer;
+}
+
+export type KafkaDriverFactory = (config: DriverConfig) => KafkaDriver;

@@ -1,0 +1,46 @@
+import { describe, expect, test } from "@jest/globals";
+import { formatKafkaUrl, parseKafkaUrl, resolveKafkaOptions } from "./options.js";
+
+describe("kafka:// URLs", () => {
+  test("hosts, default port and every parameter kind", () => {
+    const parsed = parseKafkaUrl("kafka://a:9093,b,[::1]:19092?clientId=app&ssl=true&sessionTimeoutMs=6000&compression=gzip&logLevel=error");
+    expect(parsed).toEqual({
+      brokers: ["a:9093", "b:9092", "[::1]:19092"],
+      clientId: "app",
+      ssl: true,
+      sessionTimeoutMs: 6000,
+      compression: "gzip",
+      logLevel: "error",
+    });
+    const resolved = resolveKafkaOptions(parsed, {});
+    expect(resolved).toMatchObject({ clientId: "app", ssl: true, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, idempotent: true, sasl: undefined });
+  });
+
+  test("round trip through formatKafkaUrl", () => {
+    const url = "kafka://h1:9092,h2:9092?clientId=x&idempotent=false&maxWaitTimeMs=100";
+    const parsed = parseKafkaUrl(url);
+    expect(parseKafkaUrl(formatKafkaUrl({ ...parsed, brokers: parsed.brokers! }))).toEqual(parsed);
+  });
+
+  test.each([
+    ["kafka://", /at least one broker/],
+    ["kafka:/h:9092", /expected kafka:\/\//],
+    ["kafka://h:0", /port "0"/],
+    ["kafka://h:9092?bogus=1", /unknown parameter "bogus"/],
+    ["kafka://h:9092?ssl=yes", /ssl must be true or false/],
+    ["kafka://h:9092?sessionTimeoutMs=-5", /sessionTimeoutMs must be a positive integer/],
+    ["kafka://h:9092?compression=zstd", /compression must be none, gzip/],
+    ["kafka://h:9092?password=hunter2&bogus=1", /password=\*\*\*/],
+  ])("%s is refused with INVALID_URL", (url, message) => {
+    expect(() => parseKafkaUrl(url)).toThrow(expect.objectContaining({ code: "INVALID_URL", message: expect.stringMatching(message) }));
+  });
+
+  test("typed options win over the URL and are checked", () => {
+    const fromUrl = parseKafkaUrl("kafka://h:9092?clientId=url");
+    expect(resolveKafkaOptions(fromUrl, { clientId: "typed", logger: {} }).clientId).toBe("typed");
+    expect(() => resolveKafkaOptions(fromUrl, { sessionTimeoutMs: "6000" })).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/sessionTimeoutMs/) }));
+    expect(() => resolveKafkaOptions(fromUrl, { saslMechanism: "plain" })).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/username and password/) }));
+    expect(() => resolveKafkaOptions(fromUrl, { heartbeatIntervalMs: 40_000 })).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+    expect(resolveKafkaOptions(fromUrl, { saslMechanism: "scram-sha-256", username: "u", password: "p" }).sasl).toEqual({ mechanism: "scram-sha-256", username: "u", password: "p" });
+  });
+});
