@@ -77,8 +77,16 @@ class PartitionWindow {
 
   settle(offset: string): boolean {
     if (!this.delivered.has(offset)) return false;
-    this.settledSet.add(offset);
     let moved = false;
+    if (this.order[this.head] === offset) {
+      // In-order settle (the common case): advance without touching settledSet.
+      this.delivered.delete(offset);
+      this.watermark = offset;
+      this.head += 1;
+      moved = true;
+    } else {
+      this.settledSet.add(offset);
+    }
     while (this.head < this.order.length) {
       const first = this.order[this.head] as string;
       if (!this.settledSet.has(first)) break;

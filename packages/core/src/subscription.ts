@@ -336,7 +336,7 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
       if (state?.revoked === true) continue;
       const epoch = this.track(record);
       this.counters.delivered += 1;
-      this.executor.run(this.orderingKey(record), () => this.processOne(record, epoch));
+      this.executor.run(this.orderingKey(record), () => this.processFast(record, epoch));
     }
   }
 
@@ -424,7 +424,31 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
     return message;
   }
 
-  private async processOne(record: SourceRecord, epoch: number): Promise<void> {
+  /**
+   * The common case on one stack frame: no dedupe store, no provider dead-lettering, no
+   * tracing, and the first attempt succeeds. Anything else goes the full way (processOne).
+   */
+  private processFast(record: SourceRecord, epoch: number): Promise<void> {
+    if (this.options.dedupe !== undefined || this.opts.nativeDeadLetter || tracingActive()) return this.processOne(record, epoch);
+    let message: ReceivedMessage<T>;
+    let result: Promise<void> | void;
+    try {
+      message = this.decode(record, record.deliveryAttempt ?? 1);
+      result = this.options.handler!(message);
+    } catch (error) {
+      return this.processOne(record, epoch, { error });
+    }
+    if (result === undefined || typeof (result as Promise<void>).then !== "function") {
+      this.settle(record, epoch);
+      return Promise.resolve();
+    }
+    return (result as Promise<void>).then(
+      () => this.settle(record, epoch),
+      (error: unknown) => this.processOne(record, epoch, { error }),
+    );
+  }
+
+  private async processOne(record: SourceRecord, epoch: number, first?: FirstFailure): Promise<void> {
     const firstAttempt = record.deliveryAttempt ?? 1;
     const handler = this.options.handler!;
     const dedupe = this.options.dedupe;
@@ -448,7 +472,7 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
           const message = this.decode(record, firstAttempt);
           await withProcessSpan(this.topic, record.headers, async () => handler(message));
         } else {
-          attempts = await this.runHandler(record, firstAttempt);
+          attempts = await this.runHandler(record, firstAttempt, first);
         }
       } catch (err) {
         failure = err;
@@ -507,19 +531,25 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
    * (with `attempts` attached). The first attempt runs directly: p-retry's bookkeeping is paid
    * only by messages that fail, which keeps the common path fast.
    */
-  private runHandler(record: SourceRecord, firstAttempt: number): Promise<number> {
+  private runHandler(record: SourceRecord, firstAttempt: number, first?: FirstFailure): Promise<number> {
     const handler = this.options.handler!;
-    return this.runAttempts(async (attempt) => {
-      const message = this.decode(record, firstAttempt + attempt - 1);
-      if (tracingActive()) await withProcessSpan(this.topic, record.headers, async () => handler(message));
-      else await handler(message);
-    }, 1);
+    return this.runAttempts(
+      async (attempt) => {
+        const message = this.decode(record, firstAttempt + attempt - 1);
+        if (tracingActive()) await withProcessSpan(this.topic, record.headers, async () => handler(message));
+        else await handler(message);
+      },
+      1,
+      first,
+    );
   }
 
   /** Runs `invoke(attempt)` under the retry policy; `weight` messages count per retry. */
-  private async runAttempts(invoke: (attempt: number) => Promise<void>, weight: number): Promise<number> {
+  private async runAttempts(invoke: (attempt: number) => Promise<void>, weight: number, first?: FirstFailure): Promise<number> {
     const retriable = (err: unknown): boolean => !(err instanceof PermanentError) && !isCorrupt(err) && this.state !== "closed";
+    // When the fast path already ran attempt 1, its error stands in for running it again.
     try {
+      if (first !== undefined) throw first.error;
       await invoke(1);
       return 1;
     } catch (err) {
@@ -602,7 +632,7 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
       if (this.state !== "closed") this.source.ack?.(record);
     }
     this.progress(record.partition);
-    for (const wake of [...this.settleWaiters]) wake();
+    if (this.settleWaiters.size > 0) for (const wake of [...this.settleWaiters]) wake();
   }
 
   private progress(partition: string): void {
@@ -683,6 +713,11 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
   private ensureRunning(): void {
     if (this.state !== "running") throw new BrookError("CLOSED", `subscription to "${this.topic}" (group "${this.group}") is closed`);
   }
+}
+
+/** What the fast path's failed first attempt threw, handed to the full path. */
+interface FirstFailure {
+  error: unknown;
 }
 
 const ATTEMPTS = Symbol("brook.attempts");
