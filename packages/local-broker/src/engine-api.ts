@@ -10,6 +10,25 @@ export interface PartitionInfo {
   bytes: number;
 }
 
+/** One group's view of one topic, for `brook groups` (lag per partition). */
+export interface GroupDescription {
+  group: string;
+  topic: string;
+  /** ids of the members currently in the group (empty when nobody consumes) */
+  members: string[];
+  partitions: Array<{
+    partition: number;
+    /** member owning the partition now, if any */
+    owner: string | undefined;
+    /** the next offset the group will read (its committed position), if it committed */
+    committed: number | undefined;
+    /** the offset the next append gets */
+    end: number;
+    /** end - committed; undefined before the first commit */
+    lag: number | undefined;
+  }>;
+}
+
 /**
  * Everything a client of the log engine needs, all async, so the same broker code runs
  * in-process (`DirectEngineApi`) and over the wire to `brook serve` (the server client).
@@ -26,6 +45,8 @@ export interface EngineApi {
   commit(group: string, topic: string, offsets: Map<number, number>): Promise<void>;
   join(group: string, topic: string, member: GroupMember): Promise<void>;
   leave(group: string, topic: string, memberId: string): Promise<void>;
+  /** Every group that has members or committed offsets, per topic, with lag per partition. */
+  describeGroups(): Promise<GroupDescription[]>;
   readonly maxMessageBytes: number;
   close(): Promise<void>;
 }
@@ -85,7 +106,33 @@ export class DirectEngineApi implements EngineApi {
     return this.engine.coordinator.leave(group, topic, memberId);
   }
 
+  async describeGroups(): Promise<GroupDescription[]> {
+    return describeGroups(this.engine);
+  }
+
   async close(): Promise<void> {
     if (this.ownsEngine) await this.engine.close();
   }
+}
+
+/** Groups known to the engine: those with members (coordinator) or commits (metadata). */
+export function describeGroups(engine: LogEngine): GroupDescription[] {
+  const pairs = new Map<string, { group: string; topic: string }>();
+  const add = (group: string, topic: string): void => void pairs.set(`${group}\u0000${topic}`, { group, topic });
+  for (const { group, topic } of engine.coordinator.groupNames()) if (engine.hasTopic(topic)) add(group, topic);
+  const topics = engine.listTopics();
+  for (const group of engine.store.metadata.groups()) {
+    for (const topic of topics) if (engine.committed(group, topic).size > 0) add(group, topic);
+  }
+  const out: GroupDescription[] = [];
+  for (const { group, topic } of [...pairs.values()].sort((a, b) => a.group.localeCompare(b.group) || a.topic.localeCompare(b.topic))) {
+    const committed = engine.committed(group, topic);
+    const owners = engine.coordinator.assignment(group, topic);
+    const partitions = engine.describeTopic(topic).partitions.map(({ partition, end }) => {
+      const next = committed.get(partition);
+      return { partition, owner: owners.get(partition), committed: next, end, lag: next === undefined ? undefined : Math.max(0, end - next) };
+    });
+    out.push({ group, topic, members: engine.coordinator.members(group, topic), partitions });
+  }
+  return out;
 }

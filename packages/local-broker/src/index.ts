@@ -55,3 +55,5 @@ async function connectLocal(url: string, options: ConnectOptions): Promise<Local
 
 registerBackend("memory", connectLocal);
 registerBackend("local", connectLocal);
+export * from "./client/index.js"; // registers brook:// (the client of `brook serve`)
+export * from "./server/index.js";

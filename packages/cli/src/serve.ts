@@ -1,0 +1,66 @@
+import { BrookError } from "@brook/core";
+import { LogEngine, MemoryStore, openDirectoryEngine, startServer, type FsyncPolicy } from "@brook/local-broker";
+import { InvalidArgumentError, type Command } from "commander";
+import { cliLogger, integer, type GlobalOptions } from "./client.js";
+
+interface ServeOptions {
+  dir?: string;
+  fsync?: FsyncPolicy;
+  port: number;
+  host: string;
+  sessionTimeoutMs: number;
+}
+
+function fsyncPolicy(value: string): FsyncPolicy {
+  if (value !== "never" && value !== "interval" && value !== "always") throw new InvalidArgumentError("--fsync must be never, interval or always");
+  return value;
+}
+
+/** --dir: the durable file store of that directory (its lock makes this process its only owner); else memory. */
+async function openEngine(options: ServeOptions): Promise<{ engine: LogEngine; store: string }> {
+  if (options.dir === undefined) {
+    if (options.fsync !== undefined) throw new BrookError("INVALID_ARGUMENT", "--fsync needs --dir (the in-memory store has nothing to sync)");
+    return { engine: await LogEngine.open(new MemoryStore()), store: "memory store: nothing is kept after exit" };
+  }
+  const engine = await openDirectoryEngine(options.dir, { logger: cliLogger, ...(options.fsync === undefined ? {} : { fsync: options.fsync }) });
+  return { engine, store: `file store in ${options.dir}, fsync ${options.fsync ?? "interval"}` };
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command("serve")
+    .description("run the local broker as a server (brook://host:port); --token (or BROOK_TOKEN) makes clients authenticate")
+    .option("--dir <path>", "data directory of the durable store (default: an in-memory store)")
+    .option("--fsync <policy>", "with --dir: never, interval (default) or always", fsyncPolicy)
+    .option("--port <port>", "TCP port (0 picks a free one)", integer("--port", 0, 65535), 7654)
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--session-timeout-ms <ms>", "evict group members silent this long", integer("--session-timeout-ms", 100), 10_000)
+    .action(async (options: ServeOptions, command: Command) => {
+      const token = command.optsWithGlobals<GlobalOptions>().token ?? process.env.BROOK_TOKEN;
+      if (token !== undefined && token.length === 0) throw new BrookError("INVALID_ARGUMENT", "--token must not be empty");
+      const { engine, store } = await openEngine(options);
+      let server;
+      try {
+        server = await startServer({ engine, host: options.host, port: options.port, token, logger: cliLogger, sessionTimeoutMs: options.sessionTimeoutMs });
+      } catch (err) {
+        await engine.close();
+        throw err;
+      }
+      process.stdout.write(`brook serve: listening on ${server.url} (${store}; ${token === undefined ? "no token" : "token required"})\n`);
+      if (token === undefined && options.host !== "127.0.0.1" && options.host !== "localhost" && options.host !== "::1") {
+        cliLogger.warn(`listening on ${options.host} without a token: anyone who can reach it can read and write`);
+      }
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off("SIGINT", stop);
+          process.off("SIGTERM", stop);
+          resolve();
+        };
+        process.on("SIGINT", stop);
+        process.on("SIGTERM", stop);
+      });
+      process.stdout.write("brook serve: stopping\n");
+      await server.close();
+      await engine.close();
+    });
+}
