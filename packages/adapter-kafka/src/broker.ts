@@ -1,7 +1,7 @@
 import {
+  BrokerResources,
   BrookError,
   CorePublisher,
-  ManagedSubscription,
   bytesCodec,
   defaultLogger,
   validateSubscribeOptions,
@@ -32,9 +32,7 @@ const FIRST_ASSIGNMENT_TIMEOUT_MS = 30_000;
 export class KafkaBroker implements Broker {
   readonly capabilities: Capabilities;
   readonly admin: KafkaAdmin;
-  private readonly publishers = new Set<Publisher<unknown>>();
-  private readonly subscriptions = new Set<Subscription>();
-  private closed = false;
+  private readonly resources: BrokerResources;
 
   constructor(
     readonly url: string,
@@ -47,10 +45,11 @@ export class KafkaBroker implements Broker {
   ) {
     this.capabilities = kafkaCapabilities(messageMaxBytes);
     this.admin = new KafkaAdmin(driverAdmin);
+    this.resources = new BrokerResources(url);
   }
 
   publisher<T = unknown>(topic: string, options: PublisherOptions<T> = {}): Publisher<T> {
-    this.ensureOpen();
+    this.resources.ensureOpen();
     validateTopicName(topic);
     const producer = this.driver.producer({
       idempotent: this.options.idempotent,
@@ -58,15 +57,11 @@ export class KafkaBroker implements Broker {
       partitioner: javaCompatiblePartitioner(),
     });
     const transport = new KafkaPublishTransport(topic, producer, this.admin, kafkaLimits(this.messageMaxBytes), this.messageMaxBytes);
-    const publisher: Publisher<T> = new CorePublisher<T>(transport, options, {
-      onClose: () => this.publishers.delete(publisher as Publisher<unknown>),
-    });
-    this.publishers.add(publisher as Publisher<unknown>);
-    return publisher;
+    return this.resources.trackPublisher((onClose) => new CorePublisher<T>(transport, options, { onClose }));
   }
 
   async subscribe<T = unknown>(topic: string, options: SubscribeOptions<T>): Promise<Subscription> {
-    this.ensureOpen();
+    this.resources.ensureOpen();
     validateTopicName(topic);
     validateSubscribeOptions(options, false);
     if (!(await this.admin.topicExists(topic))) {
@@ -93,30 +88,16 @@ export class KafkaBroker implements Broker {
       firstAssignmentTimeoutMs: FIRST_ASSIGNMENT_TIMEOUT_MS,
       logger: this.logger,
     });
-    const subscription = await ManagedSubscription.start<T>(source, options, {
+    return this.resources.startSubscription<T>(source, options, {
       topic,
       logger: this.logger,
       nativeDeadLetter: false,
       openPublisher: (dlq) => this.publisher<Uint8Array>(dlq, { codec: bytesCodec() }),
     });
-    this.subscriptions.add(subscription);
-    const close = subscription.close.bind(subscription);
-    subscription.close = async (opts) => {
-      this.subscriptions.delete(subscription);
-      await close(opts);
-    };
-    return subscription;
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await Promise.allSettled([...this.subscriptions].map((s) => s.close({ drain: true, timeoutMs: 5_000 })));
-    await Promise.allSettled([...this.publishers].map((p) => p.close()));
+    if (!(await this.resources.closeAll())) return;
     await this.driverAdmin.close().catch(() => undefined);
-  }
-
-  private ensureOpen(): void {
-    if (this.closed) throw new BrookError("CLOSED", `broker ${this.url} is closed`);
   }
 }

@@ -1,0 +1,118 @@
+// Benchmark of the embedded local broker through the Brook API (publisher, subscription), over
+// the compiled dist: `npx tsc -b && node scripts/bench-local.mjs [--messages N]`.
+// 100-byte messages, 4 partitions. Measures, in one run:
+//   - raw baseline: the same bytes appended to a file with fs.writeSync in 1,000-message chunks;
+//   - publishBatch (10,000 per call) on memory:, local: fsync interval, local: fsync always;
+//   - 64 concurrent publishers on local: fsync always (group commit);
+//   - consume with a batchHandler and with a per-message handler (ordering "partition");
+//   - reopen (recovery) time of the written log, per GiB.
+// Prints a table and writes bench-results/local.json. Not a test: nothing here asserts.
+import { mkdtempSync, rmSync, openSync, writeSync, closeSync, statSync, readdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir, cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { connect } from "../packages/core/dist/index.js";
+import "../packages/local-broker/dist/index.js";
+
+const args = process.argv.slice(2);
+const N = Number(args[args.indexOf("--messages") + 1] || 1_000_000) || 1_000_000;
+const payload = Buffer.alloc(100, 7);
+const rows = [];
+const row = (name, messages, seconds, extra = "") => {
+  rows.push({ case: name, messages, seconds: +seconds.toFixed(3), msgPerSec: Math.round(messages / seconds), note: extra });
+};
+const now = () => performance.now() / 1000;
+
+function rawBaseline(dir) {
+  const file = join(dir, "raw.log");
+  const fd = openSync(file, "w");
+  const chunk = Buffer.alloc(100 * 1000, 7);
+  const t = now();
+  for (let i = 0; i < N; i += 1000) writeSync(fd, chunk);
+  closeSync(fd);
+  row("raw fs.writeSync baseline (1,000 x 100 B per write)", N, now() - t);
+}
+
+async function publishBatched(url, label) {
+  const broker = await connect(url);
+  await broker.admin.createTopic("bench", { partitions: 4, ifNotExists: true });
+  const pub = broker.publisher("bench", { codec: "bytes" });
+  const batch = Array.from({ length: 10_000 }, () => ({ data: payload }));
+  const t = now();
+  for (let i = 0; i < N; i += batch.length) await pub.publishBatch(batch);
+  row(`publishBatch 10,000/call: ${label}`, N, now() - t);
+  await pub.close();
+  return broker;
+}
+
+async function concurrentAlways(dir) {
+  const broker = await connect(`local:${dir}?fsync=always`);
+  await broker.admin.createTopic("conc", { partitions: 4 });
+  const pub = broker.publisher("conc", { codec: "bytes" });
+  const per = 100;
+  const publishers = 64;
+  const total = Math.min(N, 640_000);
+  const batch = Array.from({ length: per }, () => ({ data: payload }));
+  const t = now();
+  await Promise.all(
+    Array.from({ length: publishers }, async () => {
+      for (let i = 0; i < total / publishers; i += per) await pub.publishBatch(batch);
+    }),
+  );
+  row("64 publishers x publishBatch(100): local fsync=always (group commit)", total, now() - t);
+  await broker.close();
+}
+
+async function consume(broker, label, options) {
+  let got = 0;
+  const t = now();
+  const sub = await broker.subscribe("bench", { group: `g-${label}`, codec: "bytes", startFrom: "earliest", ...options(() => (got += 1), (n) => (got += n)) });
+  while (got < N) await new Promise((r) => setTimeout(r, 2));
+  row(`consume: ${label}`, N, now() - t);
+  await sub.close();
+}
+
+function dirBytes(dir) {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    total += entry.isDirectory() ? dirBytes(p) : statSync(p).size;
+  }
+  return total;
+}
+
+const work = mkdtempSync(join(tmpdir(), "brook-bench-local-"));
+try {
+  rawBaseline(work);
+  const memory = await publishBatched("memory:", "memory:");
+  await consume(memory, "memory batchHandler", (one, many) => ({ maxInFlight: 64, batchHandler: async (ms) => void many(ms.length) }));
+  await consume(memory, "memory per-message handler", (one) => ({ maxInFlight: 4096, ordering: "partition", handler: async () => void one() }));
+  await memory.close();
+  const intervalDir = join(work, "interval");
+  const local = await publishBatched(`local:${intervalDir}`, "local fsync=interval");
+  await consume(local, "local batchHandler", (one, many) => ({ maxInFlight: 64, batchHandler: async (ms) => void many(ms.length) }));
+  await consume(local, "local per-message handler", (one) => ({ maxInFlight: 4096, ordering: "partition", handler: async () => void one() }));
+  await local.close();
+  const alwaysDir = join(work, "always");
+  await (await publishBatched(`local:${alwaysDir}?fsync=always`, "local fsync=always")).close();
+  await concurrentAlways(join(work, "conc"));
+  // Recovery: reopen the interval log (clean shutdown markers removed, as after a crash).
+  for (const topic of readdirSync(join(intervalDir, "topics"))) {
+    for (const part of readdirSync(join(intervalDir, "topics", topic))) rmSync(join(intervalDir, "topics", topic, part, "CLEAN"), { force: true });
+  }
+  const bytes = dirBytes(intervalDir);
+  const t = now();
+  const reopened = await connect(`local:${intervalDir}`);
+  await reopened.admin.listTopics();
+  const seconds = now() - t;
+  await reopened.close();
+  rows.push({ case: "recovery after crash (reopen, tail scan)", messages: N, seconds: +seconds.toFixed(3), msgPerSec: 0, note: `${(seconds / (bytes / 2 ** 30)).toFixed(2)} s/GiB of ${(bytes / 2 ** 20).toFixed(0)} MiB` });
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+
+const machine = `${cpus().length} x ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
+console.log(`local broker benchmark, ${N} x 100-byte messages, ${machine}`);
+console.table(rows);
+mkdirSync("bench-results", { recursive: true });
+writeFileSync("bench-results/local.json", JSON.stringify({ machine, messages: N, rows }, null, 2));

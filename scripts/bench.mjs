@@ -1,0 +1,25 @@
+// `pnpm bench`: runs every benchmark, each in its own process, prints each one's table and
+// writes bench-results/<name>.json plus bench-results/summary.json. Not tests: nothing asserts.
+// BENCH_ONLY=local,server limits which run. Kafka and Pub/Sub start their own real backends.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+
+const all = [
+  ["local", ["scripts/bench-local.mjs"]],
+  ["storage", ["--import", "./scripts/ts-register.mjs", "scripts/bench-storage.mjs"]],
+  ["server", ["scripts/bench-server.mjs"]],
+  ["kafka", ["scripts/bench-kafka.mjs"]],
+  ["pubsub", ["scripts/bench-pubsub.mjs"]],
+];
+const only = (process.env.BENCH_ONLY ?? "").split(",").filter(Boolean);
+const summary = {};
+mkdirSync("bench-results", { recursive: true });
+for (const [name, args] of all) {
+  if (only.length > 0 && !only.includes(name)) continue;
+  console.log(`\n=== ${name} ===`);
+  const r = spawnSync("node", args, { stdio: "inherit", env: process.env });
+  const file = `bench-results/${name}.json`;
+  summary[name] = { exitCode: r.status, results: existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : null };
+}
+writeFileSync("bench-results/summary.json", JSON.stringify(summary, null, 2));
+console.log("\nwrote bench-results/summary.json");
