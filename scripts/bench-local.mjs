@@ -85,12 +85,12 @@ const work = mkdtempSync(join(tmpdir(), "brook-bench-local-"));
 try {
   rawBaseline(work);
   const memory = await publishBatched("memory:", "memory:");
-  await consume(memory, "memory batchHandler", (one, many) => ({ maxInFlight: 64, batchHandler: async (ms) => void many(ms.length) }));
+  await consume(memory, "memory batchHandler", (one, many) => ({ batchHandler: async (ms) => void many(ms.length) }));
   await consume(memory, "memory per-message handler", (one) => ({ maxInFlight: 4096, ordering: "partition", handler: async () => void one() }));
   await memory.close();
   const intervalDir = join(work, "interval");
   const local = await publishBatched(`local:${intervalDir}`, "local fsync=interval");
-  await consume(local, "local batchHandler", (one, many) => ({ maxInFlight: 64, batchHandler: async (ms) => void many(ms.length) }));
+  await consume(local, "local batchHandler", (one, many) => ({ batchHandler: async (ms) => void many(ms.length) }));
   await consume(local, "local per-message handler", (one) => ({ maxInFlight: 4096, ordering: "partition", handler: async () => void one() }));
   await local.close();
   const alwaysDir = join(work, "always");

@@ -280,6 +280,38 @@ export function runContractSuite(backend: ContractBackend): void {
       await pub.close();
     });
 
+    test("batchHandler: every message once, batches within maxBatchSize, a throwing batch retried whole", async () => {
+      const name = await topic("batch", 1);
+      const seen: number[] = [];
+      const sizes: number[] = [];
+      let failedOnce = false;
+      const attemptsOfFirst: number[] = [];
+      await subscribe<number>(name, {
+        group: "g",
+        maxBatchSize: 50,
+        retry: { maxAttempts: 3, minDelayMs: 5, maxDelayMs: 20 },
+        batchHandler: (messages) => {
+          if (messages.some((m) => m.data === 0)) attemptsOfFirst.push(messages[0]!.deliveryAttempt);
+          if (!failedOnce && messages.some((m) => m.data === 0)) {
+            failedOnce = true;
+            throw new Error("first batch fails once");
+          }
+          sizes.push(messages.length);
+          for (const m of messages) seen.push(m.data);
+        },
+      });
+      const pub = broker.publisher<number>(name);
+      await pub.publishBatch(Array.from({ length: 300 }, (_, i) => ({ data: i })));
+      await waitFor(() => seen.length >= 300, wait(30_000), "300 messages in batches");
+      await sleep(100);
+      // One partition keeps publish order; without partitions (Pub/Sub) unkeyed order is not promised.
+      const expected = Array.from({ length: 300 }, (_, i) => i);
+      expect(caps.partitions === "none" ? [...seen].sort((a, b) => a - b) : seen).toEqual(expected);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(50);
+      expect(attemptsOfFirst).toEqual([1, 2]);
+      await pub.close();
+    });
+
     // 5
     test("at-least-once across an abandoned subscriber: nothing unacknowledged is lost; the commit never passes a slow message", async () => {
       const name = await topic("crash", 1);

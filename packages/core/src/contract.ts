@@ -102,8 +102,13 @@ export interface SubscribeOptions<T> {
    * "partition": one partition's messages run strictly in order. "none": no order.
    */
   ordering?: "key" | "partition" | "none";
-  /** Messages delivered to this subscriber and not yet settled, at most (default 256). */
+  /**
+   * Messages delivered to this subscriber and not yet settled, at most (default 256; with a
+   * batchHandler, 4 × maxBatchSize).
+   */
   maxInFlight?: number;
+  /** With a batchHandler: messages per call, at most (default 1000). */
+  maxBatchSize?: number;
   /** Where a group with no committed position starts (default "latest"). */
   startFrom?: StartFrom;
   retry?: RetryOptions;

@@ -48,6 +48,9 @@ interface Resolved<T> {
   codec: Codec<T>;
   ordering: "key" | "partition" | "none";
   maxInFlight: number;
+  /** batchHandler mode: messages per call; maxInFlight then counts messages across batches */
+  maxBatchSize: number;
+  batchMode: boolean;
   retry: RetryPolicy;
   deadLetterTopic: string | undefined;
   nativeDeadLetter: boolean;
@@ -62,7 +65,9 @@ export function validateSubscribeOptions<T>(options: SubscribeOptions<T>, native
   const hasHandler = typeof options.handler === "function";
   const hasBatch = typeof options.batchHandler === "function";
   if (hasHandler === hasBatch) throw invalidArgument("handler", "exactly one of handler or batchHandler (a function)", options.handler);
-  const maxInFlight = options.maxInFlight ?? 256;
+  const maxBatchSize = options.maxBatchSize ?? 1_000;
+  if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) throw invalidArgument("maxBatchSize", "an integer >= 1", maxBatchSize);
+  const maxInFlight = options.maxInFlight ?? (hasBatch ? 4 * maxBatchSize : 256);
   if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw invalidArgument("maxInFlight", "an integer >= 1", maxInFlight);
   const ordering = options.ordering ?? "key";
   if (ordering !== "key" && ordering !== "partition" && ordering !== "none") {
@@ -92,6 +97,8 @@ export function validateSubscribeOptions<T>(options: SubscribeOptions<T>, native
     codec: resolveCodec<T>(options.codec),
     ordering,
     maxInFlight,
+    maxBatchSize,
+    batchMode: hasBatch,
     retry: resolveRetryPolicy(options.retry),
     deadLetterTopic,
     nativeDeadLetter: native,
@@ -150,6 +157,8 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
   private dlqPublisher: Publisher<Uint8Array> | undefined;
   private state: "running" | "closing" | "closed" = "running";
   private uniqueKey = 0;
+  /** batch mode: messages handed to batch handlers and not yet settled */
+  private batchMessagesInFlight = 0;
   private readonly counters: SubscriptionStats = { delivered: 0, acked: 0, retried: 0, deadLettered: 0, duplicates: 0 };
 
   private constructor(
@@ -161,7 +170,9 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
     this.topic = context.topic;
     this.group = resolved.group;
     this.opts = resolved;
-    this.executor = new KeyedExecutor(resolved.maxInFlight);
+    // In batch mode the executor runs whole batches; maxInFlight is enforced in messages by
+    // `available` below instead.
+    this.executor = new KeyedExecutor(resolved.batchMode ? Number.MAX_SAFE_INTEGER : resolved.maxInFlight);
     this.emitter = new TypedEmitter<SubscriptionEvents>((event, args) => {
       if (event === "error") context.logger.error(`subscription ${this.topic}/${this.group}: ${(args[0] as Error).message}`);
     });
@@ -272,11 +283,21 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
   }
 
   get available(): number {
-    return this.state === "running" ? this.executor.available : 0;
+    if (this.state !== "running") return 0;
+    return this.opts.batchMode ? Math.max(0, this.opts.maxInFlight - this.batchMessagesInFlight) : this.executor.available;
   }
 
   waitForCapacity(): Promise<void> {
-    if (this.state !== "running" || this.executor.available > 0) return Promise.resolve();
+    if (this.state !== "running" || this.available > 0) return Promise.resolve();
+    if (this.opts.batchMode) {
+      return new Promise((resolve) => {
+        const wake = (): void => {
+          this.capacityWaiters.delete(wake);
+          resolve();
+        };
+        this.capacityWaiters.add(wake);
+      });
+    }
     return new Promise((resolve) => {
       const wake = (): void => {
         this.capacityWaiters.delete(wake);
@@ -396,12 +417,18 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
       list.push(record);
     }
     for (const [partition, list] of byPartition) {
-      for (let i = 0; i < list.length; i += this.opts.maxInFlight) {
-        const chunk = list.slice(i, i + this.opts.maxInFlight);
+      for (let i = 0; i < list.length; i += this.opts.maxBatchSize) {
+        const chunk = list.slice(i, i + this.opts.maxBatchSize);
         const epochs = chunk.map((r) => this.track(r));
         this.counters.delivered += chunk.length;
-        // A batch counts once against maxInFlight; batches of a partition run in order.
-        this.executor.run(`p:${partition}`, () => this.processBatch(chunk, epochs));
+        this.batchMessagesInFlight += chunk.length;
+        // Batches of one partition run in order, partitions in parallel.
+        this.executor.run(`p:${partition}`, () =>
+          this.processBatch(chunk, epochs).finally(() => {
+            this.batchMessagesInFlight -= chunk.length;
+            if (this.available > 0) this.wakeCapacityWaiters();
+          }),
+        );
       }
     }
   }
