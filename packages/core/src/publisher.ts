@@ -2,7 +2,7 @@ import { BrookError, closedError, invalidArgument, toBrookError } from "./errors
 import { Batcher } from "./batcher.js";
 import { resolveCodec } from "./codec.js";
 import { runWithRetry } from "./retry.js";
-import { injectTraceContext } from "./tracing.js";
+import { injectTraceContext, tracingActive, withPublishSpan } from "./tracing.js";
 import type { Headers, OutgoingMessage, PublishBatchResult, PublishResult, Publisher, PublisherOptions } from "./contract.js";
 import type { PublishTransport, WireMessage } from "./spi.js";
 
@@ -83,7 +83,9 @@ export class CorePublisher<T> implements Publisher<T> {
   }
 
   async publish(message: OutgoingMessage<T>): Promise<PublishResult> {
-    const result = await this.enqueue(message, "message");
+    const result = tracingActive()
+      ? await withPublishSpan(this.topic, () => this.enqueue(message, "message"))
+      : await this.enqueue(message, "message");
     if (!result.ok) throw result.error;
     return { position: result.position, duplicate: result.duplicate };
   }
@@ -91,6 +93,11 @@ export class CorePublisher<T> implements Publisher<T> {
   async publishBatch(messages: readonly OutgoingMessage<T>[]): Promise<PublishBatchResult[]> {
     if (!Array.isArray(messages)) throw invalidArgument("messages", "an array of messages", messages);
     if (this.closed) throw closedError(`publisher for topic "${this.topic}"`);
+    if (tracingActive()) return withPublishSpan(this.topic, () => this.publishBatchNow(messages));
+    return this.publishBatchNow(messages);
+  }
+
+  private async publishBatchNow(messages: readonly OutgoingMessage<T>[]): Promise<PublishBatchResult[]> {
     const results: PublishBatchResult[] = new Array(messages.length);
     const wires: WireMessage[] = [];
     const sizes: number[] = [];

@@ -81,7 +81,7 @@ export async function withProcessSpan<R>(topic: string, headers: Headers, fn: ()
   const parent = api.propagation.extract(api.context.active(), headers);
   return tracer(api).startActiveSpan(
     `process ${topic}`,
-    { kind: api.SpanKind.CONSUMER, attributes: { "messaging.destination.name": topic, "messaging.operation.type": "process" } },
+    { kind: api.SpanKind.CONSUMER, attributes: { "messaging.system": "brook", "messaging.destination.name": topic, "messaging.operation.type": "process" } },
     parent,
     async (span) => {
       try {
@@ -96,17 +96,22 @@ export async function withProcessSpan<R>(topic: string, headers: Headers, fn: ()
   );
 }
 
-/** Runs `fn` inside a producer span and injects that span's context into `headers`. */
-export async function withPublishSpan<R>(topic: string, headers: Headers, fn: () => Promise<R>): Promise<R> {
+/**
+ * Runs `fn` inside a producer span "publish <topic>"; messages encoded inside it carry that
+ * span's context in their `traceparent` header, so consumers' process spans become its children.
+ */
+export async function withPublishSpan<R>(topic: string, fn: () => Promise<R>): Promise<R> {
   const api = otel;
   if (api === null || api === undefined) return fn();
   return tracer(api).startActiveSpan(
     `publish ${topic}`,
-    { kind: api.SpanKind.PRODUCER, attributes: { "messaging.destination.name": topic, "messaging.operation.type": "publish" } },
+    { kind: api.SpanKind.PRODUCER, attributes: { "messaging.system": "brook", "messaging.destination.name": topic, "messaging.operation.type": "publish" } },
     async (span) => {
-      api.propagation.inject(api.context.active(), headers);
       try {
         return await fn();
+      } catch (err) {
+        span.setStatus({ code: api.SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+        throw err;
       } finally {
         span.end();
       }

@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, expect, test } from "@jest/globals";
+import { context, propagation, trace, type Span } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { connect, parseTraceparent, type Broker } from "@brook/core";
+import "@brook/local-broker";
+import { waitFor } from "@brook/contract-tests";
+
+const exporter = new InMemorySpanExporter();
+let broker: Broker;
+
+beforeAll(async () => {
+  const manager = new AsyncLocalStorageContextManager();
+  manager.enable();
+  context.setGlobalContextManager(manager);
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+  broker = await connect("memory:");
+});
+
+afterAll(async () => {
+  await broker.close();
+  trace.disable();
+  propagation.disable();
+  context.disable();
+});
+
+test("publish and process spans share one trace through the traceparent header", async () => {
+  await broker.admin.createTopic("traced", { partitions: 2 });
+  const got: Array<{ traceparent: string | undefined; activeTraceId: string | undefined }> = [];
+  const sub = await broker.subscribe<string>("traced", {
+    group: "g",
+    startFrom: "earliest",
+    handler: (m) => void got.push({ traceparent: m.headers.traceparent, activeTraceId: trace.getActiveSpan()?.spanContext().traceId }),
+  });
+  const tracer = trace.getTracer("test");
+  const checkoutTraceId = await tracer.startActiveSpan("checkout", async (span: Span) => {
+    await broker.publisher<string>("traced").publish({ data: "order-1", key: "k" });
+    span.end();
+    return span.spanContext().traceId;
+  });
+  await waitFor(() => got.length === 1, 10_000, "the traced message");
+  await sub.close();
+  const header = parseTraceparent(got[0]!.traceparent);
+  expect(header?.traceId).toBe(checkoutTraceId);
+  expect(got[0]!.activeTraceId).toBe(checkoutTraceId);
+  const spans = exporter.getFinishedSpans();
+  const publish = spans.find((s) => s.name === "publish traced")!;
+  const processSpan = spans.find((s) => s.name === "process traced")!;
+  expect(publish.spanContext().traceId).toBe(checkoutTraceId);
+  expect(header?.spanId).toBe(publish.spanContext().spanId);
+  expect(processSpan.parentSpanContext?.spanId ?? (processSpan as unknown as { parentSpanId?: string }).parentSpanId).toBe(publish.spanContext().spanId);
+  expect(processSpan.attributes["messaging.destination.name"]).toBe("traced");
+});
+
+test("a traceparent the application set travels untouched", async () => {
+  await broker.admin.createTopic("carried", { partitions: 1 });
+  const seen: string[] = [];
+  const sub = await broker.subscribe<string>("carried", { group: "g", startFrom: "earliest", handler: (m) => void seen.push(m.headers.traceparent ?? "") });
+  const given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  await broker.publisher<string>("carried").publish({ data: "x", headers: { traceparent: given } });
+  await waitFor(() => seen.length === 1, 10_000, "the message");
+  await sub.close();
+  expect(seen[0]).toBe(given);
+});
