@@ -434,8 +434,12 @@ export class ManagedSubscription<T> implements Subscription, DeliverySink {
   }
 
   private decode(record: SourceRecord, attempt: number): ReceivedMessage<T> {
-    const headers: Record<string, string> = {};
-    for (const name in record.headers) if (name !== IDEMPOTENCY_HEADER) headers[name] = record.headers[name]!;
+    // Copy the headers only when Brook's own header must be removed from them.
+    let headers = record.headers;
+    if (headers[IDEMPOTENCY_HEADER] !== undefined || Object.isFrozen(headers)) {
+      headers = {};
+      for (const name in record.headers) if (name !== IDEMPOTENCY_HEADER) headers[name] = record.headers[name]!;
+    }
     const message: ReceivedMessage<T> = {
       id: record.id ?? `${record.partition}/${record.offset}`,
       topic: this.topic,
