@@ -36,6 +36,9 @@ export const pubsubLimits: BackendLimits = {
   maxMessageBytes: PUBSUB_LIMITS.maxMessageBytes,
   maxBatchCount: PUBSUB_LIMITS.maxBatchCount,
   maxBatchBytes: PUBSUB_LIMITS.maxBatchBytes,
+  // The client's ordered queues keep call order per ordering key across concurrent Publish
+  // calls, and a failed key is paused by the adapter, so batches may overlap.
+  maxInFlightBatches: 4,
 };
 
 /**

@@ -5,6 +5,11 @@ export interface BatcherLimits {
   lingerMs: number;
   maxBatchCount: number;
   maxBatchBytes: number;
+  /**
+   * Batches sent at once (default 1). Above 1 only for backends that apply concurrent sends in
+   * call order per key (e.g. Pub/Sub's ordered publisher queues).
+   */
+  maxInFlightBatches?: number;
 }
 
 interface Pending<I, R> {
@@ -29,7 +34,7 @@ export class Batcher<I, R> {
   private queuedBytes = 0;
   private timer: NodeJS.Timeout | undefined;
   private scheduled = false;
-  private sending = false;
+  private inFlight = 0;
   private readonly idleWaiters: Array<() => void> = [];
   private closed = false;
 
@@ -86,10 +91,10 @@ export class Batcher<I, R> {
 
   /** Resolves once every entry added so far has its result. */
   flush(): Promise<void> {
-    if (this.pending === 0 && !this.sending) return Promise.resolve();
+    if (this.pending === 0 && this.inFlight === 0) return Promise.resolve();
     const done = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     this.clearTimer();
-    void this.drain();
+    this.drain();
     return done;
   }
 
@@ -98,8 +103,13 @@ export class Batcher<I, R> {
     this.closed = true;
   }
 
+  private get maxInFlight(): number {
+    return this.limits.maxInFlightBatches ?? 1;
+  }
+
   private schedule(): void {
-    if (this.sending) return;
+    // While the pipe is full the next batch fills up; a completing send drains it.
+    if (this.inFlight >= this.maxInFlight) return;
     const full = this.pending >= this.limits.maxBatchCount || this.queuedBytes >= this.limits.maxBatchBytes;
     if (full || this.limits.lingerMs <= 0) {
       if (full) this.clearTimer();
@@ -108,7 +118,7 @@ export class Batcher<I, R> {
         // Let every publish issued in the same tick join the batch.
         setImmediate(() => {
           this.scheduled = false;
-          void this.drain();
+          this.drain();
         });
       }
       return;
@@ -116,7 +126,7 @@ export class Batcher<I, R> {
     if (this.timer === undefined) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
-        void this.drain();
+        this.drain();
       }, this.limits.lingerMs);
     }
   }
@@ -151,22 +161,29 @@ export class Batcher<I, R> {
     return batch;
   }
 
-  private async drain(): Promise<void> {
-    if (this.sending) return;
-    this.sending = true;
-    try {
-      while (this.pending > 0) {
-        const batch = this.takeBatch();
-        try {
-          const results = await this.send(batch.map((p) => p.item));
-          batch.forEach((p, i) => p.resolve(results[i] as R));
-        } catch (err) {
-          for (const p of batch) p.reject(err);
-        }
+  private drain(): void {
+    while (this.pending > 0 && this.inFlight < this.maxInFlight) {
+      const batch = this.takeBatch();
+      this.inFlight += 1;
+      let sent: Promise<R[]>;
+      try {
+        sent = this.send(batch.map((p) => p.item));
+      } catch (err) {
+        sent = Promise.reject(err);
       }
-    } finally {
-      this.sending = false;
-      for (const wake of this.idleWaiters.splice(0)) wake();
+      void sent
+        .then(
+          (results) => batch.forEach((p, i) => p.resolve(results[i] as R)),
+          (err: unknown) => {
+            for (const p of batch) p.reject(err);
+          },
+        )
+        .finally(() => {
+          this.inFlight -= 1;
+          if (this.pending > 0) this.drain();
+          else if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+        });
     }
   }
+
 }

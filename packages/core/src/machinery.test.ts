@@ -206,6 +206,25 @@ describe("Batcher", () => {
     expect(batches).toContainEqual([4]); // 4 + 5 would pass 100 bytes
   });
 
+  test("with maxInFlightBatches 2, two batches overlap and every entry still gets its own result", async () => {
+    let concurrent = 0;
+    let maxConcurrent = 0;
+    const sent: number[][] = [];
+    const b = new Batcher<number, number>({ lingerMs: 0, maxBatchCount: 2, maxBatchBytes: 1e6, maxInFlightBatches: 2 }, async (items) => {
+      concurrent += 1;
+      maxConcurrent = Math.max(maxConcurrent, concurrent);
+      sent.push(items);
+      await tick(5);
+      concurrent -= 1;
+      return items.map((i) => i * 10);
+    });
+    const results = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => b.add(i, 1)));
+    expect(results).toEqual([10, 20, 30, 40, 50, 60]);
+    expect(maxConcurrent).toBe(2);
+    expect(sent.flat()).toEqual([1, 2, 3, 4, 5, 6]);
+    await b.flush();
+  });
+
   test("linger waits for company; flush sends at once", async () => {
     const batches: number[][] = [];
     const b = new Batcher<number, number>({ lingerMs: 10_000, maxBatchCount: 100, maxBatchBytes: 1e6 }, async (items) => {

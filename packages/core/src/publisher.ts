@@ -79,7 +79,10 @@ export class CorePublisher<T> implements Publisher<T> {
     this.maxRetries = options.maxRetries ?? 3;
     if (!Number.isInteger(this.maxRetries) || this.maxRetries < 0) throw invalidArgument("maxRetries", "an integer >= 0", options.maxRetries);
     this.maxMessageBytes = limits.maxMessageBytes;
-    this.batcher = new Batcher({ lingerMs, maxBatchCount, maxBatchBytes }, (batch) => this.sendWithRetry(batch));
+    this.batcher = new Batcher(
+      { lingerMs, maxBatchCount, maxBatchBytes, maxInFlightBatches: limits.maxInFlightBatches ?? 1 },
+      (batch) => this.sendWithRetry(batch),
+    );
   }
 
   async publish(message: OutgoingMessage<T>): Promise<PublishResult> {

@@ -20,6 +20,8 @@ export interface BackendLimits {
   maxMessageBytes: number;
   maxBatchCount: number;
   maxBatchBytes: number;
+  /** batches a publisher may have in flight at once; > 1 only where sends keep call order per key */
+  maxInFlightBatches?: number;
 }
 
 export interface PublishTransport {
