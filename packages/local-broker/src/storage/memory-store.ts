@@ -40,7 +40,9 @@ export class MemoryPartitionLog implements PartitionLog {
         this.segments.push(segment);
       }
       const size = recordBytes(r);
-      segment.records.push({ timestamp: r.timestamp, key: r.key, idempotencyKey: r.idempotencyKey, headers: r.headers, value: r.value, offset: this.end });
+      // Frozen: every delivery of this record shares the object, so no handler may change it
+      // (core copies frozen headers before handing them out).
+      segment.records.push({ timestamp: r.timestamp, key: r.key, idempotencyKey: r.idempotencyKey, headers: Object.freeze(r.headers), value: r.value, offset: this.end });
       segment.bytes += size;
       segment.maxTimestamp = Math.max(segment.maxTimestamp, r.timestamp);
       this.bytes += size;
