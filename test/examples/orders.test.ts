@@ -41,3 +41,22 @@ test("the orders demo runs on the durable local broker", () => {
     rmSync(dir, { recursive: true, force: true });
   }
 }, 100_000);
+
+// The same demo code on the real backends the root test runner starts (skipped, and reported
+// as skipped, when a developer runs this file alone without them).
+const kafka = process.env.BROOK_TEST_KAFKA_BROKERS;
+const pubsubHost = process.env.BROOK_TEST_PUBSUB_HOST;
+
+(kafka === undefined ? test.skip : test)("the orders demo runs unchanged on Kafka", () => {
+  const { status, out } = runDemo(`kafka://${kafka}?clientId=orders-demo`);
+  expect(out).toContain("200 of 200 shipped");
+  expect(out).toContain("demo OK");
+  expect(status).toBe(0);
+}, 100_000);
+
+(pubsubHost === undefined ? test.skip : test)("the orders demo runs unchanged on Pub/Sub (emulator)", () => {
+  const { status, out } = runDemo(`pubsub://brook-demo?emulatorHost=${pubsubHost}`);
+  expect(out).toContain("200 of 200 shipped");
+  expect(out).toContain("demo OK");
+  expect(status).toBe(0);
+}, 100_000);
