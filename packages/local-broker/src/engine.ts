@@ -195,12 +195,15 @@ export class LogEngine {
         const log = topic.logs[partition]!;
         try {
           const base = await log.append(slot.records);
-          slot.indexes.forEach((index, j) => {
+          const partitionId = String(partition);
+          const indexes = slot.indexes;
+          for (let j = 0; j < indexes.length; j++) {
+            const index = indexes[j]!;
             const offset = base + j;
-            results[index] = { ok: true, position: { partition: String(partition), offset: String(offset) }, duplicate: false };
+            results[index] = { ok: true, position: { partition: partitionId, offset: String(offset) }, duplicate: false };
             const idem = messages[index]!.idempotencyKey;
             if (idem !== undefined) metadata.dedupePut(topicName, idem, { partition, offset, expiresAt: now + this.dedupeWindowMs });
-          });
+          }
           this.wake(topicName, partition);
         } catch (err) {
           const error = err instanceof BrookError ? err : new BrookError("UNAVAILABLE", `append to ${topicName}/${partition} failed: ${(err as Error).message}`, { cause: err });

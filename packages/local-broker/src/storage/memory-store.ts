@@ -42,7 +42,11 @@ export class MemoryPartitionLog implements PartitionLog {
       const size = recordBytes(r);
       // Frozen: every delivery of this record shares the object, so no handler may change it
       // (core copies frozen headers before handing them out).
-      segment.records.push({ timestamp: r.timestamp, key: r.key, idempotencyKey: r.idempotencyKey, headers: Object.freeze(r.headers), value: r.value, offset: this.end });
+      // The engine hands over fresh record objects it never touches again: stored as they are.
+      const stored = r as StoredRecord;
+      stored.offset = this.end;
+      Object.freeze(stored.headers);
+      segment.records.push(stored);
       segment.bytes += size;
       segment.maxTimestamp = Math.max(segment.maxTimestamp, r.timestamp);
       this.bytes += size;
