@@ -74,6 +74,18 @@ export function injectTraceContext(headers: Headers): void {
   otel.propagation.inject(otel.context.active(), headers);
 }
 
+/** Awaits `fn`, marks the span failed if it throws, and always ends it. */
+async function endSpanAfter<R>(api: OtelApi, span: import("@opentelemetry/api").Span, fn: () => Promise<R>): Promise<R> {
+  try {
+    return await fn();
+  } catch (err) {
+    span.setStatus({ code: api.SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
 /** Runs `fn` inside a consumer span whose parent is the context carried in `headers`. */
 export async function withProcessSpan<R>(topic: string, headers: Headers, fn: () => Promise<R>): Promise<R> {
   const api = otel;
@@ -83,16 +95,7 @@ export async function withProcessSpan<R>(topic: string, headers: Headers, fn: ()
     `process ${topic}`,
     { kind: api.SpanKind.CONSUMER, attributes: { "messaging.system": "brook", "messaging.destination.name": topic, "messaging.operation.type": "process" } },
     parent,
-    async (span) => {
-      try {
-        return await fn();
-      } catch (err) {
-        span.setStatus({ code: api.SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
-        throw err;
-      } finally {
-        span.end();
-      }
-    },
+    (span) => endSpanAfter(api, span, fn),
   );
 }
 
@@ -106,15 +109,6 @@ export async function withPublishSpan<R>(topic: string, fn: () => Promise<R>): P
   return tracer(api).startActiveSpan(
     `publish ${topic}`,
     { kind: api.SpanKind.PRODUCER, attributes: { "messaging.system": "brook", "messaging.destination.name": topic, "messaging.operation.type": "publish" } },
-    async (span) => {
-      try {
-        return await fn();
-      } catch (err) {
-        span.setStatus({ code: api.SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
-        throw err;
-      } finally {
-        span.end();
-      }
-    },
+    (span) => endSpanAfter(api, span, fn),
   );
 }
