@@ -15,6 +15,7 @@ const base = {
   // p-retry and its helpers ship ESM only; let swc turn them into CommonJS for jest.
   transformIgnorePatterns: ["/node_modules/(?!(\\.pnpm/)?(p-retry|is-network-error)[@/])"],
   moduleNameMapper: {
+    "^@brook/core/spi$": "<rootDir>/packages/core/src/spi.ts",
     "^@brook/([a-z-]+)$": "<rootDir>/packages/$1/src/index.ts",
     "^(\\.{1,2}/.*)\\.js$": "$1",
   },

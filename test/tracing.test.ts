@@ -3,7 +3,8 @@ import { context, propagation, trace, type Span } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
-import { connect, parseTraceparent, type Broker } from "@brook/core";
+import { connect, type Broker } from "@brook/core";
+import { parseTraceparent } from "@brook/core/spi";
 import "@brook/local-broker";
 import { waitFor } from "@brook/contract-tests";
 

@@ -5,7 +5,15 @@
  */
 import net from "node:net";
 import { afterEach, describe, expect, test } from "@jest/globals";
-import { BrookError, connect, silentLogger, type Broker, type Logger, type PublishResult, type Subscription } from "@brook/core";
+import {
+  BrookError,
+  connect,
+  silentLogger,
+  type Broker,
+  type Logger,
+  type PublishResult,
+  type Subscription,
+} from "@brook/core";
 import { LogEngine, MemoryStore, RemoteEngineApi, startServer, type BrookServer } from "@brook/local-broker";
 import { gate, uniqueTopic, waitFor } from "@brook/contract-tests";
 

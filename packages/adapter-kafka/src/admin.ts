@@ -1,4 +1,5 @@
-import { BrookError, invalidArgument, validateTopicName, type Admin, type TopicDescription, type TopicOptions } from "@brook/core";
+import { BrookError, type Admin, type TopicDescription, type TopicOptions } from "@brook/core";
+import { invalidArgument, validateTopicName } from "@brook/core/spi";
 import type { DriverAdmin } from "./driver.js";
 import { kafkaErrorType, toKafkaBrookError } from "./errors.js";
 

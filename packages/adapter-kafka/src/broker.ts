@@ -1,11 +1,7 @@
 import {
-  BrokerResources,
   BrookError,
-  CorePublisher,
   bytesCodec,
   defaultLogger,
-  validateSubscribeOptions,
-  validateTopicName,
   type Broker,
   type Capabilities,
   type Logger,
@@ -14,6 +10,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from "@brook/core";
+import { BrokerResources, CorePublisher, validateSubscribeOptions, validateTopicName } from "@brook/core/spi";
 import { KafkaAdmin, notFound } from "./admin.js";
 import { kafkaCapabilities, kafkaLimits } from "./capabilities.js";
 import type { DriverAdmin, KafkaDriver } from "./driver.js";

@@ -1,4 +1,5 @@
-import type { BackendLimits, Capabilities } from "@brook/core";
+import type { Capabilities } from "@brook/core";
+import type { BackendLimits } from "@brook/core/spi";
 
 /** Kafka's default `message.max.bytes` (1 MiB + 12 bytes of log overhead). */
 export const DEFAULT_MESSAGE_MAX_BYTES = 1_048_588;
@@ -32,6 +33,7 @@ export function kafkaCapabilities(messageMaxBytes: number): Capabilities {
     ordering: "key",
     seek: { offset: true, time: true },
     replayAfterAck: true,
+    historyForNewGroups: true,
     nativeDeadLetter: false,
     publishDedupe: "none",
     consumerGroups: true,

@@ -1,4 +1,5 @@
-import { defaultLogger, registerBackend, type ConnectOptions, type Logger } from "@brook/core";
+import { defaultLogger, type ConnectOptions, type Logger } from "@brook/core";
+import { registerBackend } from "@brook/core/spi";
 import { KafkaBroker } from "./broker.js";
 import { DEFAULT_MESSAGE_MAX_BYTES } from "./capabilities.js";
 import { toKafkaBrookError } from "./errors.js";

@@ -1,11 +1,11 @@
+import { type PublishBatchResult } from "@brook/core";
 import {
   IDEMPOTENCY_HEADER,
   partitionForKey,
   type BackendLimits,
-  type PublishBatchResult,
   type PublishTransport,
   type WireMessage,
-} from "@brook/core";
+} from "@brook/core/spi";
 import type { KafkaAdmin } from "./admin.js";
 import { notFound } from "./admin.js";
 import type { DriverOutgoing, DriverProducer } from "./driver.js";

@@ -1,15 +1,12 @@
+import { BrookError, type SeekTarget, type StartFrom, type Logger } from "@brook/core";
 import {
-  BrookError,
   IDEMPOTENCY_HEADER,
   waitWithTimeout,
   type DeliverySink,
   type PartitionAssignment,
-  type SeekTarget,
   type SourceRecord,
-  type StartFrom,
-  type Logger,
   type SubscriptionSource,
-} from "@brook/core";
+} from "@brook/core/spi";
 import type { BatchControls, DriverAdmin, DriverBatch, DriverConsumer, DriverRecord } from "./driver.js";
 import { toKafkaBrookError } from "./errors.js";
 

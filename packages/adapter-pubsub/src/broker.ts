@@ -1,11 +1,7 @@
 import {
-  BrokerResources,
   BrookError,
   bytesCodec,
   defaultLogger,
-  invalidArgument,
-  resolveRetryPolicy,
-  validateSubscribeOptions,
   type Broker,
   type Capabilities,
   type Logger,
@@ -13,6 +9,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from "@brook/core";
+import { BrokerResources, invalidArgument, resolveRetryPolicy, validateSubscribeOptions } from "@brook/core/spi";
 // @google-cloud/pubsub is pinned to 6.3.0 exactly: 6.3.2 does not install (it needs
 // @google-cloud/pubsub-api@^0.7.0, which the registry does not serve). 6.x declares
 // engines node>=22 but works on Node 20 (the repo's .npmrc has engine-strict=false).

@@ -1,4 +1,5 @@
-import type { BackendLimits, Capabilities } from "@brook/core";
+import type { Capabilities } from "@brook/core";
+import type { BackendLimits } from "@brook/core/spi";
 
 /**
  * Pub/Sub's published quotas (cloud.google.com/pubsub/quotas). The emulator enforces none of
@@ -55,6 +56,7 @@ export function pubsubCapabilities(connection: { emulator: boolean; messageOrder
     ordering: "key",
     seek: { offset: false, time: !connection.emulator || !connection.messageOrdering },
     replayAfterAck: true,
+    historyForNewGroups: !connection.emulator || !connection.messageOrdering,
     nativeDeadLetter: true,
     publishDedupe: "none",
     consumerGroups: true,

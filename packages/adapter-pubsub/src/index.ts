@@ -1,4 +1,5 @@
-import { registerBackend, type ConnectOptions, type Logger } from "@brook/core";
+import { type ConnectOptions, type Logger } from "@brook/core";
+import { registerBackend } from "@brook/core/spi";
 import { PubSubBroker } from "./broker.js";
 import { mergeOptions, parsePubSubUrl } from "./options.js";
 

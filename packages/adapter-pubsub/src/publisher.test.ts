@@ -1,5 +1,6 @@
 import { describe, expect, test } from "@jest/globals";
-import { CorePublisher, type PublishBatchResult } from "@brook/core";
+import { type PublishBatchResult } from "@brook/core";
+import { CorePublisher } from "@brook/core/spi";
 import { PubSubPublishTransport, type PubsubMessageProto } from "./publisher.js";
 
 // The transient path of ordering-key pausing, which the emulator cannot produce on demand

@@ -1,14 +1,12 @@
+import { BrookError, type PublishBatchResult, type PublisherOptions } from "@brook/core";
 import {
-  BrookError,
   CorePublisher,
   IDEMPOTENCY_HEADER,
   invalidArgument,
   type BackendLimits,
-  type PublishBatchResult,
-  type PublisherOptions,
   type PublishTransport,
   type WireMessage,
-} from "@brook/core";
+} from "@brook/core/spi";
 import { PUBSUB_LIMITS, PUBSUB_PARTITION, pubsubLimits } from "./capabilities.js";
 import { toPubSubError } from "./errors.js";
 

@@ -1,11 +1,5 @@
-import {
-  BrookError,
-  IDEMPOTENCY_HEADER,
-  type DeliverySink,
-  type SeekTarget,
-  type SourceRecord,
-  type SubscriptionSource,
-} from "@brook/core";
+import { BrookError, type SeekTarget } from "@brook/core";
+import { IDEMPOTENCY_HEADER, type DeliverySink, type SourceRecord, type SubscriptionSource } from "@brook/core/spi";
 import { Duration, type Message, type PubSub, type Subscription as PubSubClientSubscription, type SubscriptionOptions } from "@google-cloud/pubsub";
 import { PUBSUB_PARTITION } from "./capabilities.js";
 import { GrpcStatus, grpcCodeOf, toPubSubError } from "./errors.js";

@@ -6,7 +6,7 @@
  * prints one line, `error CODE: message`, and exits with status 1 (2 for usage errors).
  */
 import { Command, CommanderError } from "commander";
-import { toBrookError } from "@brook/core";
+import { toBrookError } from "@brook/core/spi";
 import "@brook/local-broker";
 import { DEFAULT_URL } from "./client.js";
 import { registerBench } from "./bench.js";

@@ -196,6 +196,11 @@ export interface Capabilities {
   seek: { offset: boolean; time: boolean };
   /** the log is retained after acknowledgement, so a seek can replay it */
   replayAfterAck: boolean;
+  /**
+   * A group created after messages were published can start before it existed (startFrom
+   * "earliest" or { time } reaches messages published before its first subscribe).
+   */
+  historyForNewGroups: boolean;
   nativeDeadLetter: boolean;
   publishDedupe: "window" | "none";
   consumerGroups: boolean;

@@ -102,3 +102,23 @@ export interface SubscriptionContext {
   openPublisher(topic: string): Publisher<Uint8Array>;
   nativeDeadLetter: boolean;
 }
+
+// ---- what an adapter builds with: the shared machinery, the one copy of each ----
+export { closedError, invalidArgument, toBrookError } from "./errors.js";
+export { registerBackend } from "./registry.js";
+export type { BrokerFactory } from "./registry.js";
+export { ContiguousCommitTracker } from "./commit-tracker.js";
+export { KeyedExecutor } from "./keyed-executor.js";
+export { DEFAULT_RETRY, resolveRetryPolicy, runWithRetry } from "./retry.js";
+export type { RetryPolicy, RetryRunOptions } from "./retry.js";
+export { Batcher } from "./batcher.js";
+export type { BatcherLimits } from "./batcher.js";
+export { murmur2, partitionForKey } from "./partitioner.js";
+export { CorePublisher, validateHeaders, validateTopicName, wireSize } from "./publisher.js";
+export { ManagedSubscription, sleep, validateSeekTarget, validateSubscribeOptions, waitWithTimeout } from "./subscription.js";
+export type { SubscriptionStats } from "./subscription.js";
+export { DLQ_HEADERS, IDEMPOTENCY_HEADER } from "./headers.js";
+export { TypedEmitter } from "./emitter.js";
+export { BrokerResources } from "./broker-resources.js";
+export { formatTraceparent, loadOtel, parseTraceparent } from "./tracing.js";
+export type { TraceParent } from "./tracing.js";

@@ -17,14 +17,7 @@ import type {
 } from "./contract.js";
 import type { DeliverySink, PartitionAssignment, SourceRecord, SubscriptionContext, SubscriptionSource } from "./spi.js";
 
-/** Headers Brook adds for its own transport; removed before the handler sees a message. */
-export const IDEMPOTENCY_HEADER = "brook-idempotency-key";
-export const DLQ_HEADERS = {
-  reason: "brook-dlq-reason",
-  originalTopic: "brook-original-topic",
-  originalPosition: "brook-original-position",
-  attempts: "brook-attempts",
-} as const;
+import { DLQ_HEADERS, IDEMPOTENCY_HEADER } from "./headers.js";
 
 export interface SubscriptionStats {
   delivered: number;

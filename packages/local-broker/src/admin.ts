@@ -1,4 +1,5 @@
-import { validateTopicName, type Admin, type TopicDescription, type TopicOptions } from "@brook/core";
+import { type Admin, type TopicDescription, type TopicOptions } from "@brook/core";
+import { validateTopicName } from "@brook/core/spi";
 import type { EngineApi } from "./engine-api.js";
 
 export class LocalAdmin implements Admin {

@@ -1,10 +1,7 @@
 import {
-  BrokerResources,
   BrookError,
-  CorePublisher,
   bytesCodec,
   defaultLogger,
-  validateTopicName,
   type Broker,
   type Capabilities,
   type Logger,
@@ -13,6 +10,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from "@brook/core";
+import { BrokerResources, CorePublisher, validateTopicName } from "@brook/core/spi";
 import { LocalAdmin } from "./admin.js";
 import { localCapabilities } from "./capabilities.js";
 import type { EngineApi } from "./engine-api.js";

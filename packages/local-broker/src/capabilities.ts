@@ -6,6 +6,7 @@ export function localCapabilities(maxMessageBytes: number): Capabilities {
     ordering: "key",
     seek: { offset: true, time: true },
     replayAfterAck: true,
+    historyForNewGroups: true,
     nativeDeadLetter: false,
     publishDedupe: "window",
     consumerGroups: true,

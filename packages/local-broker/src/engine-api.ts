@@ -1,4 +1,5 @@
-import type { PublishBatchResult, WireMessage } from "@brook/core";
+import type { PublishBatchResult } from "@brook/core";
+import type { WireMessage } from "@brook/core/spi";
 import type { CreateTopicConfig, FetchResult, LogEngine } from "./engine.js";
 import type { GroupMember } from "./coordinator.js";
 import type { TopicConfig } from "./storage/types.js";

@@ -1,4 +1,5 @@
-import { BrookError, partitionForKey, validateTopicName, type PublishBatchResult, type WireMessage } from "@brook/core";
+import { BrookError, type PublishBatchResult } from "@brook/core";
+import { partitionForKey, validateTopicName, type WireMessage } from "@brook/core/spi";
 import type { AppendRecord, PartitionLog, Store, StoredRecord, TopicConfig } from "./storage/types.js";
 import { GroupCoordinator } from "./coordinator.js";
 

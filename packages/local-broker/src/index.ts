@@ -1,4 +1,5 @@
-import { registerBackend, type ConnectOptions, type Logger } from "@brook/core";
+import { type ConnectOptions, type Logger } from "@brook/core";
+import { registerBackend } from "@brook/core/spi";
 import { LocalBroker } from "./broker.js";
 import { DirectEngineApi } from "./engine-api.js";
 import { LogEngine } from "./engine.js";

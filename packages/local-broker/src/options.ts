@@ -1,4 +1,5 @@
-import { BrookError, invalidArgument } from "@brook/core";
+import { BrookError } from "@brook/core";
+import { invalidArgument } from "@brook/core/spi";
 
 export type FsyncPolicy = "never" | "interval" | "always";
 

@@ -1,4 +1,5 @@
-import type { BackendLimits, PublishBatchResult, PublishTransport, WireMessage } from "@brook/core";
+import type { PublishBatchResult } from "@brook/core";
+import type { BackendLimits, PublishTransport, WireMessage } from "@brook/core/spi";
 import type { EngineApi } from "./engine-api.js";
 
 /** Sends encoded batches to the log engine (in-process or over the wire). */

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { BrookError, toBrookError, type DeliverySink, type SeekTarget, type SourceRecord, type StartFrom, type SubscriptionSource } from "@brook/core";
+import { BrookError, type SeekTarget, type StartFrom } from "@brook/core";
+import { toBrookError, type DeliverySink, type SourceRecord, type SubscriptionSource } from "@brook/core/spi";
 import type { EngineApi } from "./engine-api.js";
 import type { GroupMember } from "./coordinator.js";
 import type { StoredRecord } from "./storage/types.js";

@@ -3,7 +3,8 @@
  * (../../PROTOCOL.md). The same LocalBroker runs over a RemoteEngineApi instead of the
  * in-process DirectEngineApi.
  */
-import { defaultLogger, registerBackend, type ConnectOptions, type Logger } from "@brook/core";
+import { defaultLogger, type ConnectOptions, type Logger } from "@brook/core";
+import { registerBackend } from "@brook/core/spi";
 import { LocalBroker } from "../broker.js";
 import { mergeBrookOptions, parseBrookUrl, redactUrl } from "./options.js";
 import { RemoteEngineApi } from "./remote-engine-api.js";

@@ -1,4 +1,5 @@
-import { BrookError, invalidArgument } from "@brook/core";
+import { BrookError } from "@brook/core";
+import { invalidArgument } from "@brook/core/spi";
 
 /** Options of `brook://host:port?…`; each has a URL query parameter of the same name. */
 export interface BrookClientOptions {

@@ -4,17 +4,8 @@
  * and a lost connection is re-established with backoff, after which members re-join.
  */
 import net from "node:net";
-import {
-  BrookError,
-  defaultLogger,
-  invalidArgument,
-  isBrookError,
-  runWithRetry,
-  toBrookError,
-  type Logger,
-  type PublishBatchResult,
-  type WireMessage,
-} from "@brook/core";
+import { BrookError, defaultLogger, isBrookError, type Logger, type PublishBatchResult } from "@brook/core";
+import { invalidArgument, runWithRetry, toBrookError, type WireMessage } from "@brook/core/spi";
 import type { CreateTopicConfig, FetchResult } from "../engine.js";
 import type { EngineApi, GroupDescription, PartitionInfo } from "../engine-api.js";
 import type { GroupMember } from "../coordinator.js";

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "@jest/globals";
-import { BrookError, type PublishBatchResult, type WireMessage } from "@brook/core";
+import { BrookError, type PublishBatchResult } from "@brook/core";
+import { type WireMessage } from "@brook/core/spi";
 import type { StoredRecord } from "../storage/types.js";
 import {
   FrameReader,

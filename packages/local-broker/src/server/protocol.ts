@@ -4,7 +4,8 @@
  * to PROTOCOL.md. Decoders throw `ProtocolError` for a bad frame (§2.1); the receiver then sends
  * a connection-level ERROR and closes the connection.
  */
-import { BrookError, type BrookErrorCode, type PublishBatchResult, type WireMessage } from "@brook/core";
+import { BrookError, type BrookErrorCode, type PublishBatchResult } from "@brook/core";
+import { type WireMessage } from "@brook/core/spi";
 import type { StoredRecord } from "../storage/types.js";
 
 export const PROTOCOL_VERSION = 1;

@@ -6,7 +6,8 @@
  */
 import net from "node:net";
 import { createHash, timingSafeEqual } from "node:crypto";
-import { BrookError, defaultLogger, toBrookError, type Logger } from "@brook/core";
+import { BrookError, defaultLogger, type Logger } from "@brook/core";
+import { toBrookError } from "@brook/core/spi";
 import type { CreateTopicConfig, LogEngine } from "../engine.js";
 import type { GroupMember } from "../coordinator.js";
 import { describeGroups } from "../engine-api.js";
