@@ -5,6 +5,7 @@ import { DEFAULT_MESSAGE_MAX_BYTES } from "./capabilities.js";
 import { toKafkaBrookError } from "./errors.js";
 import { kafkajsDriver } from "./kafkajs-driver.js";
 import { parseKafkaUrl, resolveKafkaOptions } from "./options.js";
+import type { KafkaBrokerOptions } from "./options.js";
 
 export { KafkaBroker } from "./broker.js";
 export { KafkaAdmin } from "./admin.js";
@@ -64,3 +65,12 @@ export async function connectKafka(url: string, options: ConnectOptions = {}): P
 }
 
 registerBackend("kafka", connectKafka);
+
+declare module "@brook/core" {
+  interface ConnectOptionsByScheme {
+    kafka: KafkaBrokerOptions;
+  }
+  interface BrokersByScheme {
+    kafka: KafkaBroker;
+  }
+}

@@ -1,11 +1,13 @@
 import { BrookError, type SeekTarget, type StartFrom, type Logger } from "@brook/core";
 import {
   IDEMPOTENCY_HEADER,
+  assignmentAt,
+  nextAfter,
   waitWithTimeout,
+  type CommitSource,
   type DeliverySink,
   type PartitionAssignment,
   type SourceRecord,
-  type SubscriptionSource,
 } from "@brook/core/spi";
 import type { BatchControls, DriverAdmin, DriverBatch, DriverConsumer, DriverRecord } from "./driver.js";
 import { toKafkaBrookError } from "./errors.js";
@@ -35,8 +37,8 @@ export interface KafkaSourceOptions {
  * offsets, places partitions that have none according to `startFrom` (and commits that start,
  * so it is the group's position from then on) and tells core before a record of them arrives.
  */
-export class KafkaSubscriptionSource implements SubscriptionSource {
-  readonly settleMode = "watermark" as const;
+export class KafkaSubscriptionSource implements CommitSource {
+  readonly settleMode = "commit" as const;
   private sink: DeliverySink | undefined;
   /** partitions core knows as assigned, for the current generation */
   private owned = new Set<number>();
@@ -73,7 +75,7 @@ export class KafkaSubscriptionSource implements SubscriptionSource {
   }
 
   async commit(watermarks: Map<string, string>): Promise<void> {
-    const offsets = [...watermarks].map(([partition, last]) => ({ partition: Number(partition), offset: (BigInt(last) + 1n).toString() }));
+    const offsets = [...watermarks].map(([partition, last]) => ({ partition: Number(partition), offset: nextAfter(last) }));
     try {
       await this.consumer.commit(this.options.topic, offsets);
     } catch (err) {
@@ -108,11 +110,7 @@ export class KafkaSubscriptionSource implements SubscriptionSource {
       } catch (err) {
         throw toKafkaBrookError(err, `seek partition ${partition} of topic "${topic}"`);
       }
-      this.sink?.reset(String(partition), {
-        partition: String(partition),
-        lastCommitted: offset > 0n ? (offset - 1n).toString() : undefined,
-        startOffset: offset.toString(),
-      });
+      this.sink?.reset(String(partition), assignmentAt(String(partition), offset));
     }
     // The seek is the group's new position: commit it so a restart resumes from here.
     if (positions.size > 0) {
@@ -202,11 +200,7 @@ export class KafkaSubscriptionSource implements SubscriptionSource {
     const starts = unplaced.length === 0 ? new Map<number, bigint>() : await this.initialOffsets(unplaced);
     if (generation !== this.generation || this.stopping) return;
     for (const [partition, offset] of starts) this.consumer.seek(topic, partition, offset.toString());
-    const assignments: PartitionAssignment[] = partitions.map((p) => {
-      const c = committed.get(p);
-      const next = c !== undefined ? BigInt(c) : starts.get(p)!;
-      return { partition: String(p), lastCommitted: next > 0n ? (next - 1n).toString() : undefined, startOffset: next.toString() };
-    });
+    const assignments: PartitionAssignment[] = partitions.map((p) => assignmentAt(String(p), committed.get(p) ?? starts.get(p)!));
     sink.assigned(assignments);
     this.owned = new Set(partitions);
     this.firstDone = true;

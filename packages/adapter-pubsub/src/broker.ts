@@ -1,15 +1,5 @@
-import {
-  BrookError,
-  bytesCodec,
-  defaultLogger,
-  type Broker,
-  type Capabilities,
-  type Logger,
-  type PublisherOptions,
-  type SubscribeOptions,
-  type Subscription,
-} from "@brook/core";
-import { BrokerResources, invalidArgument, resolveRetryPolicy, validateSubscribeOptions } from "@brook/core/spi";
+import { BrookError, type Capabilities, type Logger, type PublisherOptions, type SubscribeOptions, type Subscription } from "@brook/core";
+import { BrokerSkeleton, ManagedSubscription, invalidArgument, type ResolvedSubscribeOptions } from "@brook/core/spi";
 // @google-cloud/pubsub is pinned to 6.3.0 exactly: 6.3.2 does not install (it needs
 // @google-cloud/pubsub-api@^0.7.0, which the registry does not serve). 6.x declares
 // engines node>=22 but works on Node 20 (the repo's .npmrc has engine-strict=false).
@@ -46,6 +36,21 @@ export interface PubSubSubscription extends Subscription {
   seekToSnapshot(snapshot: string): Promise<void>;
 }
 
+/** Core's subscription with Pub/Sub's snapshot extras, typed on the broker. */
+class PubSubManagedSubscription<T> extends ManagedSubscription<T, PubSubSubscriptionSource> implements PubSubSubscription {
+  get subscriptionName(): string {
+    return this.source.subscriptionName;
+  }
+
+  createSnapshot(snapshot: string): Promise<void> {
+    return this.source.createSnapshot(checkResourceId(snapshot, "snapshot", "subscription"));
+  }
+
+  seekToSnapshot(snapshot: string): Promise<void> {
+    return this.source.seekToSnapshot(checkResourceId(snapshot, "snapshot", "subscription"));
+  }
+}
+
 /** The Publish RPC of the generated client (google.pubsub.v1.Publisher/Publish). */
 interface PublisherStub {
   publish(
@@ -59,71 +64,61 @@ interface PublisherStub {
  * `<topic>.<group>` (configurable), created on first subscribe with message ordering, retained
  * acknowledged messages (for seek) and, with deadLetter "native", a dead-letter policy.
  */
-export class PubSubBroker implements Broker {
+export class PubSubBroker extends BrokerSkeleton<PubSubAdmin, PubSubPublishTransport, PubSubSubscriptionSource> {
   readonly capabilities: Capabilities;
-  readonly admin: PubSubAdmin;
   private readonly pubsub: PubSub;
-  private readonly resources: BrokerResources;
   private publisherStub: Promise<PublisherStub> | undefined;
   private readonly requestTimeoutMs: number;
 
   constructor(
-    readonly url: string,
+    url: string,
     private readonly options: PubSubBrokerOptions,
-    private readonly logger: Logger = defaultLogger,
+    logger?: Logger,
   ) {
-    const config: ClientConfig = { projectId: options.projectId };
-    if (options.emulatorHost !== undefined) {
-      // Plain-text gRPC to the emulator; no request is signed. Naming the universe domain keeps
-      // the auth library from looking for Application Default Credentials to learn it, which
-      // probes the GCE metadata server (the effect of METADATA_SERVER_DETECTION=none, without
-      // changing the environment of the whole process).
-      config.apiEndpoint = options.emulatorHost;
-      config.emulatorMode = true;
-      config.universeDomain = "googleapis.com";
-    } else if (options.apiEndpoint !== undefined) {
-      config.apiEndpoint = options.apiEndpoint;
-    }
-    this.pubsub = new PubSub(config);
-    this.resources = new BrokerResources(url);
-    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const pubsub = new PubSub(clientConfig(options));
+    const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    super(url, new PubSubAdmin(pubsub, requestTimeoutMs), logger);
+    this.pubsub = pubsub;
+    this.requestTimeoutMs = requestTimeoutMs;
     this.capabilities = pubsubCapabilities({ emulator: options.emulatorHost !== undefined, messageOrdering: options.messageOrdering !== false });
-    this.admin = new PubSubAdmin(this.pubsub, this.requestTimeoutMs);
   }
 
-  publisher<T = unknown>(topic: string, options: PublisherOptions<T> = {}): PubSubPublisher<T> {
-    this.resources.ensureOpen();
-    checkTopicName(topic);
-    const transport = new PubSubPublishTransport(topic, this.pubsub.topic(topic).name, this.publishRpc);
-    return this.resources.trackPublisher((onClose) => new PubSubPublisherImpl<T>(transport, options, onClose)) as PubSubPublisher<T>;
+  override publisher<T = unknown>(topic: string, options: PublisherOptions<T> = {}): PubSubPublisher<T> {
+    return this.buildPublisher(topic, options, (transport, opts, onClose) => new PubSubPublisherImpl<T>(transport, opts, onClose));
   }
 
-  async subscribe<T = unknown>(topic: string, options: SubscribeOptions<T>): Promise<PubSubSubscription> {
-    this.resources.ensureOpen();
-    checkTopicName(topic);
-    // Checked before anything is created, so bad options leave nothing behind.
-    const resolved = validateSubscribeOptions(options, true);
+  override subscribe<T = unknown>(topic: string, options: SubscribeOptions<T>): Promise<PubSubSubscription> {
+    return this.buildSubscription(topic, options, (init) => new PubSubManagedSubscription<T>(init));
+  }
+
+  protected override checkTopicName(topic: string, field = "topic"): void {
+    checkTopicName(topic, field);
+  }
+
+  protected openTransport(topic: string): PubSubPublishTransport {
+    return new PubSubPublishTransport(topic, this.pubsub.topic(topic).name, this.publishRpc);
+  }
+
+  protected async openSource<T>(topic: string, resolved: ResolvedSubscribeOptions<T>): Promise<PubSubSubscriptionSource> {
     const subscription = checkResourceId(
       fillTemplate(this.options.subscriptionName ?? DEFAULT_SUBSCRIPTION_NAME, { topic, group: resolved.group }),
       "group (as a Pub/Sub subscription id)",
       "subscription",
     );
-    const startFrom = options.startFrom ?? "latest";
+    const startFrom = resolved.startFrom;
     if (typeof startFrom === "object" && "positions" in startFrom) {
       throw new BrookError("UNSUPPORTED", "startFrom { positions } is not supported on Pub/Sub (no offsets); use \"earliest\", \"latest\" or { time }");
     }
-    await this.ensureTopic(topic, options.createIfMissing === true);
     const ordered = this.options.messageOrdering !== false;
     if (!ordered && resolved.ordering !== "none") {
       throw invalidArgument(
         "ordering",
         `"none" on a broker with messageOrdering=false (its subscriptions deliver without per-key order)`,
-        options.ordering ?? "key",
+        resolved.ordering,
       );
     }
-    await this.ensureSubscription(topic, subscription, options, ordered, startFrom);
-
-    const source = new PubSubSubscriptionSource({
+    await this.ensureSubscription(topic, subscription, resolved, ordered, startFrom);
+    return new PubSubSubscriptionSource({
       pubsub: this.pubsub,
       topic,
       subscription,
@@ -132,22 +127,9 @@ export class PubSubBroker implements Broker {
       exactlyOnceDelivery: this.options.exactlyOnceDelivery === true,
       requestTimeoutMs: this.requestTimeoutMs,
     });
-    const managed = await this.resources.startSubscription<T>(source, options, {
-      topic,
-      logger: this.logger,
-      nativeDeadLetter: true,
-      openPublisher: (dlq) => this.publisher<Uint8Array>(dlq, { codec: bytesCodec() }),
-    });
-    const extras: Omit<PubSubSubscription, keyof Subscription> = {
-      subscriptionName: subscription,
-      createSnapshot: (snapshot) => source.createSnapshot(checkResourceId(snapshot, "snapshot", "subscription")),
-      seekToSnapshot: (snapshot) => source.seekToSnapshot(checkResourceId(snapshot, "snapshot", "subscription")),
-    };
-    return Object.assign(managed, extras);
   }
 
-  async close(): Promise<void> {
-    if (!(await this.resources.closeAll())) return;
+  protected async closeConnection(): Promise<void> {
     await this.pubsub.close().catch(() => undefined);
   }
 
@@ -168,14 +150,6 @@ export class PubSubBroker implements Broker {
     return response.messageIds ?? [];
   };
 
-  private async ensureTopic(topic: string, createIfMissing: boolean): Promise<void> {
-    if (await this.admin.topicExists(topic)) return;
-    if (!createIfMissing) {
-      throw new BrookError("TOPIC_NOT_FOUND", `topic "${topic}" does not exist (pass createIfMissing: true to create it)`);
-    }
-    await this.admin.createTopic(topic, { ifNotExists: true });
-  }
-
   /**
    * Creates the group's subscription when it is missing, with retained acknowledged messages
    * (so seek can replay), message ordering (unless the broker's messageOrdering is false) and,
@@ -186,13 +160,13 @@ export class PubSubBroker implements Broker {
   private async ensureSubscription<T>(
     topic: string,
     subscription: string,
-    options: SubscribeOptions<T>,
+    options: ResolvedSubscribeOptions<T>,
     ordered: boolean,
     startFrom: "earliest" | "latest" | { time: Date },
   ): Promise<void> {
     const handle = this.pubsub.subscription(subscription);
     const topicPath = this.pubsub.topic(topic).name;
-    const native = options.deadLetter === "native" ? await this.deadLetterPolicy(topic, subscription, options) : undefined;
+    const native = options.deadLetter.kind === "native" ? await this.deadLetterPolicy(topic, subscription, options) : undefined;
     let existing:
       | { topic?: string | null; enableMessageOrdering?: boolean | null; deadLetterPolicy?: { deadLetterTopic?: string | null } | null }
       | undefined;
@@ -218,7 +192,7 @@ export class PubSubBroker implements Broker {
         throw invalidArgument(
           "ordering",
           `"none" for group "${options.group}": its subscription "${subscription}" was created without message ordering (use another group for ordered delivery)`,
-          options.ordering ?? "key",
+          options.ordering,
         );
       }
       if (native !== undefined && existing.deadLetterPolicy?.deadLetterTopic !== native.deadLetterPolicy.deadLetterTopic) {
@@ -286,9 +260,9 @@ export class PubSubBroker implements Broker {
   private async deadLetterPolicy<T>(
     topic: string,
     subscription: string,
-    options: SubscribeOptions<T>,
+    options: ResolvedSubscribeOptions<T>,
   ): Promise<{ deadLetterPolicy: { deadLetterTopic: string; maxDeliveryAttempts: number }; retryPolicy?: Record<string, unknown> }> {
-    const retry = resolveRetryPolicy(options.retry);
+    const retry = options.retry;
     if (retry.maxAttempts < MIN_DELIVERY_ATTEMPTS || retry.maxAttempts > MAX_DELIVERY_ATTEMPTS) {
       throw invalidArgument(
         "retry.maxAttempts",
@@ -316,3 +290,18 @@ export class PubSubBroker implements Broker {
 
 }
 
+/** Plain-text gRPC to the emulator, or the service (or another endpoint). */
+function clientConfig(options: PubSubBrokerOptions): ClientConfig {
+  const config: ClientConfig = { projectId: options.projectId };
+  if (options.emulatorHost !== undefined) {
+    // No request is signed. Naming the universe domain keeps the auth library from looking for
+    // Application Default Credentials to learn it, which probes the GCE metadata server (the
+    // effect of METADATA_SERVER_DETECTION=none, without changing the whole process's env).
+    config.apiEndpoint = options.emulatorHost;
+    config.emulatorMode = true;
+    config.universeDomain = "googleapis.com";
+  } else if (options.apiEndpoint !== undefined) {
+    config.apiEndpoint = options.apiEndpoint;
+  }
+  return config;
+}

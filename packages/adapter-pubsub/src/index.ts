@@ -2,6 +2,7 @@ import { type ConnectOptions, type Logger } from "@brook/core";
 import { registerBackend } from "@brook/core/spi";
 import { PubSubBroker } from "./broker.js";
 import { mergeOptions, parsePubSubUrl } from "./options.js";
+import type { PubSubBrokerOptions } from "./options.js";
 
 export { PubSubBroker } from "./broker.js";
 export type { PubSubSubscription } from "./broker.js";
@@ -21,3 +22,12 @@ export async function connectPubSub(url: string, options: ConnectOptions = {}): 
 }
 
 registerBackend("pubsub", connectPubSub);
+
+declare module "@brook/core" {
+  interface ConnectOptionsByScheme {
+    pubsub: Partial<PubSubBrokerOptions>;
+  }
+  interface BrokersByScheme {
+    pubsub: PubSubBroker;
+  }
+}

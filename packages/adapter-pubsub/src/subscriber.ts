@@ -1,5 +1,5 @@
 import { BrookError, type SeekTarget } from "@brook/core";
-import { IDEMPOTENCY_HEADER, type DeliverySink, type SourceRecord, type SubscriptionSource } from "@brook/core/spi";
+import { IDEMPOTENCY_HEADER, type AckSource, type DeliverySink, type SourceRecord } from "@brook/core/spi";
 import { Duration, type Message, type PubSub, type Subscription as PubSubClientSubscription, type SubscriptionOptions } from "@google-cloud/pubsub";
 import { PUBSUB_PARTITION } from "./capabilities.js";
 import { GrpcStatus, grpcCodeOf, toPubSubError } from "./errors.js";
@@ -43,8 +43,8 @@ interface Handle {
  *
  * The whole subscription is one partition-like unit ("*"): assignment() and health() report it.
  */
-export class PubSubSubscriptionSource implements SubscriptionSource {
-  readonly settleMode = "individual" as const;
+export class PubSubSubscriptionSource implements AckSource {
+  readonly settleMode = "ack" as const;
   private sink: DeliverySink | undefined;
   private client: PubSubClientSubscription | undefined;
   private generation = 0;

@@ -33,7 +33,7 @@ export type { BrookErrorCode, BrookErrorOptions } from "./errors.js";
 export { bytesCodec, jsonCodec, resolveCodec, stringCodec } from "./codec.js";
 export type { Codec, CodecName } from "./codec.js";
 export { connect, registeredSchemes, schemeOf } from "./registry.js";
-export type { ConnectOptions } from "./registry.js";
+export type { BaseConnectOptions, BrokerFor, BrokersByScheme, ConnectOptions, ConnectOptionsByScheme, SchemeOf } from "./registry.js";
 export { MemoryDedupeStore } from "./dedupe.js";
 export type { ClaimResult, DedupeStore } from "./dedupe.js";
 export { DLQ_HEADERS } from "./headers.js";

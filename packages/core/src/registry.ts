@@ -5,11 +5,38 @@ import { loadOtel } from "./tracing.js";
 import type { Broker } from "./contract.js";
 import type { Logger } from "./logger.js";
 
-export interface ConnectOptions {
+/** Options every connect() takes, whatever the backend. */
+export interface BaseConnectOptions {
   logger?: Logger;
-  /** adapter-specific options; each adapter documents its own (they mirror the URL parameters) */
-  [option: string]: unknown;
 }
+
+/**
+ * The typed options of each URL scheme. Each adapter package adds its own by declaration
+ * merging, so `connect("kafka://…", { clientId })` is checked against the Kafka adapter's
+ * options once that package's types are in the program:
+ *
+ *   declare module "@brook/core" { interface ConnectOptionsByScheme { kafka: KafkaBrokerOptions } }
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface ConnectOptionsByScheme {}
+
+/** The broker type connect() resolves to, per scheme (declaration merging, as above). */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface BrokersByScheme {}
+
+/** The scheme of a URL literal ("kafka://h:9092" → "kafka"); `string` when not known statically. */
+export type SchemeOf<U extends string> = string extends U ? string : U extends `${infer S}:${string}` ? Lowercase<S> : string;
+
+/**
+ * connect()'s options for a scheme: the adapter's typed options where its package declared
+ * them; otherwise (a URL only known at run time, or an adapter whose types are not loaded)
+ * any options, which the adapter validates when it opens.
+ */
+export type ConnectOptions<S extends string = string> = BaseConnectOptions &
+  ([S] extends [keyof ConnectOptionsByScheme] ? ConnectOptionsByScheme[S] : { [option: string]: unknown });
+
+/** What connect() resolves to for a scheme. */
+export type BrokerFor<S extends string> = [S] extends [keyof BrokersByScheme] ? BrokersByScheme[S] : Broker;
 
 export type BrokerFactory = (url: string, options: ConnectOptions) => Promise<Broker>;
 
@@ -47,6 +74,7 @@ export function schemeOf(url: string): string | undefined {
  * Opens a broker for `url`: memory:, local:./dir, brook://host:port, kafka://…, pubsub://…,
  * kinesis://…, firehose://…, eventhubs://… The adapter package is imported on first use.
  */
+export async function connect<U extends string>(url: U, options?: ConnectOptions<SchemeOf<U>>): Promise<BrokerFor<SchemeOf<U>>>;
 export async function connect(url: string, options: ConnectOptions = {}): Promise<Broker> {
   if (typeof url !== "string" || url.trim().length === 0) {
     throw new BrookError("INVALID_URL", `url: expected a broker URL such as "memory:" or "kafka://127.0.0.1:9092", got ${JSON.stringify(url)}`);

@@ -1,12 +1,20 @@
 /**
- * What an adapter supplies to core. Core owns every piece of shared machinery (codecs,
- * validation, batching, retries, the keyed executor, watermark commits, dead letters, dedupe,
- * health); an adapter only moves bytes: a PublishTransport sends encoded messages and a
- * SubscriptionSource fetches them and commits or acks what core says is settled.
+ * `@brook/core/spi`: what an adapter supplies to core, and what it builds with. Core owns every
+ * piece of shared machinery (codecs, validation, batching, retries, the keyed executor,
+ * watermark commits, dead letters, dedupe, health, the broker's publisher/subscribe/close);
+ * an adapter extends `BrokerSkeleton` and supplies only what differs: a PublishTransport that
+ * sends encoded messages, a SubscriptionSource that fetches them and commits or acks what core
+ * says is settled, its Admin, its Capabilities and its typed extras.
+ *
+ * ## Offsets: one convention
+ * Offsets are opaque strings. Every committed position that crosses this SPI
+ * (`PartitionAssignment.lastCommitted`, `CommitSource.commit`) is the LAST SETTLED offset: the
+ * contiguous watermark, every offset at or below it settled (the form Kinesis and Event Hubs
+ * checkpoint). Logs whose native commit is "next to read" (Kafka, the local broker) convert at
+ * their edge with `nextAfter` / `assignmentAt` below, the only ±1 in Brook.
  */
 import type { BrookError } from "./errors.js";
-import type { Headers, PublishBatchResult, Publisher, SeekTarget } from "./contract.js";
-import type { Logger } from "./logger.js";
+import type { Headers, PublishBatchResult, SeekTarget } from "./contract.js";
 
 /** An encoded message on its way to a backend. */
 export interface WireMessage {
@@ -55,7 +63,7 @@ export interface SourceRecord {
 
 export interface PartitionAssignment {
   partition: string;
-  /** last offset the group committed (everything at or below it is settled) */
+  /** the group's committed position: the last settled offset (see "Offsets" above) */
   lastCommitted?: string | undefined;
   /** first offset this member will read, when known (for lag before the first delivery) */
   startOffset?: string | undefined;
@@ -80,30 +88,33 @@ export interface DeliverySink {
   readonly closing: boolean;
 }
 
-export interface SubscriptionSource {
-  /** "watermark": commit() contiguous offsets per partition; "individual": ack() each message */
-  readonly settleMode: "watermark" | "individual";
+interface SourceBase {
   start(sink: DeliverySink): Promise<void>;
-  /** Commits, per partition, the last settled offset of the contiguous watermark. */
-  commit?(watermarks: Map<string, string>): Promise<void>;
-  ack?(record: SourceRecord): void;
-  /** Provider-side redelivery after `delayMs` (used with deadLetter "native"). */
-  redeliver?(record: SourceRecord, delayMs: number): void;
   seek(target: SeekTarget): Promise<void>;
   /** Stops fetching and leaves the group / releases partitions. */
   stop(): Promise<void>;
 }
 
-/** What a subscription needs from its broker besides the source. */
-export interface SubscriptionContext {
-  topic: string;
-  logger: Logger;
-  /** opens a bytes publisher for dead letters */
-  openPublisher(topic: string): Publisher<Uint8Array>;
-  nativeDeadLetter: boolean;
+/** A log source: core commits, per partition, the contiguous watermark. */
+export interface CommitSource extends SourceBase {
+  readonly settleMode: "commit";
+  /** Commits, per partition, the last settled offset (see "Offsets" above). */
+  commit(watermarks: Map<string, string>): Promise<void>;
 }
 
+/** A queue source: core acknowledges each message on its own. */
+export interface AckSource extends SourceBase {
+  readonly settleMode: "ack";
+  ack(record: SourceRecord): void;
+  /** Provider-side redelivery after `delayMs` (used with deadLetter "native"). */
+  redeliver(record: SourceRecord, delayMs: number): void;
+}
+
+/** The compiler holds an adapter to its mode: a commit source commits, an ack source acks. */
+export type SubscriptionSource = CommitSource | AckSource;
+
 // ---- what an adapter builds with: the shared machinery, the one copy of each ----
+export { assignmentAt, nextAfter } from "./offsets.js";
 export { closedError, invalidArgument, toBrookError } from "./errors.js";
 export { registerBackend } from "./registry.js";
 export type { BrokerFactory } from "./registry.js";
@@ -115,10 +126,11 @@ export { Batcher } from "./batcher.js";
 export type { BatcherLimits } from "./batcher.js";
 export { murmur2, partitionForKey } from "./partitioner.js";
 export { CorePublisher, validateHeaders, validateTopicName, wireSize } from "./publisher.js";
-export { ManagedSubscription, sleep, validateSeekTarget, validateSubscribeOptions, waitWithTimeout } from "./subscription.js";
-export type { SubscriptionStats } from "./subscription.js";
+export * from "./subscription/index.js";
+export { BrokerSkeleton } from "./broker-skeleton.js";
+export type { PublisherBuilder, SubscriptionBuilder } from "./broker-skeleton.js";
+export { BOUNDS, SUBSCRIBE_DEFAULTS } from "./bounds.js";
 export { DLQ_HEADERS, IDEMPOTENCY_HEADER } from "./headers.js";
 export { TypedEmitter } from "./emitter.js";
-export { BrokerResources } from "./broker-resources.js";
 export { formatTraceparent, loadOtel, parseTraceparent } from "./tracing.js";
 export type { TraceParent } from "./tracing.js";

@@ -1,16 +1,5 @@
-import {
-  BrookError,
-  bytesCodec,
-  defaultLogger,
-  type Broker,
-  type Capabilities,
-  type Logger,
-  type Publisher,
-  type PublisherOptions,
-  type SubscribeOptions,
-  type Subscription,
-} from "@brook/core";
-import { BrokerResources, CorePublisher, validateTopicName } from "@brook/core/spi";
+import type { Capabilities, Logger } from "@brook/core";
+import { BrokerSkeleton, type ResolvedSubscribeOptions } from "@brook/core/spi";
 import { LocalAdmin } from "./admin.js";
 import { localCapabilities } from "./capabilities.js";
 import type { EngineApi } from "./engine-api.js";
@@ -21,51 +10,30 @@ import { LocalSubscriptionSource } from "./subscriber.js";
  * A Brook broker over the local log engine: `memory:`, `local:./dir` (in-process) and
  * `brook://host:port` (a `brook serve` process) all use this class with a different EngineApi.
  */
-export class LocalBroker implements Broker {
+export class LocalBroker extends BrokerSkeleton<LocalAdmin, LocalPublishTransport, LocalSubscriptionSource> {
   readonly capabilities: Capabilities;
-  readonly admin: LocalAdmin;
-  private readonly resources: BrokerResources;
 
   constructor(
-    readonly url: string,
+    url: string,
     private readonly api: EngineApi,
-    private readonly logger: Logger = defaultLogger,
+    logger?: Logger,
+    /** runs after the engine API is closed (shared engines are reference counted) */
     private readonly onClose: () => Promise<void> = async () => undefined,
   ) {
+    super(url, new LocalAdmin(api), logger);
     this.capabilities = localCapabilities(api.maxMessageBytes);
-    this.admin = new LocalAdmin(api);
-    this.resources = new BrokerResources(url);
   }
 
-  publisher<T = unknown>(topic: string, options: PublisherOptions<T> = {}): Publisher<T> {
-    this.resources.ensureOpen();
-    validateTopicName(topic);
-    const transport = new LocalPublishTransport(topic, this.api, {
-      maxMessageBytes: this.capabilities.maxMessageBytes,
-      maxBatchCount: this.capabilities.maxBatchCount,
-      maxBatchBytes: this.capabilities.maxBatchBytes,
-    });
-    return this.resources.trackPublisher((onClose) => new CorePublisher<T>(transport, options, { onClose }));
+  protected openTransport(topic: string): LocalPublishTransport {
+    const { maxMessageBytes, maxBatchCount, maxBatchBytes } = this.capabilities;
+    return new LocalPublishTransport(topic, this.api, { maxMessageBytes, maxBatchCount, maxBatchBytes });
   }
 
-  async subscribe<T = unknown>(topic: string, options: SubscribeOptions<T>): Promise<Subscription> {
-    this.resources.ensureOpen();
-    validateTopicName(topic);
-    if (!(await this.api.listTopics()).includes(topic)) {
-      if (options?.createIfMissing !== true) throw new BrookError("TOPIC_NOT_FOUND", `topic "${topic}" does not exist (pass createIfMissing: true to create it)`);
-      await this.api.createTopic(topic, {}, true);
-    }
-    const source = new LocalSubscriptionSource(this.api, topic, options?.group, options?.startFrom ?? "latest");
-    return this.resources.startSubscription<T>(source, options, {
-      topic,
-      logger: this.logger,
-      nativeDeadLetter: false,
-      openPublisher: (dlq) => this.publisher<Uint8Array>(dlq, { codec: bytesCodec() }),
-    });
+  protected async openSource<T>(topic: string, options: ResolvedSubscribeOptions<T>): Promise<LocalSubscriptionSource> {
+    return new LocalSubscriptionSource(this.api, topic, options.group, options.startFrom);
   }
 
-  async close(): Promise<void> {
-    if (!(await this.resources.closeAll())) return;
+  protected async closeConnection(): Promise<void> {
     await this.api.close();
     await this.onClose();
   }

@@ -1,5 +1,7 @@
 import { BrookError } from "@brook/core";
 import { invalidArgument } from "@brook/core/spi";
+import type { LocalBroker } from "./broker.js";
+import type { BrookClientOptions } from "./client/options.js";
 
 export type FsyncPolicy = "never" | "interval" | "always";
 
@@ -67,4 +69,17 @@ export function mergeOptions(fromUrl: LocalBrokerOptions, given: Record<string, 
     out[name] = v;
   }
   return out;
+}
+
+declare module "@brook/core" {
+  interface ConnectOptionsByScheme {
+    memory: LocalBrokerOptions;
+    local: LocalBrokerOptions;
+    brook: BrookClientOptions;
+  }
+  interface BrokersByScheme {
+    memory: LocalBroker;
+    local: LocalBroker;
+    brook: LocalBroker;
+  }
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { BrookError, type SeekTarget, type StartFrom } from "@brook/core";
-import { toBrookError, type DeliverySink, type SourceRecord, type SubscriptionSource } from "@brook/core/spi";
+import { assignmentAt, nextAfter, toBrookError, type CommitSource, type DeliverySink, type SourceRecord } from "@brook/core/spi";
 import type { EngineApi } from "./engine-api.js";
 import type { GroupMember } from "./coordinator.js";
 import type { StoredRecord } from "./storage/types.js";
@@ -23,8 +23,8 @@ interface PartitionLoop {
  * partition (bounded by core's capacity), commits the watermarks core hands it, and on revoke
  * stops its loops before core drains and commits.
  */
-export class LocalSubscriptionSource implements SubscriptionSource, GroupMember {
-  readonly settleMode = "watermark" as const;
+export class LocalSubscriptionSource implements CommitSource, GroupMember {
+  readonly settleMode = "commit" as const;
   readonly id = randomUUID();
   private sink: DeliverySink | undefined;
   private readonly loops = new Map<number, PartitionLoop>();
@@ -51,9 +51,7 @@ export class LocalSubscriptionSource implements SubscriptionSource, GroupMember 
     for (const partition of partitions) starts.set(partition, committed.get(partition) ?? (await this.initialOffset(partition)));
     if (this.stopped) return;
     // Core must know the partitions before the first record of them arrives.
-    this.sink.assigned(
-      [...starts].map(([partition, next]) => ({ partition: String(partition), lastCommitted: next > 0 ? String(next - 1) : undefined, startOffset: String(next) })),
-    );
+    this.sink.assigned([...starts].map(([partition, next]) => assignmentAt(String(partition), next)));
     for (const [partition, next] of starts) this.startLoop(partition, next);
   }
 
@@ -66,7 +64,7 @@ export class LocalSubscriptionSource implements SubscriptionSource, GroupMember 
 
   async commit(watermarks: Map<string, string>): Promise<void> {
     const offsets = new Map<number, number>();
-    for (const [partition, last] of watermarks) offsets.set(Number(partition), Number(last) + 1);
+    for (const [partition, last] of watermarks) offsets.set(Number(partition), Number(nextAfter(last)));
     await this.api.commit(this.group, this.topic, offsets);
   }
 
@@ -90,7 +88,7 @@ export class LocalSubscriptionSource implements SubscriptionSource, GroupMember 
     for (const [partition, offset] of positions) {
       const loop = this.loops.get(partition)!;
       await this.stopLoop(partition);
-      this.sink?.reset(String(partition), { partition: String(partition), lastCommitted: offset > 0 ? String(offset - 1) : undefined, startOffset: String(offset) });
+      this.sink?.reset(String(partition), assignmentAt(String(partition), offset));
       this.startLoop(partition, offset, loop.generation + 1);
     }
     // The seek is the group's new position: commit it so a restart resumes from here.

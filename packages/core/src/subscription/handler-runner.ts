@@ -1,0 +1,248 @@
+import { BrookError, PermanentError, toBrookError } from "../errors.js";
+import { IDEMPOTENCY_HEADER } from "../headers.js";
+import { runWithRetry } from "../retry.js";
+import { tracingActive, withProcessSpan } from "../tracing.js";
+import type { BatchHandler, MessageHandler, ReceivedMessage } from "../contract.js";
+import type { SourceRecord } from "../spi.js";
+import type { ResolvedSubscribeOptions } from "./options.js";
+import { sleep } from "./wait.js";
+
+/** Counts a subscription keeps (stats()). */
+export interface SubscriptionStats {
+  delivered: number;
+  acked: number;
+  retried: number;
+  deadLettered: number;
+  duplicates: number;
+}
+
+/** What the runner tells the coordinator about each record it finishes. */
+export interface RunnerHooks {
+  /** handled, a duplicate, or dead-lettered: settle it */
+  settle(record: SourceRecord, token: number): void;
+  /** deadLetter "native": hand it back to the provider, which counts attempts and dead-letters */
+  redeliver(record: SourceRecord): void;
+  deadLetter(records: readonly SourceRecord[], failure: unknown, attempts: number): Promise<void>;
+  error(error: BrookError): void;
+  /** true once the subscription is closed: no more retries */
+  isClosed(): boolean;
+}
+
+/**
+ * Runs handlers: the first attempt on one stack frame (the common case pays no retry
+ * bookkeeping), then retries with backoff (p-retry's schedule), consumer-side dedupe claims,
+ * and the hand-off to dead-lettering. A message abandoned by close() is neither settled nor
+ * dead-lettered: it stays uncommitted and is redelivered.
+ */
+export class HandlerRunner<T> {
+  readonly stats: SubscriptionStats = { delivered: 0, acked: 0, retried: 0, deadLettered: 0, duplicates: 0 };
+  private readonly fastPath: boolean;
+
+  constructor(
+    private readonly topic: string,
+    private readonly options: ResolvedSubscribeOptions<T>,
+    private readonly signal: AbortSignal,
+    private readonly hooks: RunnerHooks,
+  ) {
+    this.fastPath = options.dedupe === undefined && options.deadLetter.kind !== "native";
+  }
+
+  decode(record: SourceRecord, attempt: number): ReceivedMessage<T> {
+    // Copy the headers only when Brook's own header must be removed from them.
+    let headers = record.headers;
+    if (headers[IDEMPOTENCY_HEADER] !== undefined || Object.isFrozen(headers)) {
+      headers = {};
+      for (const name in record.headers) if (name !== IDEMPOTENCY_HEADER) headers[name] = record.headers[name]!;
+    }
+    const message: ReceivedMessage<T> = {
+      id: record.id ?? `${record.partition}/${record.offset}`,
+      topic: this.topic,
+      data: this.options.codec.decode(record.value),
+      headers,
+      publishTime: record.publishTime,
+      position: { partition: record.partition, offset: record.offset },
+      deliveryAttempt: attempt,
+    };
+    if (record.key !== undefined) message.key = record.key;
+    const idem = record.idempotencyKey ?? record.headers[IDEMPOTENCY_HEADER];
+    if (idem !== undefined) message.idempotencyKey = idem;
+    return message;
+  }
+
+  /**
+   * One message. The common case on one stack frame: no dedupe store, no provider
+   * dead-lettering, no tracing, and the first attempt succeeds. Anything else goes the full way.
+   */
+  runMessage(handler: MessageHandler<T>, record: SourceRecord, token: number): Promise<void> {
+    if (!this.fastPath || tracingActive()) return this.runMessageFully(handler, record, token);
+    let result: Promise<void> | void;
+    try {
+      result = handler(this.decode(record, record.deliveryAttempt ?? 1));
+    } catch (error) {
+      return this.runMessageFully(handler, record, token, { error });
+    }
+    if (result === undefined || typeof (result as Promise<void>).then !== "function") {
+      this.settle(record, token);
+      return Promise.resolve();
+    }
+    return (result as Promise<void>).then(
+      () => this.settle(record, token),
+      (error: unknown) => this.runMessageFully(handler, record, token, { error }),
+    );
+  }
+
+  /** A batch of one partition's records: resolve acks them all, a throw retries them all. */
+  async runBatch(handler: BatchHandler<T>, records: SourceRecord[], tokens: number[]): Promise<void> {
+    let attempts = 0;
+    try {
+      let failure: unknown;
+      try {
+        attempts = await this.runAttempts(async (attempt) => {
+          await handler(records.map((r) => this.decode(r, (r.deliveryAttempt ?? 1) + attempt - 1)));
+        }, records.length);
+      } catch (err) {
+        failure = err;
+      }
+      if (failure !== undefined) {
+        if (this.signal.aborted) return;
+        this.stats.deadLettered += records.length;
+        await this.hooks.deadLetter(records, failure, attemptsOf(failure, attempts));
+      }
+      records.forEach((r, i) => this.settle(r, tokens[i]!));
+    } catch (err) {
+      this.hooks.error(toBrookError(err));
+    }
+  }
+
+  private settle(record: SourceRecord, token: number): void {
+    this.stats.acked += 1;
+    this.hooks.settle(record, token);
+  }
+
+  private async runMessageFully(handler: MessageHandler<T>, record: SourceRecord, token: number, first?: FirstFailure): Promise<void> {
+    const firstAttempt = record.deliveryAttempt ?? 1;
+    const dedupe = this.options.dedupe;
+    const dedupeKey = dedupe === undefined ? undefined : (record.idempotencyKey ?? record.headers[IDEMPOTENCY_HEADER]);
+    let attempts = 0;
+    try {
+      if (dedupe !== undefined && dedupeKey !== undefined) {
+        const claim = await this.claim(dedupeKey);
+        if (claim === "done") {
+          this.stats.duplicates += 1;
+          this.settle(record, token);
+          return;
+        }
+        if (claim === "abandoned") return;
+      }
+      let failure: unknown;
+      try {
+        if (this.options.deadLetter.kind === "native") {
+          // The provider counts attempts and dead-letters; one try per delivery here.
+          attempts = 1;
+          const message = this.decode(record, firstAttempt);
+          await withProcessSpan(this.topic, record.headers, async () => handler(message));
+        } else {
+          attempts = await this.runAttempts(
+            async (attempt) => {
+              const message = this.decode(record, firstAttempt + attempt - 1);
+              if (tracingActive()) await withProcessSpan(this.topic, record.headers, async () => handler(message));
+              else await handler(message);
+            },
+            1,
+            first,
+          );
+        }
+      } catch (err) {
+        failure = err;
+      }
+      if (failure === undefined) {
+        if (dedupe !== undefined && dedupeKey !== undefined) await dedupe.store.complete(dedupeKey);
+        this.settle(record, token);
+        return;
+      }
+      if (dedupe !== undefined && dedupeKey !== undefined) await dedupe.store.release(dedupeKey).catch(() => undefined);
+      if (this.signal.aborted) return; // abandoned on close: left unsettled, redelivered later
+      // With the provider's dead-letter policy, even a PermanentError goes back to the provider:
+      // it counts the attempts and moves the message to its dead-letter topic (acking it here
+      // would lose it, since Brook does not know that topic).
+      if (this.options.deadLetter.kind === "native") {
+        this.stats.retried += 1;
+        this.hooks.redeliver(record);
+        return;
+      }
+      this.stats.deadLettered += 1;
+      await this.hooks.deadLetter([record], failure, firstAttempt + attemptsOf(failure, attempts) - 1);
+      this.settle(record, token);
+    } catch (err) {
+      // Only dead-lettering or the dedupe store can land here; the message stays unsettled,
+      // so the watermark holds and the message is redelivered after a restart.
+      this.hooks.error(toBrookError(err));
+    }
+  }
+
+  /**
+   * Runs `invoke(attempt)` under the retry policy; returns the attempts used or throws the
+   * last error (tagged with the attempts). `weight` messages count per retry. When the fast
+   * path already ran attempt 1, its error stands in for running it again.
+   */
+  private async runAttempts(invoke: (attempt: number) => Promise<void>, weight: number, first?: FirstFailure): Promise<number> {
+    const retriable = (err: unknown): boolean => !(err instanceof PermanentError) && !isCorrupt(err) && !this.hooks.isClosed();
+    try {
+      if (first !== undefined) throw first.error;
+      await invoke(1);
+      return 1;
+    } catch (err) {
+      if (this.options.retry.maxAttempts === 1 || !retriable(err)) throw withAttempts(err, 1);
+    }
+    this.stats.retried += weight;
+    const { minDelayMs, maxDelayMs, maxAttempts } = this.options.retry;
+    await sleep(minDelayMs * (1 + Math.random()), this.signal);
+    if (this.signal.aborted) throw withAttempts(new BrookError("CLOSED", "subscription closed during retry"), 1);
+    let attempts = 1;
+    try {
+      await runWithRetry(
+        { maxAttempts: maxAttempts - 1, minDelayMs: Math.min(minDelayMs * 2, maxDelayMs), maxDelayMs },
+        async (n) => {
+          attempts = n + 1;
+          await invoke(n + 1);
+        },
+        { signal: this.signal, shouldRetry: retriable, onFailedAttempt: () => void (this.stats.retried += weight) },
+      );
+    } catch (err) {
+      throw withAttempts(err, attempts);
+    }
+    return attempts;
+  }
+
+  /** Claims a dedupe key, waiting (with backoff) while another worker holds a live claim. */
+  private async claim(key: string): Promise<"claimed" | "done" | "abandoned"> {
+    const dedupe = this.options.dedupe!;
+    for (let wait = 25; ; wait = Math.min(wait * 2, 1_000)) {
+      const result = await dedupe.store.claim(key, dedupe.ttlMs);
+      if (result !== "busy") return result;
+      if (this.signal.aborted) return "abandoned";
+      await sleep(wait, this.signal);
+    }
+  }
+}
+
+/** What the fast path's failed first attempt threw, handed to the full path. */
+interface FirstFailure {
+  error: unknown;
+}
+
+const ATTEMPTS = Symbol("brook.attempts");
+
+/** Tags a handler failure with how many attempts it took (read back by attemptsOf). */
+function withAttempts(err: unknown, attempts: number): unknown {
+  if (typeof err === "object" && err !== null) (err as { [ATTEMPTS]?: number })[ATTEMPTS] = attempts;
+  return err;
+}
+
+function attemptsOf(err: unknown, fallback: number): number {
+  return (typeof err === "object" && err !== null ? (err as { [ATTEMPTS]?: number })[ATTEMPTS] : undefined) ?? fallback;
+}
+
+function isCorrupt(err: unknown): boolean {
+  return err instanceof BrookError && err.code === "CORRUPT_DATA";
+}

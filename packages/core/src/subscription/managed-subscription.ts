@@ -1,0 +1,300 @@
+import { BrookError, toBrookError } from "../errors.js";
+import { KeyedExecutor } from "../keyed-executor.js";
+import { TypedEmitter } from "../emitter.js";
+import { loadOtel } from "../tracing.js";
+import { BOUNDS } from "../bounds.js";
+import type { CloseOptions, PartitionHealth, SeekTarget, Subscription, SubscriptionEvents } from "../contract.js";
+import type { Logger } from "../logger.js";
+import type { DeliverySink, PartitionAssignment, SourceRecord, SubscriptionSource } from "../spi.js";
+import { DeadLetterer, type DeadLetterPublisherFactory } from "./dead-letter.js";
+import { HandlerRunner, type SubscriptionStats } from "./handler-runner.js";
+import { PartitionHealthTracker } from "./health.js";
+import { validateSeekTarget, type ResolvedSubscribeOptions } from "./options.js";
+import { settlementFor, type Settlement } from "./settlement.js";
+import { waitWithTimeout } from "./wait.js";
+
+/** Everything a subscription is made of; the broker skeleton builds it. */
+export interface SubscriptionInit<T, S extends SubscriptionSource = SubscriptionSource> {
+  topic: string;
+  source: S;
+  options: ResolvedSubscribeOptions<T>;
+  logger: Logger;
+  /** opens a bytes publisher for dead letters */
+  openDeadLetterPublisher: DeadLetterPublisherFactory;
+  /** called once the subscription is closed (the broker forgets it) */
+  onClosed?: () => void;
+}
+
+/**
+ * The one subscription implementation, a small coordinator: the adapter's source fetches and
+ * commits or acks; the keyed executor orders work; the HandlerRunner runs handlers with
+ * retries and dedupe; the DeadLetterer takes what fails for good; the Settlement commits
+ * watermarks or acks; the PartitionHealthTracker reports lag and stalls. Adapters with extras
+ * extend this class (their broker's type says so).
+ */
+export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionSource> implements Subscription, DeliverySink {
+  readonly topic: string;
+  readonly group: string;
+  protected readonly source: S;
+  private readonly options: ResolvedSubscribeOptions<T>;
+  private readonly emitter: TypedEmitter<SubscriptionEvents>;
+  private readonly executor: KeyedExecutor;
+  private readonly settlement: Settlement;
+  private readonly partitions: PartitionHealthTracker;
+  private readonly runner: HandlerRunner<T>;
+  private readonly deadLetters: DeadLetterer;
+  private readonly abort = new AbortController();
+  private readonly capacityWaiters = new Set<() => void>();
+  private readonly settleWaiters = new Set<() => void>();
+  private commitTimer: NodeJS.Timeout | undefined;
+  private state: "new" | "running" | "closing" | "closed" = "new";
+  private uniqueKey = 0;
+  /** batch mode: messages handed to batch handlers and not yet settled */
+  private batchMessagesInFlight = 0;
+
+  constructor(private readonly init: SubscriptionInit<T, S>) {
+    this.topic = init.topic;
+    this.group = init.options.group;
+    this.source = init.source;
+    this.options = init.options;
+    const batchMode = init.options.handler.kind === "batch";
+    // In batch mode the executor runs whole batches; maxInFlight is enforced in messages by
+    // `available` below instead.
+    this.executor = new KeyedExecutor(batchMode ? Number.MAX_SAFE_INTEGER : init.options.maxInFlight);
+    this.emitter = new TypedEmitter<SubscriptionEvents>((event, args) => {
+      if (event === "error") init.logger.error(`subscription ${this.topic}/${this.group}: ${(args[0] as Error).message}`);
+    });
+    this.settlement = settlementFor(init.source);
+    this.partitions = new PartitionHealthTracker(this.settlement, init.options.stallTimeoutMs, (h) => this.emitter.emit("stalled", h));
+    const deadLetterTopic = init.options.deadLetter.kind === "topic" ? init.options.deadLetter.topic : undefined;
+    this.deadLetters = new DeadLetterer(this.topic, deadLetterTopic, init.openDeadLetterPublisher, (e) => this.error(e));
+    this.runner = new HandlerRunner<T>(this.topic, init.options, this.abort.signal, {
+      settle: (record, token) => this.settle(record, token),
+      redeliver: (record) => {
+        this.settlement.redeliver(record, this.options.retry.minDelayMs);
+        this.partitions.progress(record.partition);
+      },
+      deadLetter: (records, failure, attempts) => this.deadLetters.deadLetter(records, failure, attempts),
+      error: (e) => this.error(e),
+      isClosed: () => this.state === "closed",
+    });
+  }
+
+  /** Starts the source and resolves once it is running; the broker skeleton calls this once. */
+  async start(): Promise<this> {
+    if (this.state !== "new") throw new BrookError("INTERNAL", "subscription started twice");
+    this.state = "running";
+    await loadOtel();
+    if (this.settlement.commitsOnInterval) {
+      this.commitTimer = setInterval(() => void this.commit().catch((err) => this.error(toBrookError(err))), this.options.commitIntervalMs);
+      this.commitTimer.unref();
+    }
+    this.partitions.start();
+    try {
+      await this.source.start(this);
+    } catch (err) {
+      this.stopTimers();
+      this.state = "closed";
+      this.init.onClosed?.();
+      throw toBrookError(err, "UNAVAILABLE");
+    }
+    return this;
+  }
+
+  // ---- Subscription (application side) ----
+
+  on<E extends keyof SubscriptionEvents>(event: E, listener: (...args: SubscriptionEvents[E]) => void): this {
+    this.emitter.on(event, listener);
+    return this;
+  }
+
+  off<E extends keyof SubscriptionEvents>(event: E, listener: (...args: SubscriptionEvents[E]) => void): this {
+    this.emitter.off(event, listener);
+    return this;
+  }
+
+  stats(): SubscriptionStats {
+    return { ...this.runner.stats };
+  }
+
+  assignment(): string[] {
+    return this.partitions.owned();
+  }
+
+  async seek(target: SeekTarget): Promise<void> {
+    this.ensureRunning();
+    await this.source.seek(validateSeekTarget(target));
+  }
+
+  health(): PartitionHealth[] {
+    return this.partitions.health();
+  }
+
+  /** Commits the watermark of every partition that moved since its last commit. */
+  commit(): Promise<void> {
+    if (this.state === "closed") return Promise.resolve();
+    return this.settlement.commit(this.partitions.known());
+  }
+
+  async close(options: CloseOptions = {}): Promise<void> {
+    if (this.state !== "running") return;
+    this.state = "closing";
+    const drain = options.drain ?? true;
+    const timeoutMs = options.timeoutMs ?? BOUNDS.closeDrainMs;
+    this.wakeCapacityWaiters();
+    try {
+      if (drain) await waitWithTimeout(this.executor.waitForIdle(), timeoutMs);
+      // Cancel retries still waiting; their messages stay uncommitted and will be redelivered.
+      this.abort.abort();
+      await this.commit().catch((err) => this.error(toBrookError(err)));
+    } finally {
+      this.state = "closed";
+      this.stopTimers();
+      try {
+        await this.source.stop();
+      } finally {
+        await this.deadLetters.close();
+        this.init.onClosed?.();
+      }
+    }
+  }
+
+  // ---- DeliverySink (adapter side) ----
+
+  get closing(): boolean {
+    return this.state !== "running";
+  }
+
+  get available(): number {
+    if (this.state !== "running") return 0;
+    return this.options.handler.kind === "batch" ? Math.max(0, this.options.maxInFlight - this.batchMessagesInFlight) : this.executor.available;
+  }
+
+  waitForCapacity(): Promise<void> {
+    if (this.state !== "running" || this.available > 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        this.capacityWaiters.delete(wake);
+        resolve();
+      };
+      this.capacityWaiters.add(wake);
+      if (this.options.handler.kind === "message") void this.executor.waitForCapacity().then(wake);
+    });
+  }
+
+  assigned(assignments: PartitionAssignment[]): void {
+    for (const a of assignments) this.partitions.assign(a);
+    if (assignments.length > 0) this.emitter.emit("assigned", assignments.map((a) => a.partition));
+  }
+
+  reset(partition: string, assignment: PartitionAssignment): void {
+    this.partitions.assign({ ...assignment, partition });
+  }
+
+  async revoked(partitions: string[]): Promise<void> {
+    this.partitions.markRevoked(partitions);
+    const drained = (): boolean => partitions.every((p) => this.settlement.inFlight(p) === 0);
+    if (!drained()) await waitWithTimeout(this.waitUntil(drained), BOUNDS.revokeDrainMs);
+    await this.commit().catch((err) => this.error(toBrookError(err)));
+    for (const p of partitions) this.partitions.remove(p);
+    if (partitions.length > 0) this.emitter.emit("revoked", partitions);
+  }
+
+  reportEnd(partition: string, endOffset: string): void {
+    this.partitions.reportEnd(partition, endOffset);
+  }
+
+  error(error: BrookError): void {
+    this.emitter.emit("error", error);
+  }
+
+  deliver(records: SourceRecord[]): void {
+    if (this.state !== "running" || records.length === 0) return;
+    const mode = this.options.handler;
+    if (mode.kind === "batch") {
+      this.deliverBatches(records, mode.maxBatchSize);
+      return;
+    }
+    for (const record of records) {
+      if (this.partitions.isRevoked(record.partition)) continue;
+      const token = this.settlement.track(record);
+      this.runner.stats.delivered += 1;
+      this.executor.run(this.orderingKey(record), () => this.runner.runMessage(mode.handler, record, token));
+    }
+  }
+
+  // ---- internals ----
+
+  private deliverBatches(records: SourceRecord[], maxBatchSize: number): void {
+    const handler = this.options.handler;
+    if (handler.kind !== "batch") return;
+    const byPartition = new Map<string, SourceRecord[]>();
+    for (const record of records) {
+      if (this.partitions.isRevoked(record.partition)) continue;
+      let list = byPartition.get(record.partition);
+      if (list === undefined) byPartition.set(record.partition, (list = []));
+      list.push(record);
+    }
+    for (const [partition, list] of byPartition) {
+      for (let i = 0; i < list.length; i += maxBatchSize) {
+        const chunk = list.slice(i, i + maxBatchSize);
+        const tokens = chunk.map((r) => this.settlement.track(r));
+        this.runner.stats.delivered += chunk.length;
+        this.batchMessagesInFlight += chunk.length;
+        // Batches of one partition run in order, partitions in parallel.
+        this.executor.run(`p:${partition}`, () =>
+          this.runner.runBatch(handler.handler, chunk, tokens).finally(() => {
+            this.batchMessagesInFlight -= chunk.length;
+            if (this.available > 0) this.wakeCapacityWaiters();
+          }),
+        );
+      }
+    }
+  }
+
+  private orderingKey(record: SourceRecord): string {
+    switch (this.options.ordering) {
+      case "none":
+        return `#${(this.uniqueKey = (this.uniqueKey + 1) % Number.MAX_SAFE_INTEGER)}`;
+      case "partition":
+        return `p:${record.partition}`;
+      case "key":
+        // Messages without a key keep their partition's order.
+        return record.key === undefined ? `p:${record.partition}` : `k:${record.key}`;
+    }
+  }
+
+  private settle(record: SourceRecord, token: number): void {
+    this.settlement.settle(record, token, this.state === "closed");
+    this.partitions.progress(record.partition);
+    if (this.settleWaiters.size > 0) for (const wake of [...this.settleWaiters]) wake();
+  }
+
+  private waitUntil(condition: () => boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (condition()) {
+          this.settleWaiters.delete(check);
+          resolve();
+        }
+      };
+      this.settleWaiters.add(check);
+      check();
+    });
+  }
+
+  private wakeCapacityWaiters(): void {
+    for (const wake of [...this.capacityWaiters]) wake();
+  }
+
+  private stopTimers(): void {
+    if (this.commitTimer !== undefined) clearInterval(this.commitTimer);
+    this.commitTimer = undefined;
+    this.partitions.stop();
+    this.settleWaiters.clear();
+  }
+
+  private ensureRunning(): void {
+    if (this.state !== "running") throw new BrookError("CLOSED", `subscription to "${this.topic}" (group "${this.group}") is closed`);
+  }
+}

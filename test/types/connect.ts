@@ -1,0 +1,23 @@
+/**
+ * Type-level checks of connect(): compiled by `tsc -p test/types` (no emit) in the test run.
+ * Each @ts-expect-error line must fail to compile, or tsc reports the directive as unused.
+ */
+import { connect, type Broker } from "@brook/core";
+import type { KafkaBroker } from "@brook/adapter-kafka";
+import type { PubSubBroker } from "@brook/adapter-pubsub";
+import type { LocalBroker } from "@brook/local-broker";
+
+export async function typed(): Promise<void> {
+  const kafka: KafkaBroker = await connect("kafka://127.0.0.1:9092", { clientId: "svc", sessionTimeoutMs: 10_000 });
+  // @ts-expect-error a Kafka option of the wrong type
+  await connect("kafka://127.0.0.1:9092", { clientId: 42 });
+  // @ts-expect-error an option no Kafka broker has
+  await connect("kafka://127.0.0.1:9092", { fsync: "always" });
+  const local: LocalBroker = await connect("local:./data", { fsync: "always" });
+  // @ts-expect-error fsync takes "never" | "interval" | "always"
+  await connect("local:./data", { fsync: "sometimes" });
+  const pubsub: PubSubBroker = await connect("pubsub://project?emulatorHost=127.0.0.1:8085", { messageOrdering: false });
+  // A URL known only at run time: any broker, options checked when it opens.
+  const anyBroker: Broker = await connect(process.env.BROOK_URL ?? "memory:", { clientId: "svc" });
+  void [kafka, local, pubsub, anyBroker];
+}
