@@ -1,3 +1,4 @@
+import { partitionedLogCapabilities } from "@brook/core/spi";
 import type { Capabilities } from "@brook/core";
 import type { BackendLimits } from "@brook/core/spi";
 
@@ -29,15 +30,5 @@ export function kafkaLimits(messageMaxBytes: number): BackendLimits {
  * application's idempotency key (use consumer-side dedupe for that).
  */
 export function kafkaCapabilities(messageMaxBytes: number): Capabilities {
-  return {
-    ordering: "key",
-    seek: { offset: true, time: true },
-    replayAfterAck: true,
-    historyForNewGroups: true,
-    nativeDeadLetter: false,
-    publishDedupe: "none",
-    consumerGroups: true,
-    partitions: "fixed",
-    ...kafkaLimits(messageMaxBytes),
-  };
+  return { ...partitionedLogCapabilities(), publishDedupe: "none", ...kafkaLimits(messageMaxBytes) };
 }

@@ -17,24 +17,7 @@ export { kafkaErrorType, toKafkaBrookError } from "./errors.js";
 export { formatKafkaUrl, parseKafkaUrl, resolveKafkaOptions } from "./options.js";
 export type { KafkaBrokerOptions, ResolvedKafkaOptions } from "./options.js";
 export { kafkajsDriver } from "./kafkajs-driver.js";
-export type {
-  BatchControls,
-  ConsumerHooks,
-  DriverAdmin,
-  DriverBatch,
-  DriverConfig,
-  DriverConsumer,
-  DriverConsumerOptions,
-  DriverLogLevel,
-  DriverOutgoing,
-  DriverProducer,
-  DriverProducerOptions,
-  DriverRecord,
-  DriverSasl,
-  DriverTopicSpec,
-  KafkaDriver,
-  KafkaDriverFactory,
-} from "./driver.js";
+export type * from "./driver.js";
 
 /** Opens `kafka://host:port,host:port?clientId=…`; typed options (KafkaBrokerOptions) win over the URL. */
 export async function connectKafka(url: string, options: ConnectOptions = {}): Promise<KafkaBroker> {

@@ -130,6 +130,7 @@ export * from "./subscription/index.js";
 export { BrokerSkeleton } from "./broker-skeleton.js";
 export type { PublisherBuilder, SubscriptionBuilder } from "./broker-skeleton.js";
 export { BOUNDS, SUBSCRIBE_DEFAULTS } from "./bounds.js";
+export { partitionedLogCapabilities } from "./capabilities.js";
 export { DLQ_HEADERS, IDEMPOTENCY_HEADER } from "./headers.js";
 export { TypedEmitter } from "./emitter.js";
 export { formatTraceparent, loadOtel, parseTraceparent } from "./tracing.js";

@@ -1,0 +1,321 @@
+/** Unit tests of the subscription core's parts, each on its own (no broker). */
+import { describe, expect, test } from "@jest/globals";
+import { BrookError, PermanentError } from "../errors.js";
+import { MemoryDedupeStore } from "../dedupe.js";
+import { DLQ_HEADERS, IDEMPOTENCY_HEADER } from "../headers.js";
+import type { OutgoingMessage, PartitionHealth, PublishBatchResult, Publisher } from "../contract.js";
+import type { AckSource, CommitSource, SourceRecord } from "../spi.js";
+import { DeadLetterer } from "./dead-letter.js";
+import { HandlerRunner, type RunnerHooks } from "./handler-runner.js";
+import { PartitionHealthTracker } from "./health.js";
+import { resolveSubscribeOptions, validateSeekTarget, type ResolvedSubscribeOptions } from "./options.js";
+import { AckSettlement, WatermarkSettlement } from "./settlement.js";
+
+const noop = (): void => undefined;
+const caps = { nativeDeadLetter: false };
+
+function record(offset: number, extra: Partial<SourceRecord> = {}): SourceRecord {
+  return { partition: "0", offset: String(offset), key: undefined, idempotencyKey: undefined, headers: {}, value: Buffer.from(`m${offset}`), publishTime: new Date(0), ...extra };
+}
+
+function commitSource(): CommitSource & { commits: Array<Map<string, string>> } {
+  const commits: Array<Map<string, string>> = [];
+  return {
+    settleMode: "commit",
+    commits,
+    start: async () => undefined,
+    seek: async () => undefined,
+    stop: async () => undefined,
+    commit: async (w) => void commits.push(new Map(w)),
+  };
+}
+
+function ackSource(): AckSource & { acked: string[]; redelivered: string[] } {
+  const acked: string[] = [];
+  const redelivered: string[] = [];
+  return {
+    settleMode: "ack",
+    acked,
+    redelivered,
+    start: async () => undefined,
+    seek: async () => undefined,
+    stop: async () => undefined,
+    ack: (r) => void acked.push(r.offset),
+    redeliver: (r) => void redelivered.push(r.offset),
+  };
+}
+
+describe("resolveSubscribeOptions", () => {
+  test("applies every default once", () => {
+    const r = resolveSubscribeOptions({ group: "g", handler: noop }, caps);
+    expect(r).toMatchObject({ group: "g", ordering: "key", maxInFlight: 256, startFrom: "latest", deadLetter: { kind: "none" }, createIfMissing: false });
+    expect(r.handler.kind).toBe("message");
+    expect(r.retry).toEqual({ maxAttempts: 5, minDelayMs: 100, maxDelayMs: 30_000 });
+    const b = resolveSubscribeOptions({ group: "g", batchHandler: noop, maxBatchSize: 10 }, caps);
+    expect(b.handler).toMatchObject({ kind: "batch", maxBatchSize: 10 });
+    expect(b.maxInFlight).toBe(40);
+  });
+
+  test.each([
+    [{ group: "", handler: noop }, /group/],
+    [{ group: "g" }, /handler/],
+    [{ group: "g", handler: noop, batchHandler: noop }, /handler/],
+    [{ group: "g", handler: noop, maxInFlight: 0 }, /maxInFlight/],
+    [{ group: "g", handler: noop, ordering: "random" }, /ordering/],
+    [{ group: "g", handler: noop, deadLetter: { topic: "" } }, /deadLetter/],
+    [{ group: "g", handler: noop, dedupe: { store: {} } }, /dedupe\.store/],
+    [{ group: "g", handler: noop, dedupe: { store: new MemoryDedupeStore(), ttlMs: -1 } }, /dedupe\.ttlMs/],
+    [{ group: "g", handler: noop, startFrom: { positions: [{ partition: "0", offset: 5 }] } }, /startFrom\.positions\[0\]/],
+    [{ group: "g", handler: noop, startFrom: { time: new Date("nope") } }, /startFrom/],
+    [{ group: "g", handler: noop, retry: { maxAttempts: 0 } }, /retry\.maxAttempts/],
+    [{ group: "g", handler: noop, commitIntervalMs: 0 }, /commitIntervalMs/],
+    [{ group: "g", handler: noop, createIfMissing: "yes" }, /createIfMissing/],
+  ])("refuses %j with INVALID_ARGUMENT naming the field", (options, field) => {
+    let thrown: unknown;
+    try {
+      resolveSubscribeOptions(options as never, caps);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(BrookError);
+    expect(thrown).toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(field) });
+  });
+
+  test('deadLetter "native" is UNSUPPORTED where the backend has none, accepted where it has', () => {
+    expect(() => resolveSubscribeOptions({ group: "g", handler: noop, deadLetter: "native" }, caps)).toThrow(expect.objectContaining({ code: "UNSUPPORTED" }) as unknown as Error);
+    expect(resolveSubscribeOptions({ group: "g", handler: noop, deadLetter: "native" }, { nativeDeadLetter: true }).deadLetter).toEqual({ kind: "native" });
+  });
+
+  test("seek targets are checked field by field", () => {
+    expect(validateSeekTarget({ positions: [{ partition: "1", offset: "7" }] })).toEqual({ positions: [{ partition: "1", offset: "7" }] });
+    expect(() => validateSeekTarget({ positions: [{ partition: 1, offset: "7" }] })).toThrow(/positions\[0\]/);
+    expect(() => validateSeekTarget({})).toThrow(/seek target/);
+  });
+});
+
+describe("WatermarkSettlement", () => {
+  test("commits only the contiguous watermark, never past an unsettled offset", async () => {
+    const source = commitSource();
+    const s = new WatermarkSettlement(source);
+    s.reset("0", undefined);
+    const tokens = [0, 1, 2, 3].map((o) => s.track(record(o)));
+    s.settle(record(0), tokens[0]!);
+    s.settle(record(2), tokens[2]!);
+    s.settle(record(3), tokens[3]!);
+    await s.commit(["0"]);
+    expect(source.commits).toEqual([new Map([["0", "0"]])]);
+    expect(s.inFlight("0")).toBe(3); // the window above the watermark: 1 unsettled, 2 and 3 waiting behind it
+    s.settle(record(1), tokens[1]!);
+    await s.commit(["0"]);
+    await s.commit(["0"]); // nothing moved: no second commit of the same mark
+    expect(source.commits).toEqual([new Map([["0", "0"]]), new Map([["0", "3"]])]);
+    expect(s.committed("0")).toBe("3");
+  });
+
+  test("a settle from before a reset (seek) is ignored", async () => {
+    const source = commitSource();
+    const s = new WatermarkSettlement(source);
+    s.reset("0", undefined);
+    const stale = s.track(record(0));
+    s.reset("0", "9");
+    s.settle(record(0), stale);
+    await s.commit(["0"]);
+    expect(source.commits).toEqual([]);
+    expect(s.settledUpTo("0")).toBe("9");
+  });
+
+  test("cannot hand a message back: a log redelivers by not committing", () => {
+    expect(() => new WatermarkSettlement(commitSource()).redeliver(record(0))).toThrow(expect.objectContaining({ code: "INTERNAL" }) as unknown as Error);
+  });
+});
+
+describe("AckSettlement", () => {
+  test("acks each message, hands back redeliveries, and acks nothing once closed", async () => {
+    const source = ackSource();
+    const s = new AckSettlement(source);
+    for (const o of [1, 2, 3]) s.track(record(o));
+    expect(s.inFlight("0")).toBe(3);
+    s.settle(record(2), 0, false);
+    s.redeliver(record(1), 10);
+    s.settle(record(3), 0, true);
+    await s.commit();
+    expect(source.acked).toEqual(["2"]);
+    expect(source.redelivered).toEqual(["1"]);
+    expect(s.inFlight("0")).toBe(0);
+  });
+});
+
+describe("PartitionHealthTracker", () => {
+  test("lag is end minus the next unsettled offset; a stall is reported once until progress", () => {
+    const s = new WatermarkSettlement(commitSource());
+    const stalls: PartitionHealth[] = [];
+    const h = new PartitionHealthTracker(s, 1_000, (x) => stalls.push(x));
+    h.assign({ partition: "0", lastCommitted: "4", startOffset: "5" });
+    h.reportEnd("0", "20");
+    expect(h.health()).toMatchObject([{ partition: "0", lag: 15, inFlight: 0, stalled: false, committed: "4" }]);
+    const now = Date.now();
+    h.checkStalls(now + 500);
+    expect(stalls).toHaveLength(0);
+    h.checkStalls(now + 2_000);
+    h.checkStalls(now + 3_000);
+    expect(stalls).toHaveLength(1);
+    expect(stalls[0]).toMatchObject({ partition: "0", lag: 15, stalled: true });
+    h.progress("0");
+    expect(h.health()[0]!.stalled).toBe(false);
+    h.markRevoked(["0"]);
+    expect(h.health()).toEqual([]);
+    expect(h.owned()).toEqual([]);
+    expect([...h.known()]).toEqual(["0"]);
+  });
+
+  test("a partition without lag or work never stalls; lag is undefined for offsets that are not numbers", () => {
+    const stalls: PartitionHealth[] = [];
+    const h = new PartitionHealthTracker(new AckSettlement(ackSource()), 10, (x) => stalls.push(x));
+    h.assign({ partition: "*" });
+    h.reportEnd("*", "message-id-7");
+    h.checkStalls(Date.now() + 60_000);
+    expect(stalls).toHaveLength(0);
+    expect(h.health()[0]!.lag).toBeUndefined();
+  });
+});
+
+function memoryPublisher(fail?: BrookError): Publisher<Uint8Array> & { sent: OutgoingMessage<Uint8Array>[] } {
+  const sent: OutgoingMessage<Uint8Array>[] = [];
+  return {
+    topic: "dlq",
+    sent,
+    publish: async () => ({ position: { partition: "0", offset: "0" }, duplicate: false }),
+    publishBatch: async (messages): Promise<PublishBatchResult[]> => {
+      if (fail !== undefined) return messages.map(() => ({ ok: false as const, error: fail }));
+      sent.push(...messages);
+      return messages.map((_, i) => ({ ok: true as const, position: { partition: "0", offset: String(i) }, duplicate: false }));
+    },
+    flush: async () => undefined,
+    close: async () => undefined,
+  };
+}
+
+describe("DeadLetterer", () => {
+  test("republishes with the brook-* headers, the key and the original headers", async () => {
+    const pub = memoryPublisher();
+    const d = new DeadLetterer("orders", "orders.dlq", () => pub, noop);
+    await d.deadLetter([record(7, { key: "k", headers: { trace: "t" } })], new Error("boom"), 3);
+    expect(pub.sent).toHaveLength(1);
+    expect(pub.sent[0]!.key).toBe("k");
+    expect(pub.sent[0]!.headers).toEqual({
+      trace: "t",
+      [DLQ_HEADERS.reason]: "boom",
+      [DLQ_HEADERS.originalTopic]: "orders",
+      [DLQ_HEADERS.originalPosition]: "0:7",
+      [DLQ_HEADERS.attempts]: "3",
+    });
+  });
+
+  test("without a dead-letter topic the drop is reported as an error naming the message", async () => {
+    const errors: BrookError[] = [];
+    await new DeadLetterer("orders", undefined, () => memoryPublisher(), (e) => errors.push(e)).deadLetter([record(4)], new Error("bad"), 5);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.message).toMatch(/0\/4 of topic "orders" failed after 5 attempt\(s\)/);
+  });
+
+  test("a failed dead-letter publish throws, so the message stays unsettled", async () => {
+    const d = new DeadLetterer("orders", "orders.dlq", () => memoryPublisher(new BrookError("UNAVAILABLE", "down")), noop);
+    await expect(d.deadLetter([record(1)], new Error("x"), 1)).rejects.toMatchObject({ code: "UNAVAILABLE", message: expect.stringMatching(/orders\.dlq/) });
+  });
+});
+
+describe("HandlerRunner", () => {
+  function setup(overrides: Partial<ResolvedSubscribeOptions<string>> = {}) {
+    const options = { ...resolveSubscribeOptions<string>({ group: "g", handler: noop, codec: "string", retry: { maxAttempts: 3, minDelayMs: 1, maxDelayMs: 2 } }, { nativeDeadLetter: true }), ...overrides };
+    const settled: string[] = [];
+    const redelivered: string[] = [];
+    const dead: Array<{ offsets: string[]; attempts: number; reason: string }> = [];
+    const errors: BrookError[] = [];
+    const abort = new AbortController();
+    const hooks: RunnerHooks = {
+      settle: (r) => void settled.push(r.offset),
+      redeliver: (r) => void redelivered.push(r.offset),
+      deadLetter: async (rs, failure, attempts) => void dead.push({ offsets: rs.map((r) => r.offset), attempts, reason: String((failure as Error).message) }),
+      error: (e) => void errors.push(e),
+      isClosed: () => false,
+    };
+    return { runner: new HandlerRunner<string>("t", options, abort.signal, hooks), settled, redelivered, dead, errors, abort };
+  }
+
+  test("retries with deliveryAttempt + 1 and settles once it succeeds", async () => {
+    const { runner, settled, dead } = setup();
+    const attempts: number[] = [];
+    await runner.runMessage((m) => {
+      attempts.push(m.deliveryAttempt);
+      if (attempts.length < 3) throw new Error("again");
+    }, record(1), 0);
+    expect(attempts).toEqual([1, 2, 3]);
+    expect(settled).toEqual(["1"]);
+    expect(dead).toEqual([]);
+    expect(runner.stats).toMatchObject({ acked: 1, retried: 2, deadLettered: 0 });
+  });
+
+  test("a PermanentError is dead-lettered after one attempt; exhausted attempts after maxAttempts", async () => {
+    const { runner, settled, dead } = setup();
+    await runner.runMessage(() => {
+      throw new PermanentError("never");
+    }, record(1), 0);
+    await runner.runMessage(() => {
+      throw new Error("always");
+    }, record(2), 0);
+    expect(dead).toEqual([
+      { offsets: ["1"], attempts: 1, reason: "never" },
+      { offsets: ["2"], attempts: 3, reason: "always" },
+    ]);
+    expect(settled).toEqual(["1", "2"]);
+  });
+
+  test("a key the dedupe store has seen is settled without calling the handler; the headers hide Brook's own", async () => {
+    const store = new MemoryDedupeStore();
+    const { runner, settled } = setup({ dedupe: { store, ttlMs: 60_000 } });
+    const seen: Array<Record<string, string>> = [];
+    const handler = (m: { headers: Record<string, string> }): void => void seen.push(m.headers);
+    const withKey = (o: number): SourceRecord => record(o, { headers: { [IDEMPOTENCY_HEADER]: "order-1", a: "b" } });
+    await runner.runMessage(handler, withKey(1), 0);
+    await runner.runMessage(handler, withKey(2), 0);
+    expect(seen).toEqual([{ a: "b" }]);
+    expect(settled).toEqual(["1", "2"]);
+    expect(runner.stats.duplicates).toBe(1);
+  });
+
+  test('deadLetter "native": a failure goes back to the provider, one try per delivery', async () => {
+    const { runner, settled, redelivered, dead } = setup({ deadLetter: { kind: "native" } });
+    let calls = 0;
+    await runner.runMessage(() => {
+      calls += 1;
+      throw new PermanentError("no");
+    }, record(5, { deliveryAttempt: 4 }), 0);
+    expect(calls).toBe(1);
+    expect(redelivered).toEqual(["5"]);
+    expect(settled).toEqual([]);
+    expect(dead).toEqual([]);
+  });
+
+  test("a message whose retry is cut short by close is neither settled nor dead-lettered", async () => {
+    const { runner, settled, dead, abort } = setup({ retry: { maxAttempts: 5, minDelayMs: 50, maxDelayMs: 100 } });
+    const run = runner.runMessage(() => {
+      throw new Error("slow failure");
+    }, record(1), 0);
+    abort.abort();
+    await run;
+    expect(settled).toEqual([]);
+    expect(dead).toEqual([]);
+  });
+
+  test("a batch handler's throw retries the whole batch; exhausted, the whole batch is dead-lettered", async () => {
+    const { runner, settled, dead } = setup();
+    const calls: number[][] = [];
+    await runner.runBatch((ms) => {
+      calls.push(ms.map((m) => m.deliveryAttempt));
+      throw new Error("batch fails");
+    }, [record(1), record(2)], [0, 0]);
+    expect(calls).toEqual([[1, 1], [2, 2], [3, 3]]);
+    expect(dead).toEqual([{ offsets: ["1", "2"], attempts: 3, reason: "batch fails" }]);
+    expect(settled).toEqual(["1", "2"]);
+  });
+});
