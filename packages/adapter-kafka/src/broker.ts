@@ -49,6 +49,7 @@ export class KafkaBroker extends BrokerSkeleton<KafkaAdmin, KafkaPublishTranspor
       topic,
       group: options.group,
       startFrom: options.startFrom,
+      onOutOfRange: options.onOutOfRange,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       firstAssignmentTimeoutMs: BOUNDS.firstAssignmentMs,
       logger: this.logger,

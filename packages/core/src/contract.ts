@@ -111,6 +111,13 @@ export interface SubscribeOptions<T> {
   maxBatchSize?: number;
   /** Where a group with no committed position starts (default "latest"). */
   startFrom?: StartFrom;
+  /**
+   * Where a group resumes when its committed position is no longer in the log: retention
+   * removed it, or it is past the log's end (Kafka's auto.offset.reset). "earliest" (default)
+   * or "latest" resume there and emit an "error" (code OUT_OF_RANGE) naming the skipped
+   * offsets; "error" emits it and leaves the partition unread. Never silent.
+   */
+  onOutOfRange?: "earliest" | "latest" | "error";
   retry?: RetryOptions;
   /** Without it, a message that exhausts its attempts is logged, reported as "error" and acked. */
   deadLetter?: DeadLetterOptions;

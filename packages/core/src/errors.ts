@@ -14,6 +14,7 @@ export type BrookErrorCode =
   | "TIMEOUT"
   | "CLOSED"
   | "CORRUPT_DATA"
+  | "OUT_OF_RANGE"
   | "UNSUPPORTED"
   | "ALREADY_EXISTS"
   | "INTERNAL";

@@ -114,7 +114,8 @@ export interface AckSource extends SourceBase {
 export type SubscriptionSource = CommitSource | AckSource;
 
 // ---- what an adapter builds with: the shared machinery, the one copy of each ----
-export { assignmentAt, nextAfter } from "./offsets.js";
+export { assignmentAt, nextAfter, placeInLog } from "./offsets.js";
+export type { OutOfRangePlacement } from "./offsets.js";
 export { closedError, invalidArgument, toBrookError } from "./errors.js";
 export { registerBackend } from "./registry.js";
 export type { BrokerFactory } from "./registry.js";

@@ -1,7 +1,7 @@
 export { ManagedSubscription } from "./managed-subscription.js";
 export type { SubscriptionInit } from "./managed-subscription.js";
 export { resolveSubscribeOptions, validateSeekTarget } from "./options.js";
-export type { DeadLetterMode, HandlerMode, ResolvedSubscribeOptions } from "./options.js";
+export type { DeadLetterMode, HandlerMode, OutOfRangePolicy, ResolvedSubscribeOptions } from "./options.js";
 export { AckSettlement, WatermarkSettlement, settlementFor } from "./settlement.js";
 export type { Settlement } from "./settlement.js";
 export { PartitionHealthTracker } from "./health.js";

@@ -48,6 +48,8 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
   private readonly settleWaiters = new Set<() => void>();
   private commitTimer: NodeJS.Timeout | undefined;
   private state: "new" | "running" | "closing" | "closed" = "new";
+  /** errors the source reported before start() resolved, emitted just after it (see error()) */
+  private startupErrors: BrookError[] | undefined = [];
   private uniqueKey = 0;
   /** batch mode: messages handed to batch handlers and not yet settled */
   private batchMessagesInFlight = 0;
@@ -98,6 +100,9 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
       this.init.onClosed?.();
       throw toBrookError(err, "UNAVAILABLE");
     }
+    const early = this.startupErrors ?? [];
+    this.startupErrors = undefined;
+    if (early.length > 0) setImmediate(() => early.forEach((e) => this.emitter.emit("error", e)));
     return this;
   }
 
@@ -204,8 +209,14 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
     this.partitions.reportEnd(partition, endOffset);
   }
 
+  /**
+   * Errors a source reports while subscribe() is still starting (e.g. OUT_OF_RANGE found while
+   * placing the first assignment) are held and emitted once it has resolved, so a listener
+   * registered right after `await subscribe()` receives them.
+   */
   error(error: BrookError): void {
-    this.emitter.emit("error", error);
+    if (this.startupErrors !== undefined) this.startupErrors.push(error);
+    else this.emitter.emit("error", error);
   }
 
   deliver(records: SourceRecord[]): void {

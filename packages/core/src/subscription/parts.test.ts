@@ -5,6 +5,7 @@ import { MemoryDedupeStore } from "../dedupe.js";
 import { DLQ_HEADERS, IDEMPOTENCY_HEADER } from "../headers.js";
 import type { OutgoingMessage, PartitionHealth, PublishBatchResult, Publisher } from "../contract.js";
 import type { AckSource, CommitSource, SourceRecord } from "../spi.js";
+import { placeInLog } from "../offsets.js";
 import { DeadLetterer } from "./dead-letter.js";
 import { HandlerRunner, type RunnerHooks } from "./handler-runner.js";
 import { PartitionHealthTracker } from "./health.js";
@@ -317,5 +318,24 @@ describe("HandlerRunner", () => {
     expect(calls).toEqual([[1, 1], [2, 2], [3, 3]]);
     expect(dead).toEqual([{ offsets: ["1", "2"], attempts: 3, reason: "batch fails" }]);
     expect(settled).toEqual(["1", "2"]);
+  });
+});
+
+describe("placeInLog", () => {
+  test("in range stays; before the start or past the end moves by policy with OUT_OF_RANGE naming the range", () => {
+    expect(placeInLog("t/0", 5n, 0n, 10n, "earliest")).toEqual({ next: 5n, error: undefined });
+    expect(placeInLog("t/0", 10n, 0n, 10n, "error")).toEqual({ next: 10n, error: undefined });
+    const early = placeInLog("t/0", 3n, 100n, 150n, "earliest");
+    expect(early.next).toBe(100n);
+    expect(early.error).toMatchObject({ code: "OUT_OF_RANGE", message: expect.stringContaining("offsets 3–99 were removed by retention") });
+    const late = placeInLog("t/0", 3n, 100n, 150n, "latest");
+    expect(late.next).toBe(150n);
+    expect(late.error!.message).toContain("100–149 are skipped too");
+    const stop = placeInLog("t/0", 3n, 100n, 150n, "error");
+    expect(stop.next).toBeUndefined();
+    expect(stop.error!.message).toContain("left unread");
+    const past = placeInLog("t/0", 900n, 0n, 20n, "earliest");
+    expect(past.next).toBe(0n);
+    expect(past.error!.message).toContain("past the log's end 20");
   });
 });
