@@ -115,8 +115,8 @@ async function runJest(runtime, env) {
   return counts;
 }
 
-log("type-check and build (tsc -b)");
-if (run("npx", ["tsc", "-b"]) !== 0) {
+log("type-check and build (tsc -b), then the type-level tests (tsc -p test/types)");
+if (run("npx", ["tsc", "-b"]) !== 0 || run("npx", ["tsc", "-p", "test/types"]) !== 0) {
   console.log("0 passed, 1 failed");
   process.exit(1);
 }
