@@ -26,6 +26,7 @@ export type Need = (caps: Capabilities) => string | undefined;
 export const needs = {
   nothing: () => undefined,
   consumerGroups: (c) => (c.consumerGroups ? undefined : "consumerGroups"),
+  historyForNewGroups: (c) => (c.historyForNewGroups ? undefined : "historyForNewGroups"),
   publishDedupe: (c) => (c.publishDedupe === "window" ? undefined : "publishDedupe"),
   replayByTime: (c) => (c.replayAfterAck && c.seek.time ? undefined : "replayAfterAck + seek.time"),
   seekOffset: (c) => (c.seek.offset ? undefined : "seek.offset"),

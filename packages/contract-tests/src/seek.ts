@@ -1,13 +1,15 @@
 import { expect } from "@jest/globals";
 import type { ReceivedMessage } from "@brook/core";
 import { needs, type ContractContext } from "./context.js";
-import { sleep, waitFor } from "./helpers.js";
+import { sleep, uniqueTopic, waitFor } from "./helpers.js";
+import { KeySequences, inOrderOnce, keyedMessages, type Keyed } from "./keyed.js";
 
 /** Where a group starts, and moving it: startFrom for a new group, seek for a running one. */
 export function seekCases(ctx: ContractContext): void {
   const { when, wait } = ctx;
 
-  when("startFrom decides where a new group begins: earliest, latest or a time", needs.replayByTime, async () => {
+  // A new group starting from a time before it existed needs the same history as "earliest".
+  when("startFrom decides where a new group begins: earliest, latest or a time", needs.historyForNewGroups, async () => {
     const name = await ctx.topic("start", 1);
     const pub = ctx.broker.publisher<number>(name);
     await pub.publishBatch([0, 1, 2].map((i) => ({ data: i })));
@@ -28,6 +30,25 @@ export function seekCases(ctx: ContractContext): void {
     expect(earliest).toEqual([0, 1, 2, 3, 4, 5]);
     expect(latest).toEqual([5]);
     expect(fromTime).toEqual([3, 4, 5]);
+    await pub.close();
+  });
+
+  // A backend that creates the group's cursor at its first subscribe (a Pub/Sub subscription
+  // without a seek back) starts after the history and only ever sees the last message.
+  when("a new group sees messages published before it existed when it starts from earliest", needs.historyForNewGroups, async () => {
+    const keys = 3;
+    const perKey = 10;
+    const name = await ctx.topic("history");
+    const pub = ctx.broker.publisher<Keyed>(name);
+    const results = await pub.publishBatch(keyedMessages(keys, 0, perKey));
+    expect(results.every((r) => r.ok)).toBe(true);
+    const got = new KeySequences();
+    await ctx.subscribe<Keyed>(name, { group: uniqueTopic("never-seen"), startFrom: "earliest", handler: (m) => got.record(m.data) });
+    await waitFor(() => got.count >= keys * perKey, wait(30_000), `the ${keys * perKey} messages published before the group existed (got ${got.count})`);
+    await pub.publishBatch(keyedMessages(keys, perKey, perKey + 1));
+    await waitFor(() => got.count >= keys * (perKey + 1), wait(30_000), "the messages published after the group existed");
+    await sleep(100);
+    expect(got.all(keys)).toEqual(inOrderOnce(keys, perKey + 1));
     await pub.close();
   });
 
