@@ -63,6 +63,7 @@ export interface ContractContext {
 export function createContractContext(backend: ContractBackend): ContractContext {
   const scale = backend.timeoutScale ?? 1;
   const wait = (ms: number): number => ms * scale;
+  const partitions = backend.partitions ?? 4;
   let broker: Broker | undefined;
   let caps: Capabilities | undefined;
   const open: Subscription[] = [];
@@ -91,9 +92,9 @@ export function createContractContext(backend: ContractBackend): ContractContext
       connected();
       return caps!;
     },
-    partitions: backend.partitions ?? 4,
+    partitions,
     wait,
-    async topic(prefix, parts = backend.partitions ?? 4) {
+    async topic(prefix, parts = partitions) {
       const name = uniqueTopic(prefix);
       await connected().admin.createTopic(name, { partitions: parts });
       return name;
