@@ -36,6 +36,31 @@ export function lifecycleCases(ctx: ContractContext): void {
     await pub.close();
   });
 
+  when("after close({ drain: false }) resolves, the handler is not called again (queued messages are abandoned, not run)", needs.nothing, async () => {
+    const name = await ctx.topic("no-drain", 1);
+    const hold = gate();
+    const calls: number[] = [];
+    const sub = await ctx.subscribe<number>(name, {
+      group: "g",
+      ordering: "key",
+      handler: async (m) => {
+        calls.push(m.data);
+        await hold.promise;
+      },
+    });
+    const pub = ctx.broker.publisher<number>(name);
+    await pub.publishBatch(Array.from({ length: 20 }, (_, i) => ({ data: i, key: "one-key" })));
+    await waitFor(() => calls.length >= 1, wait(20_000), "the first handler call");
+    await sleep(100); // let the rest arrive and queue behind the key
+    await sub.close({ drain: false });
+    const atClose = calls.length;
+    hold.open();
+    await sleep(300);
+    expect(calls).toHaveLength(atClose);
+    expect(atClose).toBe(1);
+    await pub.close();
+  });
+
   // A backend that shares one connection, stream or consumer between subscriptions, and tears
   // it down (or restarts it) when one of them closes, makes the other group lose, repeat or
   // reorder messages, or report errors.

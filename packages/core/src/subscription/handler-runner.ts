@@ -74,6 +74,9 @@ export class HandlerRunner<T> {
    * dead-lettering, no tracing, and the first attempt succeeds. Anything else goes the full way.
    */
   runMessage(handler: MessageHandler<T>, record: SourceRecord, token: number): Promise<void> {
+    // Queued behind its key when the subscription closed without drain (or its drain timed
+    // out): abandoned, left unsettled for redelivery, and the handler is not called after close.
+    if (this.signal.aborted) return Promise.resolve();
     if (!this.fastPath || tracingActive()) return this.runMessageFully(handler, record, token);
     let result: Promise<void> | void;
     try {
@@ -93,6 +96,7 @@ export class HandlerRunner<T> {
 
   /** A batch of one partition's records: resolve acks them all, a throw retries them all. */
   async runBatch(handler: BatchHandler<T>, records: SourceRecord[], tokens: number[]): Promise<void> {
+    if (this.signal.aborted) return;
     let attempts = 0;
     try {
       let failure: unknown;

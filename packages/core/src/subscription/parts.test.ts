@@ -308,6 +308,16 @@ describe("HandlerRunner", () => {
     expect(dead).toEqual([]);
   });
 
+  test("after close aborts the subscription, a queued message is not handed to the handler and is not settled", async () => {
+    const { runner, settled, abort } = setup();
+    abort.abort();
+    let calls = 0;
+    await runner.runMessage(() => void (calls += 1), record(1), 0);
+    await runner.runBatch(() => void (calls += 1), [record(2)], [0]);
+    expect(calls).toBe(0);
+    expect(settled).toEqual([]);
+  });
+
   test("a batch handler's throw retries the whole batch; exhausted, the whole batch is dead-lettered", async () => {
     const { runner, settled, dead } = setup();
     const calls: number[][] = [];
