@@ -71,9 +71,14 @@ export function deliveryCases(ctx: ContractContext): void {
     await sleep(200);
     expect(handledBy.size).toBe(total);
     for (const members of handledBy.values()) expect(members).toHaveLength(1);
-    const byOne = [...handledBy.values()].filter((m) => m[0] === "one").length;
-    expect(byOne).toBeGreaterThan(0);
-    expect(byOne).toBeLessThan(total);
+    // Where the group assigns partitions, each member owns some, so both get work. Without
+    // partitions (Pub/Sub) the service balances its streams as it likes: a member that connects
+    // first may take a whole burst, which is allowed; every message once is what holds.
+    if (ctx.caps.partitions !== "none") {
+      const byOne = [...handledBy.values()].filter((m) => m[0] === "one").length;
+      expect(byOne).toBeGreaterThan(0);
+      expect(byOne).toBeLessThan(total);
+    }
     await pub.close();
   });
 
