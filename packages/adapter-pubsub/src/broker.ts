@@ -19,6 +19,7 @@ import { pubsubCapabilities } from "./capabilities.js";
 import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_SUBSCRIPTION_NAME,
+  DEFAULT_TOPIC_RETENTION_MS,
   checkResourceId,
   fillTemplate,
   type PubSubBrokerOptions,
@@ -52,7 +53,7 @@ interface PublisherStub {
  * Brook on Google Cloud Pub/Sub. Topics are topics; a group is a subscription named
  * `<topic>.<group>` (configurable), created on first subscribe with message ordering, retained
  * acknowledged messages (for seek) and, with deadLetter "native", a dead-letter policy (see
- * provisioning.ts).
+ * provisioning.ts). Topics it creates get message retention, so new groups can reach back.
  */
 export class PubSubBroker implements Broker {
   readonly capabilities: Capabilities;
@@ -84,7 +85,7 @@ export class PubSubBroker implements Broker {
     this.resources = new BrokerResources(url);
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.capabilities = pubsubCapabilities({ emulator: options.emulatorHost !== undefined, messageOrdering: options.messageOrdering !== false });
-    this.admin = new PubSubAdmin(this.pubsub, this.requestTimeoutMs);
+    this.admin = new PubSubAdmin(this.pubsub, this.requestTimeoutMs, options.topicRetentionMs ?? DEFAULT_TOPIC_RETENTION_MS, logger);
     this.provisioning = new SubscriptionProvisioner({
       pubsub: this.pubsub,
       admin: this.admin,

@@ -15,6 +15,12 @@ import {
 const MIN_DELIVERY_ATTEMPTS = 5;
 const MAX_DELIVERY_ATTEMPTS = 100;
 const MAX_BACKOFF_MS = 600_000;
+/**
+ * "earliest" seeks this much further back than the topic's retention: a seek before the
+ * retention window is allowed (only what is retained comes back), and the margin keeps a clock
+ * running behind the service's from cutting off the oldest retained messages.
+ */
+const EARLIEST_MARGIN_MS = 3600_000;
 
 /** Where a new group starts (a subscribe's startFrom, positions excluded: Pub/Sub has none). */
 export type PubSubStartFrom = "earliest" | "latest" | { time: Date };
@@ -31,6 +37,19 @@ export interface ProvisioningContext {
  * Creates what a subscribe needs on Pub/Sub: the topic (createIfMissing), the group's
  * subscription with its start position, and the dead-letter topic and policy of
  * deadLetter "native".
+ *
+ * Where a new group starts (measured on emulator jar 0.8.20, documented for the service):
+ * - The service starts a new subscription at its creation. Topic message retention (Brook gives
+ *   the topics it creates 7 days, see PubSubBrokerOptions.topicRetentionMs) lets a seek to a
+ *   time move it back before its creation, which is how "earliest" and { time } reach messages
+ *   published before the group existed (dead letters written before the DLQ's first reader, a
+ *   new service replaying a topic).
+ * - The emulator instead hands a new subscription everything the topic retains, ordered or
+ *   not, and answers UNIMPLEMENTED to a seek to a time on a subscription with message ordering
+ *   (seek to a snapshot is refused across ordered and unordered subscriptions, so a snapshot
+ *   cannot stand in). So on the emulator "latest" is sought to the subscription's creation, and
+ *   on an ordered subscription there "earliest" holds without the seek, { time } is
+ *   UNSUPPORTED and "latest" also delivers what the topic retains (warned once per topic).
  */
 export class SubscriptionProvisioner {
   private readonly pubsub: PubSub;
@@ -38,6 +57,9 @@ export class SubscriptionProvisioner {
   private readonly options: PubSubBrokerOptions;
   private readonly logger: Logger;
   private readonly requestTimeoutMs: number;
+  private readonly emulator: boolean;
+  /** topics whose "latest" caveat on the ordered emulator was logged (once per topic) */
+  private readonly warnedLatest = new Set<string>();
 
   constructor(context: ProvisioningContext) {
     this.pubsub = context.pubsub;
@@ -45,6 +67,7 @@ export class SubscriptionProvisioner {
     this.options = context.options;
     this.logger = context.logger;
     this.requestTimeoutMs = context.requestTimeoutMs;
+    this.emulator = context.options.emulatorHost !== undefined;
   }
 
   async ensureTopic(topic: string, createIfMissing: boolean): Promise<void> {
@@ -110,6 +133,7 @@ export class SubscriptionProvisioner {
       return;
     }
     const retentionMs = this.options.subscriptionRetentionMs ?? DEFAULT_SUBSCRIPTION_RETENTION_MS;
+    const createdAt = new Date();
     try {
       await this.pubsub.topic(topic).createSubscription(subscription, {
         enableMessageOrdering: ordered,
@@ -127,39 +151,78 @@ export class SubscriptionProvisioner {
       }
       throw toPubSubError(err, `create subscription "${subscription}" on topic "${topic}"`);
     }
-    await this.applyStartFrom(topic, subscription, startFrom);
-  }
-  /**
-   * A new subscription receives what is published after its creation ("latest"). "earliest"
-   * and { time } reach further back only on a topic with message retention (admin.createTopic
-   * with retentionMs): the subscription is then moved back with a seek.
-   */
-  private async applyStartFrom(topic: string, subscription: string, startFrom: PubSubStartFrom): Promise<void> {
-    if (startFrom === "latest") return;
-    let target: Date | undefined;
-    if (startFrom === "earliest") {
-      const retentionMs = (await this.admin.describeTopic(topic)).retentionMs;
-      if (retentionMs !== undefined) target = new Date(Date.now() - retentionMs);
-    } else {
-      target = startFrom.time;
-    }
-    if (target === undefined) return;
     try {
-      await this.pubsub.subscription(subscription).seek(target, { timeout: this.requestTimeoutMs });
+      await this.applyStartFrom(topic, subscription, options.group, startFrom, createdAt);
     } catch (err) {
       // Leave no half-made group behind: the next subscribe would skip startFrom.
-      await this.pubsub.subscription(subscription).delete().catch(() => undefined);
-      const error = toPubSubError(err, `startFrom: seek of new subscription "${subscription}" to ${target.toISOString()}`);
-      if (error.code === "UNSUPPORTED") {
-        throw new BrookError(
-          "UNSUPPORTED",
-          `${error.message} (the Pub/Sub emulator does not implement seek to a time on subscriptions with message ordering)`,
-          { cause: err },
-        );
-      }
-      throw error;
+      await handle.delete({ timeout: this.requestTimeoutMs }).catch(() => undefined);
+      throw err;
     }
   }
+
+  /**
+   * Moves a new subscription to where startFrom says (see the class comment for the service
+   * and the emulator). A topic without retention (one Brook did not create, or
+   * topicRetentionMs=0) keeps nothing a new subscription could reach back to: "earliest" and a
+   * past { time } then start at the subscription's creation, with a warning naming the topic.
+   * Not an error: "earliest" means the oldest message the backend still has (on Kafka too, a
+   * retention that deleted everything leaves nothing before "now"), and failing would make
+   * portable code branch on the backend; the warning keeps it from passing unnoticed.
+   */
+  private async applyStartFrom(topic: string, subscription: string, group: string, startFrom: PubSubStartFrom, createdAt: Date): Promise<void> {
+    // The service starts a new subscription at its creation: nothing to do, nothing to ask.
+    if (startFrom === "latest" && !this.emulator) return;
+    const retentionMs = (await this.admin.describeTopic(topic)).retentionMs;
+    if (startFrom === "latest") {
+      // The emulator hands a new subscription what the topic retains; a seek to its creation
+      // marks that acknowledged. It rounds seek times down to whole seconds, so up to a second
+      // of older messages still arrive (at least once, never fewer).
+      if (retentionMs === undefined) return;
+      const sought = await this.seek(subscription, createdAt, "latest");
+      if (!sought && !this.warnedLatest.has(topic)) {
+        this.warnedLatest.add(topic);
+        this.logger.warn(
+          `pubsub emulator: startFrom "latest" for group "${group}" on topic "${topic}" also delivers the messages the topic retains: the emulator gives a new subscription everything its topic retains and cannot seek a subscription with message ordering (the real service starts it at its creation; messageOrdering=false avoids this on the emulator)`,
+          { topic, group, subscription },
+        );
+      }
+      return;
+    }
+    const target = startFrom === "earliest" ? new Date(Date.now() - (retentionMs ?? 0) - EARLIEST_MARGIN_MS) : startFrom.time;
+    if (retentionMs === undefined && target.getTime() < createdAt.getTime()) {
+      this.logger.warn(
+        `pubsub: startFrom ${startFrom === "earliest" ? '"earliest"' : `{ time: ${target.toISOString()} }`} for group "${group}": topic "${topic}" has no message retention, so its new subscription "${subscription}" starts at its creation and messages published before are not delivered (give the topic a retention, e.g. gcloud pubsub topics update ${topic} --message-retention-duration=7d; topics Brook creates have one)`,
+        { topic, group, subscription },
+      );
+      if (startFrom === "earliest") return;
+    }
+    if (await this.seek(subscription, target, startFrom === "earliest" ? "earliest" : "time")) return;
+    if (startFrom === "earliest") {
+      // Only the emulator answers UNIMPLEMENTED (ordered subscriptions), and it has already
+      // handed the new subscription everything the topic retains: "earliest" holds.
+      this.logger.debug(`pubsub emulator: startFrom "earliest" for "${subscription}" without a seek (the emulator delivers what the topic retains)`, {
+        topic,
+        subscription,
+      });
+      return;
+    }
+    throw new BrookError(
+      "UNSUPPORTED",
+      `startFrom { time } for group "${group}" on topic "${topic}": the Pub/Sub emulator does not implement seek to a time on subscriptions with message ordering (connect with messageOrdering=false, or use "earliest" / "latest")`,
+    );
+  }
+
+  /** Seeks to a time; false when the server does not implement it (the emulator, ordered subscriptions). */
+  private async seek(subscription: string, time: Date, why: string): Promise<boolean> {
+    try {
+      await this.pubsub.subscription(subscription).seek(time, { timeout: this.requestTimeoutMs });
+      return true;
+    } catch (err) {
+      if (grpcCodeOf(err) === GrpcStatus.UNIMPLEMENTED) return false;
+      throw toPubSubError(err, `startFrom ${why}: seek of new subscription "${subscription}" to ${time.toISOString()}`);
+    }
+  }
+
   private async deadLetterPolicy<T>(
     topic: string,
     subscription: string,
@@ -178,6 +241,8 @@ export class SubscriptionProvisioner {
       "deadLetterTopic",
       "topic",
     );
+    // Created with the default topic retention: a dead-letter reader that subscribes later
+    // with startFrom "earliest" still finds what was forwarded before it existed.
     await this.admin.createTopic(dlq, { ifNotExists: true });
     const deadLetterPolicy = { deadLetterTopic: this.pubsub.topic(dlq).name, maxDeliveryAttempts: retry.maxAttempts };
     if (this.options.retryPolicy === false) return { deadLetterPolicy };
@@ -189,4 +254,5 @@ export class SubscriptionProvisioner {
         maximumBackoff: toDuration(Math.min(retry.maxDelayMs, MAX_BACKOFF_MS)),
       },
     };
-  }}
+  }
+}
