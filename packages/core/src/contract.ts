@@ -196,7 +196,17 @@ export interface Admin {
   topicExists(name: string): Promise<boolean>;
 }
 
-/** What a backend can and cannot do. A missing feature throws UNSUPPORTED, never a no-op. */
+/**
+ * What a backend can and cannot do. The rule: portable code never branches on the backend to
+ * run; it branches only to use an extra.
+ * - May differ (a flag here, and UNSUPPORTED when used where missing, never a silent no-op):
+ *   features an application chooses to rely on — seek by offset or time, replay after ack,
+ *   native dead letter, publish dedupe, history for new groups, partition-level order.
+ * - Must never differ: every message reaches every group at least once; one key's messages
+ *   keep their order; errors are typed BrookErrors with the same codes; inputs are validated
+ *   alike; capacity hints (partitions, retentionBytes) are accepted everywhere, and ignored
+ *   with a debug log where the backend has no such knob.
+ */
 export interface Capabilities {
   /** the finest unit of guaranteed order */
   ordering: "key" | "partition";
