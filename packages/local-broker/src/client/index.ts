@@ -1,7 +1,7 @@
 /**
  * `brook://host:port`: the local broker's engine in a `brook serve` process, reached over TCP
  * (../../PROTOCOL.md). The same LocalBroker runs over a RemoteEngineApi instead of the
- * in-process DirectEngineApi.
+ * in-process LogEngine.
  */
 import { defaultLogger, type ConnectOptions, type Logger } from "@brook/core";
 import { registerBackend } from "@brook/core/spi";

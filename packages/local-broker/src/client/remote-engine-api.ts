@@ -6,8 +6,7 @@
 import net from "node:net";
 import { BrookError, defaultLogger, isBrookError, type Logger, type PublishBatchResult } from "@brook/core";
 import { invalidArgument, runWithRetry, toBrookError, type WireMessage } from "@brook/core/spi";
-import type { CreateTopicConfig, FetchResult } from "../engine.js";
-import type { EngineApi, GroupDescription, PartitionInfo } from "../engine-api.js";
+import type { CreateTopicConfig, EngineApi, FetchResult, GroupDescription, PartitionInfo } from "../engine-api.js";
 import type { GroupMember } from "../coordinator.js";
 import type { TopicConfig } from "../storage/types.js";
 import {

@@ -8,9 +8,10 @@ import net from "node:net";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { BrookError, defaultLogger, type Logger } from "@brook/core";
 import { toBrookError } from "@brook/core/spi";
-import type { CreateTopicConfig, LogEngine } from "../engine.js";
+import type { LogEngine } from "../engine.js";
 import type { GroupMember } from "../coordinator.js";
-import { describeGroups } from "../engine-api.js";
+import type { CreateTopicConfig } from "../engine-api.js";
+import { describeGroups } from "../groups.js";
 import {
   FrameReader,
   FrameType,
@@ -452,9 +453,9 @@ class Server {
         return engine.deleteTopic(name).then(() => done(f.type));
       }
       case FrameType.LIST_TOPICS:
-        return jsonFrame(f.type | RESPONSE_BIT, id, engine.listTopics());
+        return jsonFrame(f.type | RESPONSE_BIT, id, engine.topicNames());
       case FrameType.DESCRIBE_TOPIC:
-        return jsonFrame(f.type | RESPONSE_BIT, id, engine.describeTopic(field.string(json(), "name")));
+        return engine.describeTopic(field.string(json(), "name")).then((d) => jsonFrame(f.type | RESPONSE_BIT, id, d));
       case FrameType.OFFSET_FOR_TIME: {
         const body = json();
         const topic = field.string(body, "topic");
@@ -464,7 +465,7 @@ class Server {
       }
       case FrameType.COMMITTED: {
         const body = json();
-        const committed = engine.committed(field.string(body, "group"), field.string(body, "topic"));
+        const committed = engine.store.metadata.committed(field.string(body, "group"), field.string(body, "topic"));
         return jsonFrame(f.type | RESPONSE_BIT, id, [...committed]);
       }
       case FrameType.COMMIT: {
@@ -472,10 +473,7 @@ class Server {
         const group = field.string(body, "group");
         const topic = field.string(body, "topic");
         const offsets = field.pairs(body, "offsets");
-        return (async () => {
-          for (const [partition, next] of offsets) await engine.commit(group, topic, partition, next);
-          return done(f.type);
-        })();
+        return engine.commit(group, topic, new Map(offsets)).then(() => done(f.type));
       }
       case FrameType.JOIN: {
         const body = json();
