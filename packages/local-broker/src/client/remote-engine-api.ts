@@ -6,28 +6,33 @@
 import net from "node:net";
 import { BrookError, defaultLogger, isBrookError, type Logger, type PublishBatchResult } from "@brook/core";
 import { invalidArgument, runWithRetry, toBrookError, type WireMessage } from "@brook/core/spi";
-import type { CreateTopicConfig, EngineApi, FetchResult, GroupDescription, PartitionInfo } from "../engine-api.js";
+import type { CreateTopicConfig, EngineApi, FetchResult, GroupDescription, TopicDetails } from "../engine-api.js";
 import type { GroupMember } from "../coordinator.js";
-import type { TopicConfig } from "../storage/types.js";
+import { decodeError } from "../wire/codec.js";
+import { DEFAULT_MAX_FRAME_BYTES, FrameReader, FrameType, ProtocolError, RESPONSE_BIT, frame, setFrameId, type Frame } from "../wire/frames.js";
 import {
-  DEFAULT_MAX_FRAME_BYTES,
-  FrameReader,
-  FrameType,
-  PROTOCOL_VERSION,
-  ProtocolError,
-  RESPONSE_BIT,
-  decodeAppendResponse,
-  decodeError,
-  decodeFetchResponse,
-  decodeJson,
-  encodeAppendRequest,
-  encodeFetchRequest,
-  field,
-  frame,
-  jsonFrame,
-  setFrameId,
-  type Frame,
-} from "../server/protocol.js";
+  decodeCommittedResponse,
+  decodeDescribeGroupsResponse,
+  decodeDescribeTopicResponse,
+  decodeHelloOk,
+  decodeJoinResponse,
+  decodeListTopicsResponse,
+  decodeOffsetForTimeResponse,
+  decodePush,
+  emptyRequest,
+  emptyResponse,
+  encodeCommitRequest,
+  encodeCommittedRequest,
+  encodeCreateTopicRequest,
+  encodeHello,
+  encodeJoinRequest,
+  encodeLeaveRequest,
+  encodeOffsetForTimeRequest,
+  encodeTopicNameRequest,
+  type JoinAnswer,
+  type ServerHello,
+} from "../wire/ops.js";
+import { decodeAppendResponse, decodeFetchResponse, encodeAppendRequest, encodeFetchRequest } from "../wire/records.js";
 
 export interface RemoteEngineOptions {
   host?: string;
@@ -42,14 +47,6 @@ export interface RemoteEngineOptions {
   /** reconnect attempts after a connection loss (default unlimited) and their backoff */
   reconnect?: { maxAttempts?: number; minDelayMs?: number; maxDelayMs?: number };
   logger?: Logger;
-}
-
-interface ServerHello {
-  sessionTimeoutMs: number;
-  maxMessageBytes: number;
-  maxFrameBytes: number;
-  maxInFlight: number;
-  heartbeatIntervalMs: number;
 }
 
 interface Pending {
@@ -226,24 +223,19 @@ export class RemoteEngineApi implements EngineApi {
       const v = config[key];
       if (v !== undefined && (typeof v !== "number" || !Number.isFinite(v))) throw invalidArgument(key, "a finite number", v);
     }
-    const body = { name, config: { partitions: config.partitions, retentionMs: config.retentionMs, retentionBytes: config.retentionBytes }, ifNotExists };
-    await this.call(FrameType.CREATE_TOPIC, jsonFrame(FrameType.CREATE_TOPIC, 0, body), ignore);
+    await this.call(FrameType.CREATE_TOPIC, encodeCreateTopicRequest(name, config, ifNotExists), ignore);
   }
 
   async deleteTopic(name: string): Promise<void> {
-    await this.call(FrameType.DELETE_TOPIC, jsonFrame(FrameType.DELETE_TOPIC, 0, { name }), ignore);
+    await this.call(FrameType.DELETE_TOPIC, encodeTopicNameRequest(FrameType.DELETE_TOPIC, name), ignore);
   }
 
   listTopics(): Promise<string[]> {
-    return this.call(FrameType.LIST_TOPICS, frame(FrameType.LIST_TOPICS, 0), (body) => decodeJson(body) as string[]);
+    return this.call(FrameType.LIST_TOPICS, emptyRequest(FrameType.LIST_TOPICS), decodeListTopicsResponse);
   }
 
-  describeTopic(name: string): Promise<{ name: string; config: TopicConfig; partitions: PartitionInfo[] }> {
-    return this.call(FrameType.DESCRIBE_TOPIC, jsonFrame(FrameType.DESCRIBE_TOPIC, 0, { name }), (body) => {
-      const d = decodeJson(body) as { name: string; config: TopicConfig; partitions: PartitionInfo[] };
-      d.config.retentionBytes ??= undefined;
-      return d;
-    });
+  describeTopic(name: string): Promise<TopicDetails> {
+    return this.call(FrameType.DESCRIBE_TOPIC, encodeTopicNameRequest(FrameType.DESCRIBE_TOPIC, name), decodeDescribeTopicResponse);
   }
 
   append(topic: string, messages: readonly WireMessage[]): Promise<PublishBatchResult[]> {
@@ -277,12 +269,11 @@ export class RemoteEngineApi implements EngineApi {
 
   async offsetForTime(topic: string, partition: number, time: number): Promise<number> {
     checkInt("partition", partition);
-    const body = { topic, partition, time: Math.max(0, Math.floor(time)) };
-    return this.call(FrameType.OFFSET_FOR_TIME, jsonFrame(FrameType.OFFSET_FOR_TIME, 0, body), (b) => field.int(field.object(decodeJson(b), "body"), "offset"));
+    return this.call(FrameType.OFFSET_FOR_TIME, encodeOffsetForTimeRequest(topic, partition, time), decodeOffsetForTimeResponse);
   }
 
   committed(group: string, topic: string): Promise<Map<number, number>> {
-    return this.call(FrameType.COMMITTED, jsonFrame(FrameType.COMMITTED, 0, { group, topic }), (body) => new Map(field.pairs({ pairs: decodeJson(body) }, "pairs")));
+    return this.call(FrameType.COMMITTED, encodeCommittedRequest(group, topic), decodeCommittedResponse);
   }
 
   async commit(group: string, topic: string, offsets: Map<number, number>): Promise<void> {
@@ -290,7 +281,7 @@ export class RemoteEngineApi implements EngineApi {
       checkInt("partition", partition);
       checkInt("offset", next);
     }
-    await this.call(FrameType.COMMIT, jsonFrame(FrameType.COMMIT, 0, { group, topic, offsets: [...offsets] }), ignore);
+    await this.call(FrameType.COMMIT, encodeCommitRequest(group, topic, offsets), ignore);
   }
 
   /** Joins; ASSIGN pushes this causes reach `member` before this resolves (§7). */
@@ -298,7 +289,7 @@ export class RemoteEngineApi implements EngineApi {
     const entry: MemberEntry = { group, topic, member, owned: new Set(), chain: Promise.resolve(), joined: false };
     this.members.set(member.id, entry);
     try {
-      await this.call(FrameType.JOIN, jsonFrame(FrameType.JOIN, 0, { group, topic, memberId: member.id, rejoin: false }), ignore, {
+      await this.call(FrameType.JOIN, encodeJoinRequest({ group, topic, memberId: member.id, rejoin: false }), ignore, {
         timeoutMs: this.requestTimeoutMs * 2,
       });
       entry.joined = true;
@@ -316,7 +307,7 @@ export class RemoteEngineApi implements EngineApi {
   }
 
   describeGroups(): Promise<GroupDescription[]> {
-    return this.call(FrameType.DESCRIBE_GROUPS, frame(FrameType.DESCRIBE_GROUPS, 0), (body) => decodeJson(body) as GroupDescription[]);
+    return this.call(FrameType.DESCRIBE_GROUPS, emptyRequest(FrameType.DESCRIBE_GROUPS), decodeDescribeGroupsResponse);
   }
 
   async close(): Promise<void> {
@@ -491,11 +482,9 @@ export class RemoteEngineApi implements EngineApi {
 
   /** §7: ASSIGN / REVOKE for one of our members; the reply goes out once the member is done. */
   private onPush(conn: Connection, f: Frame): void {
-    const body = field.object(decodeJson(f.body), "push");
-    const memberId = field.string(body, "memberId");
-    const partitions = field.partitions(body, "partitions");
+    const { memberId, partitions } = decodePush(f.body);
     const reply = (): void => {
-      if (conn === this.conn) conn.write(frame(f.type | RESPONSE_BIT, f.id));
+      if (conn === this.conn) conn.write(emptyResponse(f.type, f.id));
     };
     const entry = this.members.get(memberId);
     if (entry === undefined) {
@@ -569,23 +558,12 @@ export class RemoteEngineApi implements EngineApi {
           return;
         }
         try {
-          const body = field.object(decodeJson(f.body), "HELLO_OK");
-          finish(undefined, {
-            sessionTimeoutMs: field.int(body, "sessionTimeoutMs"),
-            maxMessageBytes: field.int(body, "maxMessageBytes"),
-            maxFrameBytes: field.int(body, "maxFrameBytes"),
-            maxInFlight: field.int(body, "maxInFlight"),
-            heartbeatIntervalMs: field.int(body, "heartbeatIntervalMs"),
-          });
+          finish(undefined, decodeHelloOk(f.body));
         } catch (err) {
           finish(new BrookError("UNAVAILABLE", `${this.url} sent a bad HELLO_OK: ${(err as Error).message}`));
         }
       };
-      socket.once("connect", () => {
-        const hello: Record<string, unknown> = { version: PROTOCOL_VERSION, client: "brook-node" };
-        if (this.token !== undefined) hello.token = this.token;
-        conn.write(jsonFrame(FrameType.HELLO, 1, hello));
-      });
+      socket.once("connect", () => conn.write(encodeHello(this.token)));
     });
   }
 
@@ -684,20 +662,12 @@ export class RemoteEngineApi implements EngineApi {
 
   private async rejoin(memberId: string, entry: MemberEntry): Promise<void> {
     const { group, topic } = entry;
-    const answer = await this.call(
-      FrameType.JOIN,
-      jsonFrame(FrameType.JOIN, 0, { group, topic, memberId, rejoin: true }),
-      (body) => field.object(decodeJson(body), "JOIN answer"),
-      {
-        // Runs before any push that follows the answer, so the member's view stays in order.
-        onResponse: (value) => {
-          if (value.status === "rejoined") {
-            const server = field.partitions(value, "partitions");
-            void this.enqueue(entry, () => this.reconcile(entry, server));
-          }
-        },
+    const answer = await this.call<JoinAnswer>(FrameType.JOIN, encodeJoinRequest({ group, topic, memberId, rejoin: true }), decodeJoinResponse, {
+      // Runs before any push that follows the answer, so the member's view stays in order.
+      onResponse: (value) => {
+        if (value.status === "rejoined") void this.enqueue(entry, () => this.reconcile(entry, value.partitions));
       },
-    );
+    });
     if (answer.status === "rejoined") return;
     // The server no longer knows the member (it restarted, or evicted us): let go, then join afresh.
     await this.enqueue(entry, async () => {
@@ -706,7 +676,7 @@ export class RemoteEngineApi implements EngineApi {
       if (held.length > 0) await entry.member.onRevoke(held);
     });
     if (this.members.get(memberId) !== entry) return;
-    await this.call(FrameType.JOIN, jsonFrame(FrameType.JOIN, 0, { group, topic, memberId, rejoin: false }), ignore, { timeoutMs: this.requestTimeoutMs * 2 });
+    await this.call(FrameType.JOIN, encodeJoinRequest({ group, topic, memberId, rejoin: false }), ignore, { timeoutMs: this.requestTimeoutMs * 2 });
   }
 
   private async reconcile(entry: MemberEntry, serverPartitions: number[]): Promise<void> {
@@ -720,7 +690,7 @@ export class RemoteEngineApi implements EngineApi {
   }
 
   private sendLeave(group: string, topic: string, memberId: string): Promise<void> {
-    return this.call(FrameType.LEAVE, jsonFrame(FrameType.LEAVE, 0, { group, topic, memberId }), ignore);
+    return this.call(FrameType.LEAVE, encodeLeaveRequest(group, topic, memberId), ignore);
   }
 }
 

@@ -10,28 +10,27 @@ import { BrookError, defaultLogger, type Logger } from "@brook/core";
 import { toBrookError } from "@brook/core/spi";
 import type { LogEngine } from "../engine.js";
 import type { GroupMember } from "../coordinator.js";
-import type { CreateTopicConfig } from "../engine-api.js";
 import { describeGroups } from "../groups.js";
+import { errorFrame } from "../wire/codec.js";
+import { FrameReader, FrameType, PROTOCOL_VERSION, ProtocolError, REQUEST_TYPES, RESPONSE_BIT, frame, maxFrameBytesFor, type Frame } from "../wire/frames.js";
 import {
-  FrameReader,
-  FrameType,
-  MAX_FETCH_WAIT_MS,
-  PROTOCOL_VERSION,
-  ProtocolError,
-  REQUEST_TYPES,
-  RESPONSE_BIT,
-  decodeAppendRequest,
-  decodeFetchRequest,
-  decodeJson,
-  encodeAppendResponse,
-  encodeFetchResponse,
-  errorFrame,
-  field,
-  frame,
-  jsonFrame,
-  maxFrameBytesFor,
-  type Frame,
-} from "./protocol.js";
+  decodeCommitRequest,
+  decodeCommittedRequest,
+  decodeCreateTopicRequest,
+  decodeHello,
+  decodeJoinRequest,
+  decodeLeaveRequest,
+  decodeOffsetForTimeRequest,
+  decodeTopicNameRequest,
+  emptyResponse,
+  encodeCommittedResponse,
+  encodeHelloOk,
+  encodeJoinResponse,
+  encodeOffsetForTimeResponse,
+  encodePush,
+  jsonResponse,
+} from "../wire/ops.js";
+import { MAX_FETCH_WAIT_MS, decodeAppendRequest, decodeFetchRequest, encodeAppendResponse, encodeFetchResponse } from "../wire/records.js";
 
 export interface ServerOptions {
   /** the engine to serve; the server never closes it */
@@ -210,7 +209,7 @@ class ServerConnection {
   }
 
   /** §7: sends ASSIGN/REVOKE and resolves on the member's reply, the bound, or connection loss. */
-  push(type: number, memberId: string, partitions: number[], timeoutMs: number): Promise<void> {
+  push(type: typeof FrameType.ASSIGN | typeof FrameType.REVOKE, memberId: string, partitions: number[], timeoutMs: number): Promise<void> {
     if (this.closed) return Promise.resolve();
     const id = this.nextPushId;
     this.nextPushId = this.nextPushId >= 0xffffffff ? 1 : this.nextPushId + 1;
@@ -225,7 +224,7 @@ class ServerConnection {
         resolve();
       };
       this.pushes.set(id, { memberId, done });
-      this.send(jsonFrame(type, id, { memberId, partitions }));
+      this.send(encodePush(type, id, memberId, partitions));
     });
   }
 
@@ -316,7 +315,7 @@ class ServerConnection {
   private hello(f: Frame): void {
     let token: unknown;
     try {
-      const hello = field.object(decodeJson(f.body), "HELLO");
+      const hello = decodeHello(f.body);
       if (hello.version !== PROTOCOL_VERSION) {
         this.settings.logger.warn(`refused connection from ${this.peer}: protocol version ${String(hello.version)}`);
         return this.fail(new BrookError("UNSUPPORTED", `protocol version ${String(hello.version)} is not supported; this server speaks version ${PROTOCOL_VERSION}`));
@@ -338,8 +337,7 @@ class ServerConnection {
     }
     this.authenticated = true;
     this.send(
-      jsonFrame(FrameType.HELLO | RESPONSE_BIT, f.id, {
-        version: PROTOCOL_VERSION,
+      encodeHelloOk(f.id, {
         maxMessageBytes: this.settings.engine.maxMessageBytes,
         maxFrameBytes: this.settings.maxFrameBytes,
         maxInFlight: this.settings.maxInFlight,
@@ -419,8 +417,7 @@ class Server {
   request(conn: ServerConnection, f: Frame): Reply {
     const engine = this.engine;
     const id = f.id;
-    const done = (type: number): Buffer => frame(type | RESPONSE_BIT, id);
-    const json = (): Record<string, unknown> => field.object(decodeJson(f.body), "body");
+    const done = (): Buffer => emptyResponse(f.type, id);
     switch (f.type) {
       case FrameType.APPEND: {
         const { topic, messages } = decodeAppendRequest(f.body);
@@ -435,64 +432,42 @@ class Server {
           .finally(() => conn.untrackFetch(id));
       }
       case FrameType.CREATE_TOPIC: {
-        const body = json();
-        const name = field.string(body, "name");
-        const config = field.object(body.config ?? {}, "config");
-        const ifNotExists = field.boolean(body, "ifNotExists");
-        const create: CreateTopicConfig = {};
-        const partitions = field.optionalNumber(config, "partitions");
-        const retentionMs = field.optionalNumber(config, "retentionMs");
-        const retentionBytes = field.optionalNumber(config, "retentionBytes");
-        if (partitions !== undefined) create.partitions = partitions;
-        if (retentionMs !== undefined) create.retentionMs = retentionMs;
-        if (retentionBytes !== undefined) create.retentionBytes = retentionBytes;
-        return engine.createTopic(name, create, ifNotExists).then(() => done(f.type));
+        const { name, config, ifNotExists } = decodeCreateTopicRequest(f.body);
+        return engine.createTopic(name, config, ifNotExists).then(done);
       }
-      case FrameType.DELETE_TOPIC: {
-        const name = field.string(json(), "name");
-        return engine.deleteTopic(name).then(() => done(f.type));
-      }
+      case FrameType.DELETE_TOPIC:
+        return engine.deleteTopic(decodeTopicNameRequest(f.body)).then(done);
       case FrameType.LIST_TOPICS:
-        return jsonFrame(f.type | RESPONSE_BIT, id, engine.topicNames());
+        return jsonResponse(f.type, id, engine.topicNames());
       case FrameType.DESCRIBE_TOPIC:
-        return engine.describeTopic(field.string(json(), "name")).then((d) => jsonFrame(f.type | RESPONSE_BIT, id, d));
+        return engine.describeTopic(decodeTopicNameRequest(f.body)).then((d) => jsonResponse(f.type, id, d));
       case FrameType.OFFSET_FOR_TIME: {
-        const body = json();
-        const topic = field.string(body, "topic");
-        const partition = field.int(body, "partition");
-        const time = field.int(body, "time");
-        return engine.offsetForTime(topic, partition, time).then((offset) => jsonFrame(f.type | RESPONSE_BIT, id, { offset }));
+        const { topic, partition, time } = decodeOffsetForTimeRequest(f.body);
+        return engine.offsetForTime(topic, partition, time).then((offset) => encodeOffsetForTimeResponse(id, offset));
       }
       case FrameType.COMMITTED: {
-        const body = json();
-        const committed = engine.store.metadata.committed(field.string(body, "group"), field.string(body, "topic"));
-        return jsonFrame(f.type | RESPONSE_BIT, id, [...committed]);
+        const { group, topic } = decodeCommittedRequest(f.body);
+        return encodeCommittedResponse(id, engine.store.metadata.committed(group, topic));
       }
       case FrameType.COMMIT: {
-        const body = json();
-        const group = field.string(body, "group");
-        const topic = field.string(body, "topic");
-        const offsets = field.pairs(body, "offsets");
-        return engine.commit(group, topic, new Map(offsets)).then(() => done(f.type));
+        const { group, topic, offsets } = decodeCommitRequest(f.body);
+        return engine.commit(group, topic, offsets).then(done);
       }
       case FrameType.JOIN: {
-        const body = json();
-        return this.join(conn, id, field.string(body, "group"), field.string(body, "topic"), field.string(body, "memberId"), field.boolean(body, "rejoin"));
+        const { group, topic, memberId, rejoin } = decodeJoinRequest(f.body);
+        return this.join(conn, id, group, topic, memberId, rejoin);
       }
       case FrameType.LEAVE: {
-        const body = json();
-        const group = field.string(body, "group");
-        const topic = field.string(body, "topic");
-        const memberId = field.string(body, "memberId");
+        const { group, topic, memberId } = decodeLeaveRequest(f.body);
         const member = this.members.get(memberId);
         if (member !== undefined) {
           this.members.delete(memberId);
           member.detach();
         }
-        return engine.coordinator.leave(group, topic, memberId).then(() => done(f.type));
+        return engine.coordinator.leave(group, topic, memberId).then(done);
       }
       case FrameType.DESCRIBE_GROUPS:
-        return jsonFrame(f.type | RESPONSE_BIT, id, describeGroups(engine));
+        return jsonResponse(f.type, id, describeGroups(engine));
       default:
         throw new ProtocolError(`unknown request type 0x${f.type.toString(16)}`);
     }
@@ -512,13 +487,13 @@ class Server {
         if (owner === memberId && !existing.revoking.has(p)) partitions.push(p);
       }
       partitions.sort((a, b) => a - b);
-      return jsonFrame(FrameType.JOIN | RESPONSE_BIT, id, { status: "rejoined", partitions });
+      return encodeJoinResponse(id, { status: "rejoined", partitions });
     }
-    if (rejoin) return jsonFrame(FrameType.JOIN | RESPONSE_BIT, id, { status: "unknown" });
+    if (rejoin) return encodeJoinResponse(id, { status: "unknown" });
     const member = new MemberProxy(memberId, group, topic, this.settings);
     member.attach(conn);
     this.members.set(memberId, member);
-    return this.engine.coordinator.join(group, topic, member).then(() => jsonFrame(FrameType.JOIN | RESPONSE_BIT, id, { status: "joined" }));
+    return this.engine.coordinator.join(group, topic, member).then(() => encodeJoinResponse(id, { status: "joined" }));
   }
 
   private evict(member: MemberProxy, why: string): void {
