@@ -7,10 +7,10 @@ import { defaultLogger, type ConnectOptions, type Logger } from "@brook/core";
 import { registerBackend } from "@brook/core/spi";
 import { LocalBroker } from "../broker.js";
 import { mergeBrookOptions, parseBrookUrl, redactUrl } from "./options.js";
-import { RemoteEngineApi } from "./remote-engine-api.js";
+import { RemoteEngineApi } from "./dispatch.js";
 
-export { RemoteEngineApi } from "./remote-engine-api.js";
-export type { RemoteEngineOptions } from "./remote-engine-api.js";
+export { RemoteEngineApi } from "./dispatch.js";
+export type { RemoteEngineOptions } from "./connection.js";
 export { DEFAULT_PORT, mergeBrookOptions, parseBrookUrl, redactUrl } from "./options.js";
 export type { BrookClientOptions, ParsedBrookUrl } from "./options.js";
 export type { GroupDescription } from "../engine-api.js";
