@@ -14,7 +14,8 @@ import {
   type PublishResult,
   type Subscription,
 } from "@brook/core";
-import { LogEngine, MemoryStore, RemoteEngineApi, startServer, type BrookServer } from "@brook/local-broker";
+import { startServer, type BrookServer } from "@brook/local-broker";
+import { LogEngine, MemoryStore, RemoteEngineApi } from "@brook/local-broker/engine";
 import { gate, uniqueTopic, waitFor } from "@brook/contract-tests";
 
 // ---- helpers ----

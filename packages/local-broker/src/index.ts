@@ -1,23 +1,27 @@
+/**
+ * `@brook/local-broker`, the front door for applications. Importing it registers the URL
+ * schemes `memory:`, `local:` and `brook://` with @brook/core's `connect()` (core also loads
+ * this package by itself the first time one of them is used). Beyond that: the capabilities the
+ * local broker declares, the typed options of its URLs, and running `brook serve` in-process.
+ * Engine-level tools (the CLI, servers over another wire protocol) use `@brook/local-broker/engine`.
+ */
 import { type ConnectOptions, type Logger } from "@brook/core";
 import { registerBackend } from "@brook/core/spi";
 import { LocalBroker } from "./broker.js";
+import { connectBrook } from "./client/connect.js";
 import { LogEngine } from "./engine.js";
 import { connectLocalDirectory } from "./local-dir.js";
 import { mergeOptions, parseLocalUrl } from "./options.js";
 import { SharedEngines } from "./shared-engines.js";
 import { MemoryStore } from "./storage/memory-store.js";
 
-export { LocalBroker } from "./broker.js";
-export { LogEngine, DEFAULT_DEDUPE_WINDOW_MS, DEFAULT_RETENTION_MS } from "./engine.js";
-export type { EngineOptions } from "./engine.js";
-export type { CreateTopicConfig, EngineApi, FetchResult, PartitionInfo } from "./engine-api.js";
-export { GroupCoordinator } from "./coordinator.js";
-export type { GroupMember } from "./coordinator.js";
-export { MemoryStore } from "./storage/memory-store.js";
-export type { AppendRecord, DedupeEntry, MetadataStore, PartitionLog, Store, StoredRecord, TopicConfig } from "./storage/types.js";
 export { localCapabilities } from "./capabilities.js";
-export { parseLocalUrl } from "./options.js";
 export type { FsyncPolicy, LocalBrokerOptions } from "./options.js";
+export type { BrookClientOptions } from "./client/options.js";
+export { startServer } from "./server/server.js";
+export type { BrookServer, ServerOptions } from "./server/server.js";
+export { openDirectoryEngine } from "./local-dir.js";
+export type { DirectoryEngineOptions } from "./local-dir.js";
 
 /** Engines of named `memory:<name>` brokers, shared within the process while any is open. */
 const namedMemory = new SharedEngines();
@@ -41,5 +45,4 @@ async function connectLocal(url: string, options: ConnectOptions): Promise<Local
 
 registerBackend("memory", connectLocal);
 registerBackend("local", connectLocal);
-export * from "./client/index.js"; // registers brook:// (the client of `brook serve`)
-export * from "./server/index.js";
+registerBackend("brook", connectBrook);

@@ -4,16 +4,9 @@
  * in-process LogEngine.
  */
 import { defaultLogger, type ConnectOptions, type Logger } from "@brook/core";
-import { registerBackend } from "@brook/core/spi";
 import { LocalBroker } from "../broker.js";
-import { mergeBrookOptions, parseBrookUrl, redactUrl } from "./options.js";
 import { RemoteEngineApi } from "./dispatch.js";
-
-export { RemoteEngineApi } from "./dispatch.js";
-export type { RemoteEngineOptions } from "./connection.js";
-export { DEFAULT_PORT, mergeBrookOptions, parseBrookUrl, redactUrl } from "./options.js";
-export type { BrookClientOptions, ParsedBrookUrl } from "./options.js";
-export type { GroupDescription } from "../engine-api.js";
+import { mergeBrookOptions, parseBrookUrl, redactUrl } from "./options.js";
 
 /** Opens the engine API of `brook://host:port?token=…`; typed options win over the URL, then env BROOK_TOKEN. */
 export async function connectRemoteEngine(url: string, options: ConnectOptions = {}): Promise<RemoteEngineApi> {
@@ -36,5 +29,3 @@ export async function connectBrook(url: string, options: ConnectOptions = {}): P
   const api = await connectRemoteEngine(url, options);
   return new LocalBroker(redactUrl(url), api, (options.logger as Logger | undefined) ?? defaultLogger);
 }
-
-registerBackend("brook", connectBrook);
