@@ -1,8 +1,9 @@
 /**
  * `@brook/local-broker`, the front door for applications. Importing it registers the URL
  * schemes `memory:`, `local:` and `brook://` with @brook/core's `connect()` (core also loads
- * this package by itself the first time one of them is used). Beyond that: the capabilities the
- * local broker declares, the typed options of its URLs, and running `brook serve` in-process.
+ * this package by itself the first time one of them is used). Beyond that: `LocalBroker`, the
+ * broker type those URLs give, the capabilities it declares, the typed options of its URLs, and
+ * running `brook serve` in-process.
  * Engine-level tools (the CLI, servers over another wire protocol) use `@brook/local-broker/engine`.
  */
 import { type ConnectOptions, type Logger } from "@brook/core";
@@ -15,6 +16,7 @@ import { mergeOptions, parseLocalUrl } from "./options.js";
 import { SharedEngines } from "./shared-engines.js";
 import { MemoryStore } from "./storage/memory-store.js";
 
+export { LocalBroker } from "./broker.js";
 export { localCapabilities } from "./capabilities.js";
 export type { FsyncPolicy, LocalBrokerOptions } from "./options.js";
 export type { BrookClientOptions } from "./client/options.js";
