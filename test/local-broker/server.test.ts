@@ -14,7 +14,8 @@ import {
   type PublishResult,
   type Subscription,
 } from "@brook/core";
-import { LogEngine, MemoryStore, RemoteEngineApi, startServer, type BrookServer } from "@brook/local-broker";
+import { startServer, type BrookServer } from "@brook/local-broker";
+import { LogEngine, MemoryStore, RemoteEngineApi } from "@brook/local-broker/engine";
 import { gate, uniqueTopic, waitFor } from "@brook/contract-tests";
 
 // ---- helpers ----
@@ -132,7 +133,7 @@ async function tcpProxy(targetPort: number): Promise<{ port: number; freeze: () 
 
 async function readAll(engine: LogEngine, topic: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  const d = engine.describeTopic(topic);
+  const d = await engine.describeTopic(topic);
   for (const p of d.partitions) {
     for (let offset = p.start; offset < p.end; ) {
       const { records } = await engine.fetch(topic, p.partition, offset, 10_000, 0);

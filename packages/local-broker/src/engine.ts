@@ -1,7 +1,9 @@
 import { BrookError, type PublishBatchResult } from "@brook/core";
 import { partitionForKey, validateTopicName, type WireMessage } from "@brook/core/spi";
-import type { AppendRecord, PartitionLog, Store, StoredRecord, TopicConfig } from "./storage/types.js";
-import { GroupCoordinator } from "./coordinator.js";
+import type { AppendRecord, PartitionLog, Store, TopicConfig } from "./storage/types.js";
+import { GroupCoordinator, type GroupMember } from "./coordinator.js";
+import type { CreateTopicConfig, EngineApi, FetchResult, GroupDescription, PartitionInfo, TopicDetails } from "./engine-api.js";
+import { describeGroups } from "./groups.js";
 
 export const DEFAULT_RETENTION_MS = 7 * 24 * 3600_000;
 export const DEFAULT_DEDUPE_WINDOW_MS = 2 * 60_000;
@@ -16,18 +18,6 @@ export interface EngineOptions {
   now?: () => number;
 }
 
-export interface FetchResult {
-  records: StoredRecord[];
-  /** the offset the next append will get: lag = endOffset - consumer position */
-  endOffset: number;
-}
-
-export interface CreateTopicConfig {
-  partitions?: number;
-  retentionMs?: number;
-  retentionBytes?: number;
-}
-
 interface Topic {
   name: string;
   config: TopicConfig;
@@ -39,9 +29,10 @@ interface Topic {
 /**
  * The log engine behind `memory:`, `local:` and `brook://`: topics of partitions, appends with
  * the publish dedupe window, reads with long-poll waits, offsets by time, retention, and the
- * group coordinator. Storage is pluggable (memory or file) through `Store`.
+ * group coordinator. Storage is pluggable (memory or file) through `Store`. It is the in-process
+ * `EngineApi`: `memory:` and `local:` brokers use it directly.
  */
-export class LogEngine {
+export class LogEngine implements EngineApi {
   readonly coordinator: GroupCoordinator;
   private readonly topics = new Map<string, Topic>();
   private readonly dataWaiters = new Map<string, Set<() => void>>();
@@ -49,6 +40,8 @@ export class LogEngine {
   readonly maxMessageBytes: number;
   private readonly now: () => number;
   private retentionTimer: NodeJS.Timeout | undefined;
+  /** close() calls still to come before the engine shuts down (see retain) */
+  private owners = 1;
   private closed = false;
 
   private constructor(
@@ -113,17 +106,22 @@ export class LogEngine {
     return this.topics.has(name);
   }
 
-  listTopics(): string[] {
+  /** Topic names, sorted. */
+  topicNames(): string[] {
     return [...this.topics.keys()].sort();
   }
 
-  describeTopic(name: string): { name: string; config: TopicConfig; partitions: Array<{ partition: number; start: number; end: number; bytes: number }> } {
-    const topic = this.topic(name);
-    return {
-      name,
-      config: topic.config,
-      partitions: topic.logs.map((log, partition) => ({ partition, start: log.startOffset, end: log.endOffset, bytes: log.sizeBytes() })),
-    };
+  async listTopics(): Promise<string[]> {
+    return this.topicNames();
+  }
+
+  /** Start, end and size of each partition now; throws TOPIC_NOT_FOUND. */
+  partitionInfo(name: string): PartitionInfo[] {
+    return this.topic(name).logs.map((log, partition) => ({ partition, start: log.startOffset, end: log.endOffset, bytes: log.sizeBytes() }));
+  }
+
+  async describeTopic(name: string): Promise<TopicDetails> {
+    return { name, config: this.topic(name).config, partitions: this.partitionInfo(name) };
   }
 
   partitionCount(name: string): number {
@@ -278,12 +276,27 @@ export class LogEngine {
 
   // ---- groups ----
 
-  committed(group: string, topic: string): Map<number, number> {
+  async committed(group: string, topic: string): Promise<Map<number, number>> {
     return this.store.metadata.committed(group, topic);
   }
 
-  async commit(group: string, topic: string, partition: number, nextOffset: number): Promise<void> {
-    await this.store.metadata.commit(group, topic, partition, nextOffset);
+  /** Records each partition's next offset for the group, one after the other. */
+  async commit(group: string, topic: string, offsets: Map<number, number>): Promise<void> {
+    for (const [partition, nextOffset] of offsets) await this.store.metadata.commit(group, topic, partition, nextOffset);
+  }
+
+  /** Adds a member to the group; resolves after the rebalance it causes. TOPIC_NOT_FOUND first. */
+  async join(group: string, topic: string, member: GroupMember): Promise<void> {
+    this.topic(topic);
+    return this.coordinator.join(group, topic, member);
+  }
+
+  leave(group: string, topic: string, memberId: string): Promise<void> {
+    return this.coordinator.leave(group, topic, memberId);
+  }
+
+  async describeGroups(): Promise<GroupDescription[]> {
+    return describeGroups(this);
   }
 
   // ---- lifecycle ----
@@ -299,8 +312,22 @@ export class LogEngine {
     return this.closed;
   }
 
+  /**
+   * One more owner: brokers of one process that share this engine (`memory:<name>`, one
+   * `local:` directory) each own it and each close it; the last close() shuts it down. An
+   * engine from `open()` has one owner. False when the engine is already closed or closing.
+   */
+  retain(): boolean {
+    if (this.closed) return false;
+    this.owners += 1;
+    return true;
+  }
+
+  /** Releases one owner (see retain); the last one stops retention, the coordinator and the store. */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.owners -= 1;
+    if (this.owners > 0) return;
     this.closed = true;
     if (this.retentionTimer !== undefined) clearInterval(this.retentionTimer);
     this.coordinator.close();

@@ -1,19 +1,12 @@
 /**
  * `brook://host:port`: the local broker's engine in a `brook serve` process, reached over TCP
  * (../../PROTOCOL.md). The same LocalBroker runs over a RemoteEngineApi instead of the
- * in-process DirectEngineApi.
+ * in-process LogEngine.
  */
 import { defaultLogger, type ConnectOptions, type Logger } from "@brook/core";
-import { registerBackend } from "@brook/core/spi";
 import { LocalBroker } from "../broker.js";
+import { RemoteEngineApi } from "./dispatch.js";
 import { mergeBrookOptions, parseBrookUrl, redactUrl } from "./options.js";
-import { RemoteEngineApi } from "./remote-engine-api.js";
-
-export { RemoteEngineApi } from "./remote-engine-api.js";
-export type { RemoteEngineOptions } from "./remote-engine-api.js";
-export { DEFAULT_PORT, mergeBrookOptions, parseBrookUrl, redactUrl } from "./options.js";
-export type { BrookClientOptions, ParsedBrookUrl } from "./options.js";
-export type { GroupDescription } from "../engine-api.js";
 
 /** Opens the engine API of `brook://host:port?token=…`; typed options win over the URL, then env BROOK_TOKEN. */
 export async function connectRemoteEngine(url: string, options: ConnectOptions = {}): Promise<RemoteEngineApi> {
@@ -36,5 +29,3 @@ export async function connectBrook(url: string, options: ConnectOptions = {}): P
   const api = await connectRemoteEngine(url, options);
   return new LocalBroker(redactUrl(url), api, (options.logger as Logger | undefined) ?? defaultLogger);
 }
-
-registerBackend("brook", connectBrook);
