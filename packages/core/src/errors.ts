@@ -19,6 +19,29 @@ export type BrookErrorCode =
   | "ALREADY_EXISTS"
   | "INTERNAL";
 
+/** Every code, so code that crosses a process boundary (a wire protocol) knows them all. */
+const CODES: Record<BrookErrorCode, true> = {
+  INVALID_ARGUMENT: true,
+  INVALID_URL: true,
+  TOPIC_NOT_FOUND: true,
+  MESSAGE_TOO_LARGE: true,
+  THROTTLED: true,
+  UNAVAILABLE: true,
+  UNAUTHENTICATED: true,
+  PERMISSION_DENIED: true,
+  TIMEOUT: true,
+  CLOSED: true,
+  CORRUPT_DATA: true,
+  OUT_OF_RANGE: true,
+  UNSUPPORTED: true,
+  ALREADY_EXISTS: true,
+  INTERNAL: true,
+};
+
+export function isBrookErrorCode(code: unknown): code is BrookErrorCode {
+  return typeof code === "string" && Object.hasOwn(CODES, code);
+}
+
 /** Codes for which a retry of the same call can succeed without the caller changing anything. */
 const RETRIABLE_BY_DEFAULT: ReadonlySet<BrookErrorCode> = new Set<BrookErrorCode>([
   "THROTTLED",

@@ -116,7 +116,7 @@ export type SubscriptionSource = CommitSource | AckSource;
 // ---- what an adapter builds with: the shared machinery, the one copy of each ----
 export { assignmentAt, nextAfter, placeInLog } from "./offsets.js";
 export type { OutOfRangePlacement } from "./offsets.js";
-export { closedError, invalidArgument, toBrookError } from "./errors.js";
+export { closedError, invalidArgument, isBrookErrorCode, toBrookError } from "./errors.js";
 export { registerBackend } from "./registry.js";
 export type { BrokerFactory } from "./registry.js";
 export { ContiguousCommitTracker } from "./commit-tracker.js";

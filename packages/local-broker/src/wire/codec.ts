@@ -4,6 +4,7 @@
  * of a body, invalid JSON or a field of the wrong shape is a bad frame (`ProtocolError`, §2.1).
  */
 import { BrookError, type BrookErrorCode } from "@brook/core";
+import { isBrookErrorCode } from "@brook/core/spi";
 import { FrameType, ProtocolError, jsonFrame } from "./frames.js";
 
 // ---- primitives (§3) ----
@@ -213,25 +214,8 @@ export function errorFrame(id: number, error: BrookError): Buffer {
   return jsonFrame(FrameType.ERROR, id, { code: error.code, message: error.message, retriable: error.retriable });
 }
 
-const KNOWN_CODES: ReadonlySet<string> = new Set<BrookErrorCode>([
-  "INVALID_ARGUMENT",
-  "INVALID_URL",
-  "TOPIC_NOT_FOUND",
-  "MESSAGE_TOO_LARGE",
-  "THROTTLED",
-  "UNAVAILABLE",
-  "UNAUTHENTICATED",
-  "PERMISSION_DENIED",
-  "TIMEOUT",
-  "CLOSED",
-  "CORRUPT_DATA",
-  "UNSUPPORTED",
-  "ALREADY_EXISTS",
-  "INTERNAL",
-]);
-
 export function toCode(code: unknown): BrookErrorCode {
-  return typeof code === "string" && KNOWN_CODES.has(code) ? (code as BrookErrorCode) : "INTERNAL";
+  return isBrookErrorCode(code) ? code : "INTERNAL";
 }
 
 /** §3: reads an ERROR body back into a BrookError (an unknown code becomes INTERNAL). */
