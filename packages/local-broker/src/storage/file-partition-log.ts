@@ -197,8 +197,17 @@ export class FilePartitionLog implements PartitionLog {
   private async writeRun(seg: Segment, run: PendingAppend[], bytes: number): Promise<void> {
     const buffers = new Array<Buffer>(run.length);
     for (let i = 0; i < run.length; i++) buffers[i] = (run[i] as PendingAppend).enc.buffer;
-    const fd = seg.fd as number;
     const position = seg.size;
+    const fd = await this.ctx.fds.acquire(seg);
+    try {
+      await this.writeRunAt(seg, fd, run, buffers, position, bytes);
+    } finally {
+      // After seg.size grew: the pool sees the new bytes as unsynced and keeps the fd open.
+      this.ctx.fds.release(seg);
+    }
+  }
+
+  private async writeRunAt(seg: Segment, fd: number, run: PendingAppend[], buffers: Buffer[], position: number, bytes: number): Promise<void> {
     const written = await pwritev(fd, buffers, position);
     this.ctx.stats.writes++;
     this.ctx.stats.bytesWritten += written;
@@ -229,7 +238,15 @@ export class FilePartitionLog implements PartitionLog {
   private async fsyncActive(): Promise<void> {
     if (!this.dirty) return;
     this.dirty = false;
-    await fsyncFd(this.active.fd as number);
+    const seg = this.active;
+    const upTo = seg.size;
+    const fd = await this.ctx.fds.acquire(seg);
+    try {
+      await fsyncFd(fd);
+      this.ctx.fds.synced(seg, upTo);
+    } finally {
+      this.ctx.fds.release(seg);
+    }
     this.ctx.stats.fsyncs++;
   }
 
@@ -242,28 +259,35 @@ export class FilePartitionLog implements PartitionLog {
     old.visibleSize = old.size;
     this.writeIndexFiles(old, false);
     const seg = new Segment(this.dir, old.endOffset);
-    seg.fd = fs.openSync(seg.logPath, "wx+");
+    createSegmentFile(seg);
     seg.index = new SegmentIndex();
     if (this.ctx.fsync !== "never") this.fsyncDir();
     this.segments.push(seg);
     this.active = seg;
-    this.ctx.fds.adopt(old);
+    old.writable = false;
     this.ctx.indexes.remember(old);
   }
 
-  /** fsync of a sealed segment under "interval", off the append path. */
+  /** fsync of a segment under "interval", off the append path. */
   private fsyncInBackground(seg: Segment): void {
-    const fd = this.ctx.fds.acquire(seg);
-    const done = fsyncFd(fd).then(
-      () => {
+    const done = (async () => {
+      const upTo = seg.size;
+      let fd: number;
+      try {
+        fd = await this.ctx.fds.acquire(seg);
+      } catch (err) {
+        if (seg.dropped) return; // deleted by retention meanwhile: nothing left to sync
+        throw err;
+      }
+      try {
+        await fsyncFd(fd);
         this.ctx.stats.fsyncs++;
-      },
-      (err: unknown) => this.fsyncFailed(seg, err),
-    );
-    const tracked = done.finally(() => {
-      this.ctx.fds.release(seg);
-      this.backgroundFsyncs.delete(tracked);
-    });
+        this.ctx.fds.synced(seg, upTo);
+      } finally {
+        this.ctx.fds.release(seg);
+      }
+    })().catch((err: unknown) => this.fsyncFailed(seg, err));
+    const tracked = done.finally(() => this.backgroundFsyncs.delete(tracked));
     this.backgroundFsyncs.add(tracked);
   }
 
@@ -416,7 +440,7 @@ export class FilePartitionLog implements PartitionLog {
     visit: (buf: Buffer, at: number) => boolean,
   ): Promise<void> {
     const limit = seg.visibleSize;
-    const fd = this.ctx.fds.acquire(seg);
+    const fd = await this.ctx.fds.acquire(seg);
     try {
       let first = true;
       let chunk = chunkHint;
@@ -544,7 +568,7 @@ export class FilePartitionLog implements PartitionLog {
     if (typeof parsed !== "string") {
       seg.index = parsed;
     } else {
-      const fd = this.ctx.fds.acquire(seg);
+      const fd = await this.ctx.fds.acquire(seg);
       try {
         await this.rebuildSealedIndex(seg, fd, parsed);
       } finally {
@@ -560,7 +584,7 @@ export class FilePartitionLog implements PartitionLog {
    * the log. Returns true when the rebuilt index differs (the index was the problem).
    */
   private async rebuildIndexAfterMismatch(seg: Segment, index: SegmentIndex): Promise<boolean> {
-    const fd = this.ctx.fds.acquire(seg);
+    const fd = await this.ctx.fds.acquire(seg);
     try {
       const scan = await scanSegment(fd, seg.size, seg.base, this.ctx.indexIntervalBytes);
       if (scan.index.sameAs(index)) return false;
@@ -639,7 +663,7 @@ export class FilePartitionLog implements PartitionLog {
     }
     if (bases.length === 0) {
       const seg = new Segment(this.dir, 0);
-      seg.fd = fs.openSync(seg.logPath, "wx+");
+      createSegmentFile(seg);
       seg.index = new SegmentIndex();
       if (this.ctx.fsync !== "never") this.fsyncDir();
       this.segments = [seg];
@@ -657,7 +681,8 @@ export class FilePartitionLog implements PartitionLog {
   private async recoverSealed(seg: Segment): Promise<void> {
     seg.size = fs.statSync(seg.logPath).size;
     seg.visibleSize = seg.size;
-    const fd = this.ctx.fds.acquire(seg);
+    seg.syncedSize = seg.size;
+    const fd = await this.ctx.fds.acquire(seg);
     try {
       const parsed = SegmentIndex.parse(readFileIfExists(seg.indexPath), readFileIfExists(seg.timeIndexPath), seg.size);
       let problem: string;
@@ -705,11 +730,21 @@ export class FilePartitionLog implements PartitionLog {
   }
 
   private async recoverActive(seg: Segment, clean: boolean): Promise<void> {
-    seg.fd = fs.openSync(seg.logPath, "r+");
-    seg.size = fs.fstatSync(seg.fd).size;
+    seg.writable = true;
+    const fd = await this.ctx.fds.acquire(seg);
+    try {
+      await this.recoverActiveWith(seg, fd, clean);
+    } finally {
+      this.ctx.fds.release(seg);
+    }
+  }
+
+  private async recoverActiveWith(seg: Segment, fd: number, clean: boolean): Promise<void> {
+    seg.size = fs.fstatSync(fd).size;
+    seg.syncedSize = seg.size; // what an earlier process left; it is not this process's to sync
     if (clean) {
       const parsed = SegmentIndex.parse(readFileIfExists(seg.indexPath), readFileIfExists(seg.timeIndexPath), seg.size);
-      const walk = typeof parsed === "string" ? parsed : walkTail(seg.fd, seg.size, seg.base, parsed, this.ctx.indexIntervalBytes);
+      const walk = typeof parsed === "string" ? parsed : walkTail(fd, seg.size, seg.base, parsed, this.ctx.indexIntervalBytes);
       if (typeof walk !== "string" && typeof parsed !== "string") {
         seg.index = parsed;
         seg.endOffset = walk.endOffset;
@@ -723,7 +758,7 @@ export class FilePartitionLog implements PartitionLog {
         reason: walk,
       });
     }
-    const scan = await scanSegment(seg.fd, seg.size, seg.base, this.ctx.indexIntervalBytes);
+    const scan = await scanSegment(fd, seg.size, seg.base, this.ctx.indexIntervalBytes);
     if (scan.problem !== undefined) {
       this.ctx.logger.warn("truncating torn or corrupt log tail", {
         file: seg.logPath,
@@ -732,9 +767,9 @@ export class FilePartitionLog implements PartitionLog {
         cutBytes: seg.size - scan.validEnd,
         reason: scan.problem,
       });
-      fs.ftruncateSync(seg.fd, scan.validEnd);
+      fs.ftruncateSync(fd, scan.validEnd);
       if (this.ctx.fsync !== "never") {
-        fs.fsyncSync(seg.fd);
+        fs.fsyncSync(fd);
         this.ctx.stats.fsyncs++;
       }
       seg.size = scan.validEnd;
@@ -756,9 +791,15 @@ export class FilePartitionLog implements PartitionLog {
     if (this.flushing) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     await Promise.allSettled([...this.backgroundFsyncs]);
     try {
-      if (this.failure === undefined && this.active.fd !== undefined) {
+      if (this.failure === undefined) {
         // A clean close is durable in every fsync mode (FORMAT.md §7 step 4).
-        fs.fsyncSync(this.active.fd);
+        const active = this.active;
+        const fd = await this.ctx.fds.acquire(active);
+        try {
+          fs.fsyncSync(fd);
+        } finally {
+          this.ctx.fds.release(active);
+        }
         this.ctx.stats.fsyncs++;
         this.writeIndexFiles(this.active, true);
         // The marker says the index files match the log (FORMAT.md §7 step 4).
@@ -808,4 +849,10 @@ class SuspectIndex extends Error {
 
 function batchEnd(buf: Buffer, at: number): number {
   return batchBaseOffset(buf, at) + batchRecordCount(buf, at);
+}
+
+/** A new, empty segment file that is the partition's active one; its fd comes from the pool when first written. */
+function createSegmentFile(seg: Segment): void {
+  fs.closeSync(fs.openSync(seg.logPath, "wx"));
+  seg.writable = true;
 }

@@ -109,7 +109,7 @@ function openValidated(root: string, settings: Settings): FileStore {
       segmentMs,
       indexIntervalBytes,
       logger,
-      fds: new FdCache(maxOpen),
+      fds: new FdCache(maxOpen, fsync !== "never"),
       indexes: new IndexCache(indexCacheBytes),
       stats,
     };
@@ -142,6 +142,8 @@ export class FileStore implements Store {
     if (ctx.fsync === "interval") {
       this.timer = setInterval(() => this.intervalFsync(), fsyncIntervalMs);
       this.timer.unref();
+      // Every open segment file waits for its fsync before it may be closed: run them now.
+      ctx.fds.onPressure = () => this.intervalFsync();
     }
   }
 
