@@ -91,11 +91,15 @@ export function encodeAppendRequest(topic: string, messages: readonly WireMessag
   return w.finish(FrameType.APPEND, 0);
 }
 
-/** §5 append_request; values are views into the frame. */
-export function decodeAppendRequest(body: Buffer): { topic: string; messages: WireMessage[] } {
+/**
+ * §5 append_request; values are views into the frame. `checkCount` may refuse the message
+ * count (throwing a BrookError) before anything is allocated for the messages.
+ */
+export function decodeAppendRequest(body: Buffer, checkCount?: (count: number) => void): { topic: string; messages: WireMessage[] } {
   const r = new BodyReader(body);
   const topic = r.str16();
   const count = r.u32();
+  checkCount?.(count);
   // Each message takes at least 5 bytes: a count beyond that is a lie, not a reason to allocate.
   if (count * 5 > body.length - r.pos) throw new ProtocolError(`truncated body: ${count} messages cannot fit in ${body.length - r.pos} bytes`);
   const messages: WireMessage[] = new Array(count);
