@@ -36,6 +36,8 @@ interface Topic {
 export class LogEngine implements EngineApi {
   readonly coordinator: GroupCoordinator;
   private readonly topics = new Map<string, Topic>();
+  /** topics whose partitions are being opened: one creation per name at a time */
+  private readonly creating = new Map<string, Promise<void>>();
   private readonly dataWaiters = new Map<string, Set<() => void>>();
   private readonly dedupeWindowMs: number;
   readonly maxMessageBytes: number;
@@ -70,6 +72,10 @@ export class LogEngine implements EngineApi {
 
   // ---- topics ----
 
+  /**
+   * Creates a topic. Of concurrent creations of one name exactly one succeeds; the others wait
+   * for it and then get ALREADY_EXISTS, or resolve with `ifNotExists` (seeing its partitions).
+   */
   async createTopic(name: string, options: CreateTopicConfig = {}, ifNotExists = false): Promise<void> {
     this.ensureOpen();
     validateTopicName(name);
@@ -79,12 +85,25 @@ export class LogEngine implements EngineApi {
     if (options.retentionBytes !== undefined && !(options.retentionBytes > 0)) {
       throw new BrookError("INVALID_ARGUMENT", `retentionBytes: expected a number > 0, got ${String(options.retentionBytes)}`);
     }
-    if (this.topics.has(name)) {
-      if (ifNotExists) return;
-      throw new BrookError("ALREADY_EXISTS", `topic "${name}" already exists`);
+    for (;;) {
+      if (this.topics.has(name)) {
+        if (ifNotExists) return;
+        throw new BrookError("ALREADY_EXISTS", `topic "${name}" already exists`);
+      }
+      const pending = this.creating.get(name);
+      if (pending === undefined) break;
+      // Another call is creating it: its outcome decides (a failed creation lets this one try).
+      await pending.catch(() => undefined);
+      this.ensureOpen();
     }
     const config: TopicConfig = { partitions, retentionMs, retentionBytes: options.retentionBytes, createdAt: this.now() };
-    await this.openNewTopic(name, config);
+    const creation = this.openNewTopic(name, config);
+    this.creating.set(name, creation);
+    try {
+      await creation;
+    } finally {
+      this.creating.delete(name);
+    }
   }
 
   /** Opens a new topic's partitions and records it; on failure closes and removes what it made. */
