@@ -1,4 +1,5 @@
 import { BrookError, closedError, invalidArgument, toBrookError } from "./errors.js";
+import { setHeader } from "./headers.js";
 import { Batcher } from "./batcher.js";
 import { resolveCodec } from "./codec.js";
 import { runWithRetry } from "./retry.js";
@@ -32,7 +33,7 @@ export function validateHeaders(headers: unknown, field = "headers"): Headers {
   for (const [name, value] of Object.entries(headers)) {
     if (name.length === 0) throw invalidArgument(field, "non-empty header names", name);
     if (typeof value !== "string") throw invalidArgument(`${field}.${name}`, "a string", value);
-    out[name] = value;
+    setHeader(out, name, value);
   }
   return out;
 }
