@@ -4,7 +4,7 @@
  * advance and writes it in one pass; decoders hand out views into the frame, not copies.
  */
 import { BrookError, type PublishBatchResult } from "@brook/core";
-import { type WireMessage } from "@brook/core/spi";
+import { setHeader, type WireMessage } from "@brook/core/spi";
 import type { StoredRecord } from "../storage/types.js";
 import { BodyReader, BodyWriter, toCode, utf8Length } from "./codec.js";
 import { FRAME_HEADER_BYTES, FrameType, ProtocolError, RESPONSE_BIT } from "./frames.js";
@@ -54,7 +54,7 @@ function readHeaders(r: BodyReader): Record<string, string> {
   const headers: Record<string, string> = {};
   for (let i = 0; i < n; i++) {
     const name = r.str32();
-    headers[name] = r.str32();
+    setHeader(headers, name, r.str32());
   }
   return headers;
 }
