@@ -15,6 +15,7 @@ export type BrookErrorCode =
   | "CLOSED"
   | "CORRUPT_DATA"
   | "OUT_OF_RANGE"
+  | "FENCED"
   | "UNSUPPORTED"
   | "ALREADY_EXISTS"
   | "INTERNAL";
@@ -33,6 +34,7 @@ const CODES: Record<BrookErrorCode, true> = {
   CLOSED: true,
   CORRUPT_DATA: true,
   OUT_OF_RANGE: true,
+  FENCED: true,
   UNSUPPORTED: true,
   ALREADY_EXISTS: true,
   INTERNAL: true,

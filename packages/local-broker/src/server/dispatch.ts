@@ -69,8 +69,8 @@ export class RequestDispatcher {
         return engine.committed(group, topic).then((committed) => encodeCommittedResponse(id, committed));
       }
       case FrameType.COMMIT: {
-        const { group, topic, offsets } = decodeCommitRequest(f.body);
-        return engine.commit(group, topic, offsets).then(done);
+        const { group, topic, offsets, memberId } = decodeCommitRequest(f.body);
+        return engine.commit(group, topic, offsets, memberId).then(done);
       }
       case FrameType.JOIN:
         return this.membership.join(conn, id, decodeJoinRequest(f.body));
