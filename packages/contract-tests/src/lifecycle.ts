@@ -42,7 +42,6 @@ export function lifecycleCases(ctx: ContractContext): void {
     async () => {
       const name = await ctx.topic("start-saved", 1);
       const pub = ctx.broker.publisher<string>(name);
-      await pub.publish({ data: "before the group existed" });
       const first = await ctx.broker.subscribe<string>(name, { group: "g", startFrom: "latest", handler: () => new Promise(() => undefined) });
       await first.close({ drain: false });
       await pub.publish({ data: "after subscribe resolved" });
