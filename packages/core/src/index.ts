@@ -8,9 +8,11 @@ export type {
   Broker,
   Capabilities,
   CloseOptions,
+  ConsumeOptions,
   DeadLetterOptions,
   Headers,
   MessageHandler,
+  MessageStream,
   OutgoingMessage,
   PartitionHealth,
   Position,
@@ -27,10 +29,11 @@ export type {
   SubscriptionEvents,
   TopicDescription,
   TopicOptions,
+  WaitOptions,
 } from "./contract.js";
 export { BrookError, PermanentError, isBrookError } from "./errors.js";
 export type { BrookErrorCode, BrookErrorOptions } from "./errors.js";
-export { bytesCodec, jsonCodec, resolveCodec, stringCodec } from "./codec.js";
+export { CONTENT_TYPE_HEADER, autoCodec, bytesCodec, jsonCodec, resolveCodec, stringCodec } from "./codec.js";
 export type { Codec, CodecName } from "./codec.js";
 export { connect, registeredSchemes, schemeOf } from "./registry.js";
 export type { BaseConnectOptions, BrokerFor, BrokersByScheme, ConnectOptions, ConnectOptionsByScheme, SchemeOf } from "./registry.js";

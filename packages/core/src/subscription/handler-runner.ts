@@ -57,7 +57,7 @@ export class HandlerRunner<T> {
     const message: ReceivedMessage<T> = {
       id: record.id ?? `${record.partition}/${record.offset}`,
       topic: this.topic,
-      data: this.options.codec.decode(record.value),
+      data: this.options.codec.decode(record.value, record.headers),
       headers,
       publishTime: record.publishTime,
       position: { partition: record.partition, offset: record.offset },
