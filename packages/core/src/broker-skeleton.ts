@@ -34,6 +34,8 @@ export abstract class BrokerSkeleton<
   Src extends SubscriptionSource = SubscriptionSource,
 > implements Broker {
   abstract readonly capabilities: Capabilities;
+  /** OpenTelemetry `messaging.system` (semantic conventions): "kafka", "gcp_pubsub", … */
+  protected readonly messagingSystem: string = "brook";
   private readonly publishers = new Set<Publisher<unknown>>();
   private readonly subscriptions = new Set<Subscription>();
   private closed = false;
@@ -127,6 +129,7 @@ export abstract class BrokerSkeleton<
       options: resolved,
       logger: this.logger,
       openDeadLetterPublisher: (dlq) => this.publisher<Uint8Array>(dlq, { codec: bytesCodec() }),
+      system: this.messagingSystem,
       onClosed: () => {
         this.subscriptions.delete(subscription);
         detach();

@@ -40,5 +40,5 @@ export type { BaseConnectOptions, BrokerFor, BrokersByScheme, ConnectOptions, Co
 export { MemoryDedupeStore } from "./dedupe.js";
 export type { ClaimResult, DedupeStore } from "./dedupe.js";
 export { DLQ_HEADERS } from "./headers.js";
-export { defaultLogger, silentLogger } from "./logger.js";
-export type { Logger } from "./logger.js";
+export { defaultLogger, silentLogger, toLogger } from "./logger.js";
+export type { Logger, LoggerLike } from "./logger.js";

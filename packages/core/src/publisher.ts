@@ -87,7 +87,7 @@ export class CorePublisher<T> implements Publisher<T> {
 
   async publish(message: OutgoingMessage<T>, options?: WaitOptions): Promise<PublishResult> {
     if (options?.signal?.aborted === true) throw abortedError(options.signal, `publish to topic "${this.topic}"`);
-    const sent = tracingActive() ? withPublishSpan(this.topic, () => this.enqueue(message, "message")) : this.enqueue(message, "message");
+    const sent = tracingActive() ? withPublishSpan(this.topic, () => this.enqueue(message, "message"), this.transport.system) : this.enqueue(message, "message");
     const result = await abortable(sent, options?.signal, `publish to topic "${this.topic}"`);
     if (!result.ok) throw result.error;
     return { position: result.position, duplicate: result.duplicate };
@@ -97,7 +97,7 @@ export class CorePublisher<T> implements Publisher<T> {
     if (!Array.isArray(messages)) throw invalidArgument("messages", "an array of messages", messages);
     if (this.closed) throw closedError(`publisher for topic "${this.topic}"`);
     if (options?.signal?.aborted === true) throw abortedError(options.signal, `publishBatch to topic "${this.topic}"`);
-    const sent = tracingActive() ? withPublishSpan(this.topic, () => this.publishBatchNow(messages)) : this.publishBatchNow(messages);
+    const sent = tracingActive() ? withPublishSpan(this.topic, () => this.publishBatchNow(messages), this.transport.system) : this.publishBatchNow(messages);
     return abortable(sent, options?.signal, `publishBatch to topic "${this.topic}"`);
   }
 

@@ -3,11 +3,12 @@ import { pathToFileURL } from "node:url";
 import { BrookError, abortable, abortedError } from "./errors.js";
 import { loadOtel } from "./tracing.js";
 import type { Broker } from "./contract.js";
-import type { Logger } from "./logger.js";
+import { toLogger, type LoggerLike } from "./logger.js";
 
 /** Options every connect() takes, whatever the backend. */
 export interface BaseConnectOptions {
-  logger?: Logger;
+  /** Brook's logger shape, `console`, or a pino / bunyan logger (adapted by toLogger). */
+  logger?: LoggerLike;
   /** Aborting it gives up connecting (ABORTED); a broker that opens afterwards is closed. */
   signal?: AbortSignal;
 }
@@ -96,6 +97,8 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
     throw new BrookError("INVALID_URL", `url scheme "${scheme}:" is not available${hint}; installed schemes: ${registeredSchemes().join(", ") || "none"}`);
   }
   await loadOtel(); // spans and trace propagation when @opentelemetry/api is installed
+  const logger = toLogger(options.logger);
+  if (logger !== undefined) options = { ...options, logger };
   const signal = options.signal;
   if (signal === undefined) return factory(url, options);
   if (signal.aborted) throw abortedError(signal, `connect to ${scheme}:`);

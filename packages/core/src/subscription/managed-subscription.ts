@@ -24,6 +24,8 @@ export interface SubscriptionInit<T, S extends SubscriptionSource = Subscription
   openDeadLetterPublisher: DeadLetterPublisherFactory;
   /** called once the subscription is closed (the broker forgets it) */
   onClosed?: () => void;
+  /** OpenTelemetry `messaging.system` of the backend (default "brook") */
+  system?: string;
 }
 
 /**
@@ -74,7 +76,7 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
     this.partitions = new PartitionHealthTracker(this.settlement, init.options.stallTimeoutMs, (h) => this.emitter.emit("stalled", h));
     const deadLetterTopic = init.options.deadLetter.kind === "topic" ? init.options.deadLetter.topic : undefined;
     this.deadLetters = new DeadLetterer(this.topic, deadLetterTopic, init.openDeadLetterPublisher, (e) => this.error(e));
-    this.runner = new HandlerRunner<T>(this.topic, init.options, this.abort.signal, {
+    this.runner = new HandlerRunner<T>(this.topic, init.options, this.abort.signal, init.system ?? "brook", {
       settle: (record, token) => this.settle(record, token),
       redeliver: (record) => {
         this.settlement.redeliver(record, this.options.retry.minDelayMs);
