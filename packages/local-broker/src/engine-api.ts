@@ -60,7 +60,8 @@ export interface EngineApi {
   fetch(topic: string, partition: number, offset: number, maxRecords: number, waitMs: number, signal?: AbortSignal): Promise<FetchResult>;
   offsetForTime(topic: string, partition: number, time: number): Promise<number>;
   committed(group: string, topic: string): Promise<Map<number, number>>;
-  commit(group: string, topic: string, offsets: Map<number, number>): Promise<void>;
+  /** Fenced by `memberId` (the committing group member must own each partition); see LogEngine. */
+  commit(group: string, topic: string, offsets: Map<number, number>, memberId?: string): Promise<void>;
   join(group: string, topic: string, member: GroupMember): Promise<void>;
   leave(group: string, topic: string, memberId: string): Promise<void>;
   /** Every group that has members or committed offsets, per topic, with lag per partition. */

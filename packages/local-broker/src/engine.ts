@@ -268,6 +268,13 @@ export class LogEngine implements EngineApi {
   /** Reads from `offset`; when nothing is there yet, waits up to `waitMs` for an append. */
   async fetch(topicName: string, partition: number, offset: number, maxRecords: number, waitMs: number, signal?: AbortSignal): Promise<FetchResult> {
     const log = this.log(topicName, partition);
+    if (offset < log.startOffset || offset > log.endOffset) {
+      // Never clamped silently: the reader decides (onOutOfRange) and says what it skipped.
+      throw new BrookError(
+        "OUT_OF_RANGE",
+        `fetch: offset ${offset} of topic "${topicName}" partition ${partition} is outside the log [${log.startOffset}, ${log.endOffset}]`,
+      );
+    }
     let records = await log.read(offset, maxRecords);
     if (records.length === 0 && waitMs > 0 && offset >= log.endOffset) {
       await this.waitForData(topicName, partition, waitMs, signal);
@@ -317,9 +324,37 @@ export class LogEngine implements EngineApi {
   }
 
   /** Records each partition's next offset for the group, one after the other. */
-  async commit(group: string, topic: string, offsets: Map<number, number>): Promise<void> {
-    for (const [partition, nextOffset] of offsets) await this.store.metadata.commit(group, topic, partition, nextOffset);
+  /**
+   * Commits a group's positions ("next to read"). Fenced: a commit from a group member is
+   * accepted only for partitions that member owns now, so a member that was evicted (paused
+   * past its session timeout) or lost the partition in a rebalance can never move the group
+   * back with a stale watermark; it gets FENCED and rejoins. A commit without a member (an
+   * operator's) is refused while the group has members. A position past the log's end is
+   * refused: the group would wait there for messages that may never come.
+   */
+  async commit(group: string, topic: string, offsets: Map<number, number>, memberId?: string): Promise<void> {
+    const t = this.topic(topic);
+    for (const [partition, next] of offsets) {
+      const log = t.logs[partition];
+      if (log === undefined) {
+        throw new BrookError("INVALID_ARGUMENT", `commit: topic "${topic}" has no partition ${partition} (it has ${t.logs.length})`);
+      }
+      if (!Number.isSafeInteger(next) || next < 0 || next > log.endOffset) {
+        throw new BrookError("INVALID_ARGUMENT", `commit: offset ${next} of topic "${topic}" partition ${partition} is outside 0..${log.endOffset} (the log's end)`);
+      }
+      if (memberId !== undefined && !this.coordinator.owns(group, topic, memberId, partition)) {
+        throw new BrookError(
+          "FENCED",
+          `commit refused: member ${memberId} of group "${group}" no longer owns partition ${partition} of topic "${topic}" (evicted or revoked); the group's position stays where its current owner put it`,
+        );
+      }
+    }
+    if (memberId === undefined && this.coordinator.hasMembers(group, topic)) {
+      throw new BrookError("INVALID_ARGUMENT", `commit: group "${group}" of topic "${topic}" has members; positions change through them (seek) while it does`);
+    }
+    for (const [partition, next] of offsets) await this.store.metadata.commit(group, topic, partition, next);
   }
+
 
   /** Adds a member to the group; resolves after the rebalance it causes. TOPIC_NOT_FOUND first. */
   async join(group: string, topic: string, member: GroupMember): Promise<void> {

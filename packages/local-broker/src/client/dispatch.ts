@@ -109,12 +109,12 @@ export class RemoteEngineApi implements EngineApi {
     return this.connection.call(FrameType.COMMITTED, encodeCommittedRequest(group, topic), decodeCommittedResponse);
   }
 
-  async commit(group: string, topic: string, offsets: Map<number, number>): Promise<void> {
+  async commit(group: string, topic: string, offsets: Map<number, number>, memberId?: string): Promise<void> {
     for (const [partition, next] of offsets) {
       checkInt("partition", partition);
       checkInt("offset", next);
     }
-    await this.connection.call(FrameType.COMMIT, encodeCommitRequest(group, topic, offsets), ignore);
+    await this.connection.call(FrameType.COMMIT, encodeCommitRequest(group, topic, offsets, memberId), ignore);
   }
 
   /** Joins; ASSIGN pushes this causes reach `member` before this resolves (§7). */

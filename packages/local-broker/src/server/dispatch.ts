@@ -100,10 +100,11 @@ export class RequestDispatcher {
         return engine.committed(group, topic).then((committed) => encodeCommittedResponse(id, committed));
       }
       case FrameType.COMMIT: {
-        const { group, topic, offsets } = decodeCommitRequest(f.body);
+        const { group, topic, offsets, memberId } = decodeCommitRequest(f.body);
         validateName(group, "group");
         validateTopicName(topic, "topic");
-        return engine.commit(group, topic, offsets).then(done);
+        if (memberId !== undefined) validateName(memberId, "memberId");
+        return engine.commit(group, topic, offsets, memberId).then(done);
       }
       case FrameType.JOIN: {
         const join = decodeJoinRequest(f.body);

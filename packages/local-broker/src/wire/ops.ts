@@ -140,15 +140,17 @@ export function decodeCommittedResponse(body: Buffer): Map<number, number> {
   return new Map(field.pairs({ pairs: decodeJson(body) }, "pairs"));
 }
 
-export function encodeCommitRequest(group: string, topic: string, offsets: Map<number, number>): Buffer {
-  return jsonFrame(FrameType.COMMIT, 0, { group, topic, offsets: [...offsets] });
+/** §7 COMMIT; `memberId` fences it: only the member owning each partition may commit it. */
+export function encodeCommitRequest(group: string, topic: string, offsets: Map<number, number>, memberId?: string): Buffer {
+  return jsonFrame(FrameType.COMMIT, 0, { group, topic, offsets: [...offsets], ...(memberId === undefined ? {} : { memberId }) });
 }
 
-export function decodeCommitRequest(body: Buffer): { group: string; topic: string; offsets: Map<number, number> } {
+export function decodeCommitRequest(body: Buffer): { group: string; topic: string; offsets: Map<number, number>; memberId: string | undefined } {
   const value = requestBody(body);
   const group = field.string(value, "group");
   const topic = field.string(value, "topic");
-  return { group, topic, offsets: new Map(field.pairs(value, "offsets")) };
+  const memberId = value.memberId === undefined ? undefined : field.string(value, "memberId");
+  return { group, topic, offsets: new Map(field.pairs(value, "offsets")), memberId };
 }
 
 // ---- groups (§7) ----
