@@ -133,13 +133,13 @@ function randomClusterId() {
   }
 }
 
-function serverProperties({ port, controllerPort, dataDir }) {
+function serverProperties({ port, advertisedPort, controllerPort, dataDir }) {
   return [
     "process.roles=broker,controller",
     "node.id=1",
     `controller.quorum.voters=1@${HOST}:${controllerPort}`,
     `listeners=PLAINTEXT://${HOST}:${port},CONTROLLER://${HOST}:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://${HOST}:${port}`,
+    `advertised.listeners=PLAINTEXT://${HOST}:${advertisedPort}`,
     "controller.listener.names=CONTROLLER",
     "inter.broker.listener.name=PLAINTEXT",
     "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
@@ -303,15 +303,19 @@ function installExitHook() {
 /**
  * Starts a single-node KRaft broker on free 127.0.0.1 ports and waits until it serves Metadata.
  * @param {{ log?: (msg: string) => void, dataDir?: string, readyTimeoutMs?: number, heap?: string,
- *           killOnExit?: boolean, version?: string, jvmArgs?: string[] }} [opts]
+ *           killOnExit?: boolean, version?: string, jvmArgs?: string[], advertisedPort?: number }} [opts]
  *   dataDir: folder for server.properties, the log file and the data (made if missing; kept on
  *   stop). Without it a temp folder is made and removed on stop.
  *   killOnExit (default true): SIGKILL the broker if this Node process exits without stop().
  *   version: another cached/fetchable Kafka version (default KAFKA_VERSION); jvmArgs: extra JVM flags.
+ *   advertisedPort: the port the broker names in metadata instead of its own (default: its own),
+ *   for a proxy on 127.0.0.1:advertisedPort in front of it (test/faults): clients that bootstrap
+ *   through the proxy then keep all their traffic on it. The readiness probe and `port` use the
+ *   broker's own port.
  * @returns {Promise<{ brokers: string, port: number, pid: number, logFile: string, dataDir: string,
  *           stop: () => Promise<void> }>}
  */
-export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000, heap = "512m", killOnExit = true, version = KAFKA_VERSION, jvmArgs = [] } = {}) {
+export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000, heap = "512m", killOnExit = true, version = KAFKA_VERSION, jvmArgs = [], advertisedPort } = {}) {
   const started = Date.now();
   const lib = await fetchKafka({ log, version });
   const ownDir = !dataDir;
@@ -323,7 +327,7 @@ export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000,
 
   const [port, controllerPort] = await freePorts(2);
   const props = path.join(dir, "server.properties");
-  writeFileSync(props, serverProperties({ port, controllerPort, dataDir: dir }));
+  writeFileSync(props, serverProperties({ port, advertisedPort: advertisedPort ?? port, controllerPort, dataDir: dir }));
   const logFile = path.join(dir, "kafka.log");
   const cp = `${lib}${path.sep}*`;
   const jvm = [
