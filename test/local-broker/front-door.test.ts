@@ -127,10 +127,38 @@ describe("a header named __proto__", () => {
     expect(Object.hasOwn(received, "__proto__")).toBe(true);
     expect(received["__proto__"]).toBe("kept");
     expect(Object.getPrototypeOf(received)).toBe(Object.prototype);
-    expect(Object.entries(received).filter(([name]) => name !== "traceparent")).toEqual([
+    expect(Object.entries(received).filter(([name]) => name !== "traceparent" && name !== "content-type")).toEqual([
       ["before", "1"],
       ["__proto__", "kept"],
       ["after", "2"],
     ]);
+  });
+});
+
+describe("startFrom positions that name nothing", () => {
+  test.each(["memory:", "local:", "brook:"])("a missing partition or a negative offset is refused at subscribe on %s, and the group stays usable", async (kind) => {
+    let url: string;
+    if (kind === "memory:") url = "memory:";
+    else if (kind === "local:") url = `local:${tempDir()}`;
+    else url = `brook://127.0.0.1:${(await serve()).server.port}`;
+    const broker = await open(url);
+    const topic = uniqueTopic("start-from");
+    await broker.admin.createTopic(topic, { partitions: 2 });
+    const refused = async (positions: Array<{ partition: string; offset: string }>, field: string): Promise<void> => {
+      const err = await failure(broker.subscribe(topic, { group: "g", startFrom: { positions }, handler: () => undefined }));
+      expect(err).toBeInstanceOf(BrookError);
+      expect(err).toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringContaining(field) });
+    };
+    await refused([{ partition: "2", offset: "0" }], "startFrom.positions[0].partition");
+    await refused([{ partition: "0", offset: "0" }, { partition: "-1", offset: "0" }], "startFrom.positions[1].partition");
+    await refused([{ partition: "1", offset: "-3" }], "startFrom.positions[0].offset");
+    // The refused subscriptions left no member behind: a valid one gets every partition.
+    const pub = broker.publisher<string>(topic);
+    await pub.publishBatch([{ data: "a", key: "x" }, { data: "b", key: "y" }, { data: "c", key: "z" }]);
+    await pub.close();
+    const got: string[] = [];
+    await broker.subscribe<string>(topic, { group: "g", startFrom: { positions: [{ partition: "0", offset: "0" }, { partition: "1", offset: "0" }] }, handler: (m) => void got.push(m.data) });
+    await waitFor(() => got.length === 3, 10_000, "the three messages");
+    expect(got.sort()).toEqual(["a", "b", "c"]);
   });
 });

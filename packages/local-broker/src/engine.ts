@@ -148,6 +148,7 @@ export class LogEngine implements EngineApi {
   }
 
   async listTopics(): Promise<string[]> {
+    this.ensureOpen();
     return this.topicNames();
   }
 
@@ -164,8 +165,9 @@ export class LogEngine implements EngineApi {
     return this.topic(name).config.partitions;
   }
 
-  /** Throws TOPIC_NOT_FOUND naming the topic. */
+  /** Throws TOPIC_NOT_FOUND naming the topic, or CLOSED once the engine is closed. */
   topic(name: string): Topic {
+    this.ensureOpen();
     const topic = this.topics.get(name);
     if (topic === undefined) throw new BrookError("TOPIC_NOT_FOUND", `topic "${name}" does not exist`);
     return topic;
@@ -319,6 +321,7 @@ export class LogEngine implements EngineApi {
   // ---- groups ----
 
   async committed(group: string, topic: string): Promise<Map<number, number>> {
+    this.ensureOpen();
     validateName(group, "group");
     return this.store.metadata.committed(group, topic);
   }
@@ -368,6 +371,7 @@ export class LogEngine implements EngineApi {
   }
 
   async describeGroups(): Promise<GroupDescription[]> {
+    this.ensureOpen();
     return describeGroups(this);
   }
 
