@@ -33,7 +33,10 @@ const SHORT_DROP_MS = 600;
 
 const rows: FaultRow[] = [];
 const cleanups: Array<() => Promise<unknown> | void> = [];
+const proxies: FaultProxy[] = [];
 afterEach(async () => {
+  // Healed first (also after a failed test): closing clients behind a dead path would wait for their timeouts.
+  for (const proxy of proxies.splice(0)) await proxy.heal();
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 afterAll(() => {
@@ -51,6 +54,7 @@ async function scenario(label: string, fault: string, options: { idempotencyKeys
   cleanups.push(() => server.close());
   const proxy = await startFaultProxy({ targetPort: server.port });
   cleanups.push(() => proxy.close());
+  proxies.push(proxy);
   const url = `brook://127.0.0.1:${proxy.port}?requestTimeoutMs=${REQUEST_TIMEOUT_MS}&connectTimeoutMs=${CONNECT_TIMEOUT_MS}`;
   const open = async (): Promise<Broker> => {
     const broker = await connect(url, { logger: silentLogger });

@@ -152,8 +152,11 @@ class Link {
   ) {}
 }
 
-/** Starts a proxy on a free 127.0.0.1 port in front of 127.0.0.1:`targetPort` (settable later). */
-export async function startFaultProxy(options: { targetPort?: number } = {}): Promise<FaultProxy> {
+/**
+ * Starts a proxy on 127.0.0.1:`port` (default: a free port) in front of 127.0.0.1:`targetPort`
+ * (settable later).
+ */
+export async function startFaultProxy(options: { targetPort?: number; port?: number } = {}): Promise<FaultProxy> {
   let targetPort = options.targetPort;
   const settings: Settings = { delayMs: { toServer: 0, toClient: 0 }, blackholed: { toServer: false, toClient: false } };
   const stats: FaultProxyStats = {
@@ -166,7 +169,7 @@ export async function startFaultProxy(options: { targetPort?: number } = {}): Pr
   };
   const links = new Set<Link>();
   let listener: net.Server | undefined;
-  let port = 0;
+  let port = options.port ?? 0;
   let refuseTimer: NodeJS.Timeout | undefined;
   let closed = false;
 
