@@ -246,7 +246,10 @@ export async function startFaultProxy(options: { targetPort?: number; port?: num
     await new Promise<void>((resolve) => {
       server.close(() => undefined);
       // 'listening' is false as soon as the handle is closed
-      const check = (): void => (server.listening ? setImmediate(check) : resolve());
+      const check = (): void => {
+        if (server.listening) setImmediate(check);
+        else resolve();
+      };
       check();
     });
   };
