@@ -188,8 +188,10 @@ kafkaTest("a publish that failed after the broker stored it does not swallow the
  * Refused reconnects that outlast the client are not a case here: a publish rejects (48 s with
  * the default retries), but the KafkaJS consumer's nested reconnect retries reported an error
  * after 9.5 s in one run and not within 30 s in the next, too long and too variable for this file.
+ * For the same reason the subscriber's error is recorded, not waited for: behind a blackhole the
+ * KafkaJS consumer reported one after 18.8 s in one run and not within 30 s in another.
  */
-const OUTLAST_BOUNDS = { publishMs: 30_000, subscriberMs: 30_000, recoverMs: 30_000 };
+const OUTLAST_BOUNDS = { publishMs: 30_000, subscriberMs: undefined, recoverMs: 30_000 };
 
 kafkaTest(
   "outlasting blackhole (both ways, old and new connections): publishes reject in bounds, then recover",
