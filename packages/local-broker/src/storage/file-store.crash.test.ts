@@ -168,3 +168,46 @@ test(
   },
   120_000,
 );
+
+test("an idempotent publish retried across a crash is dropped after restart and reports duplicate: true", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "brook-dedupe-crash-"));
+  try {
+    const rounds = 4;
+    const child = spawn(process.execPath, ["--import", REGISTER, path.join(__dirname, "file-store.dedupe-crash-child.mjs"), dir, String(rounds)], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.once("exit", (_code, sig) => resolve(sig)));
+    clearTimeout(timer);
+    const lines = stdout.split("\n").filter((l) => l.length > 0);
+    if (lines.length !== rounds) throw new Error(`child printed ${lines.length} of ${rounds} rounds (signal ${signal}): ${stderr}`);
+    const acked = lines.flatMap((l) => JSON.parse(l) as Array<{ partition: string; offset: string; duplicate: boolean }>);
+    expect(acked.every((a) => a.duplicate === false)).toBe(true);
+
+    const { LogEngine } = await import("../engine.js");
+    const store = await openFileStore(dir, { fsync: "always", logger: { warn: () => undefined, error: () => undefined } });
+    const engine = await LogEngine.open(store);
+    try {
+      // The producer never heard back (the broker died) and retries every message.
+      const retried = await engine.append(
+        "dedupe",
+        acked.map((_, n) => ({ key: n % 2 === 0 ? undefined : `k${n}`, idempotencyKey: `idem-${n}`, headers: {}, value: Buffer.from(`v${n}`) })),
+      );
+      retried.forEach((r, n) => {
+        expect(r).toEqual({ ok: true, position: { partition: acked[n]!.partition, offset: acked[n]!.offset }, duplicate: true });
+      });
+      // and the log holds each message exactly once
+      let stored = 0;
+      for (const p of [0, 1]) stored += (await engine.log("dedupe", p).read(0, 1000)).length;
+      expect(stored).toBe(acked.length);
+    } finally {
+      await engine.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);
