@@ -17,7 +17,7 @@ mkdirSync("bench-results", { recursive: true });
 for (const [name, args] of all) {
   if (only.length > 0 && !only.includes(name)) continue;
   console.log(`\n=== ${name} ===`);
-  const r = spawnSync("node", args, { stdio: "inherit", env: process.env });
+  const r = spawnSync(process.execPath, args, { stdio: "inherit", env: process.env });
   const file = `bench-results/${name}.json`;
   summary[name] = { exitCode: r.status, results: existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : null };
 }

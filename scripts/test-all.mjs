@@ -1,35 +1,154 @@
-// The README's test command: builds, starts every real backend the suites need (on 127.0.0.1,
-// free ports), runs every jest suite once, stops the backends by pid, and ends with the plain
-// line "N passed, M failed[, K skipped]". In CI (CI=true) a backend that cannot start fails
-// the run; locally it fails too unless BROOK_SKIP_BACKENDS names it (e.g. "pubsub,kafka").
+// The README's test command: builds once, starts every real backend the suites need once (on
+// 127.0.0.1, free ports), runs the whole jest suite on each Node runtime we support — the
+// machine's Node (20) and then Node 24 — against the same backends, stops the backends by pid,
+// and ends with ONE plain line summing every runtime: "N passed, M failed[, K skipped]".
+//
+// Each runtime's run writes its own report (.tmp/jest-results-node<major>.json) and gets its own
+// line "[test-all] node v24.…: X passed, …". During a run, jest, its workers and every child a
+// test spawns run on that runtime: jest is started with the runtime's binary (workers inherit
+// it as process.execPath), and a folder holding only a `node` symlink to it is first on PATH, so
+// `npx tsc` and anything spawned as plain "node" use it too (test/runtime.test.ts checks this).
+// Native modules (@swc/core, @node-rs/crc32, jest's unrs-resolver) are N-API, so one
+// node_modules serves both runtimes.
+//
+// Node 24 comes from scripts/runtimes/node24.mjs (PyPI wheel into .cache/node24), installed here
+// when missing so the command works on a fresh machine. In CI (CI=true) a backend that cannot
+// start, or a runtime that cannot be installed, fails the run; locally they fail it too unless
+// BROOK_SKIP_BACKENDS names the backend (e.g. "pubsub,kafka") or BROOK_SKIP_RUNTIMES names the
+// runtime (e.g. "node24"; "node20" skips the machine's own run).
+// Arguments are passed to every jest run (e.g. a test path pattern).
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { createRequire } from "node:module";
+import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const log = (msg) => console.log(`[test-all] ${msg}`);
-const skipped = new Set((process.env.BROOK_SKIP_BACKENDS ?? "").split(",").filter(Boolean));
-if (process.env.CI === "true" && skipped.size > 0) {
-  console.error("[test-all] BROOK_SKIP_BACKENDS is not allowed in CI");
-  process.exit(2);
+const listEnv = (name) => new Set((process.env[name] ?? "").split(",").map((s) => s.trim()).filter(Boolean));
+const skipped = listEnv("BROOK_SKIP_BACKENDS");
+const skippedRuntimes = listEnv("BROOK_SKIP_RUNTIMES");
+for (const [name, set] of [["BROOK_SKIP_BACKENDS", skipped], ["BROOK_SKIP_RUNTIMES", skippedRuntimes]]) {
+  if (process.env.CI === "true" && set.size > 0) {
+    console.error(`[test-all] ${name} is not allowed in CI`);
+    process.exit(2);
+  }
 }
+// One jest run takes ~70 s on 2 cores; a run still going after this is hung and is stopped.
+const RUN_TIMEOUT_MS = Number(process.env.BROOK_TEST_RUN_TIMEOUT_MS ?? 20 * 60_000);
+const out = join(root, ".tmp");
 
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: "inherit", ...opts });
   return r.status ?? 1;
 }
 
-log("type-check and build (tsc -b)");
-if (run("npx", ["tsc", "-b"]) !== 0) {
+const formatCounts = ({ passed, failed, pending }) =>
+  `${passed} passed, ${failed} failed${pending > 0 ? `, ${pending} skipped` : ""}`;
+
+/** A folder holding only a `node` symlink to `binary`, to put first on PATH. */
+function nodeOnlyDir(name, binary) {
+  const dir = join(out, "runtimes", name);
+  mkdirSync(dir, { recursive: true });
+  rmSync(join(dir, "node"), { force: true });
+  symlinkSync(binary, join(dir, "node"));
+  return dir;
+}
+
+/** Runs the whole jest suite on one runtime; returns its counts. */
+async function runJest(runtime, env) {
+  const report = join(out, `jest-results-${runtime.name}.json`);
+  rmSync(report, { force: true });
+  const jestBin = createRequire(join(root, "package.json")).resolve("jest/bin/jest");
+  const jestArgs = [jestBin, "--json", `--outputFile=${report}`, "--maxWorkers=2", ...process.argv.slice(2)];
+  const runEnv = {
+    ...env,
+    PATH: `${runtime.pathDir}${delimiter}${env.PATH ?? ""}`,
+    BROOK_TEST_NODE_VERSION: runtime.version,
+  };
+  log(`node ${runtime.version}: jest ${jestArgs.slice(1).join(" ")}`);
+  const started = Date.now();
+  const status = await new Promise((resolve) => {
+    // Own process group, so a hung run can be stopped with its workers (by this pid's group).
+    const child = spawn(runtime.node, jestArgs, { cwd: root, env: runEnv, stdio: "inherit", detached: true });
+    // Ctrl-C reaches only the terminal's group: pass it on, then stop the backends as usual.
+    const forward = (sig) => { try { process.kill(-child.pid, sig); } catch {} };
+    process.on("SIGINT", forward);
+    process.on("SIGTERM", forward);
+    let killTimer;
+    const timer = setTimeout(() => {
+      log(`node ${runtime.version}: jest still running after ${RUN_TIMEOUT_MS} ms, stopping pid ${child.pid}`);
+      try { process.kill(-child.pid, "SIGTERM"); } catch {}
+      killTimer = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} }, 10_000);
+    }, RUN_TIMEOUT_MS);
+    child.on("error", (err) => {
+      log(`node ${runtime.version}: cannot start jest: ${err.message}`);
+      process.off("SIGINT", forward);
+      process.off("SIGTERM", forward);
+      clearTimeout(timer);
+      resolve(1);
+    });
+    child.on("exit", (code) => {
+      process.off("SIGINT", forward);
+      process.off("SIGTERM", forward);
+      clearTimeout(timer);
+      clearTimeout(killTimer);
+      resolve(code ?? 1);
+    });
+  });
+  const counts = { passed: 0, failed: 0, pending: 0 };
+  if (existsSync(report)) {
+    const results = JSON.parse(readFileSync(report, "utf8"));
+    counts.passed = results.numPassedTests;
+    counts.failed = results.numFailedTests + results.numRuntimeErrorTestSuites;
+    counts.pending = results.numPendingTests + results.numTodoTests;
+    for (const suite of results.testResults) {
+      if (suite.status === "failed" && suite.assertionResults.every((a) => a.status !== "failed")) {
+        log(`node ${runtime.version}: suite failed to run: ${suite.name}`);
+      }
+    }
+  } else {
+    counts.failed = 1;
+  }
+  if (status !== 0 && counts.failed === 0) counts.failed = 1;
+  log(`node ${runtime.version}: ${formatCounts(counts)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  return counts;
+}
+
+log("type-check and build (tsc -b), then the type-level tests (tsc -p test/types)");
+if (run("npx", ["tsc", "-b"]) !== 0 || run("npx", ["tsc", "-p", "test/types"]) !== 0) {
   console.log("0 passed, 1 failed");
   process.exit(1);
+}
+mkdirSync(out, { recursive: true });
+
+// The runtimes, in the order they run. A runtime that cannot be installed counts as one failure.
+const total = { passed: 0, failed: 0, pending: 0 };
+const runtimes = [];
+const lines = []; // one per runtime, repeated together before the closing line
+const machineName = `node${process.versions.node.split(".")[0]}`;
+if (skippedRuntimes.has(machineName)) {
+  log(`${machineName} (the machine's ${process.version}) skipped: BROOK_SKIP_RUNTIMES`);
+} else {
+  runtimes.push({ name: machineName, version: process.version, node: process.execPath, pathDir: nodeOnlyDir(machineName, process.execPath) });
+}
+if (skippedRuntimes.has("node24")) {
+  log("node24 skipped: BROOK_SKIP_RUNTIMES");
+} else {
+  try {
+    const { installNode24 } = await import("./runtimes/node24.mjs");
+    const rt = await installNode24({ log });
+    runtimes.push({ name: "node24", version: rt.version, node: rt.node, pathDir: rt.pathDir });
+  } catch (err) {
+    log(`node24: cannot be installed, counted as 1 failed${process.env.CI === "true" ? "" : " (BROOK_SKIP_RUNTIMES=node24 skips it locally)"}:`);
+    console.error(`[test-all] ${err instanceof Error ? err.message : err}`);
+    total.failed += 1;
+    lines.push("node24: not installed, 1 failed");
+  }
 }
 
 const backends = [];
 const env = { ...process.env, METADATA_SERVER_DETECTION: "none" };
-let exitCode = 1;
-let summary = "0 passed, 1 failed";
 try {
   if (!skipped.has("kafka") && existsSync(join(root, "scripts/backends/kafka.mjs"))) {
     const { fetchKafka, startKafka } = await import("./backends/kafka.mjs");
@@ -49,43 +168,25 @@ try {
   }
   env.BROOK_SKIP_BACKENDS = [...skipped].join(",");
 
-  const out = join(root, ".tmp");
-  mkdirSync(out, { recursive: true });
-  const report = join(out, "jest-results.json");
-  rmSync(report, { force: true });
-  const jestArgs = ["jest", "--json", `--outputFile=${report}`, "--maxWorkers=2", ...process.argv.slice(2)];
-  log(`npx ${jestArgs.join(" ")}`);
-  const status = await new Promise((resolve) => {
-    const child = spawn("npx", jestArgs, { cwd: root, env, stdio: "inherit" });
-    child.on("exit", (code) => resolve(code ?? 1));
-  });
-  let passed = 0;
-  let failed = 0;
-  let pending = 0;
-  if (existsSync(report)) {
-    const results = JSON.parse(readFileSync(report, "utf8"));
-    passed = results.numPassedTests;
-    failed = results.numFailedTests + results.numRuntimeErrorTestSuites;
-    pending = results.numPendingTests + results.numTodoTests;
-    for (const suite of results.testResults) {
-      if (suite.status === "failed" && suite.assertionResults.every((a) => a.status !== "failed")) {
-        log(`suite failed to run: ${suite.name}`);
-      }
-    }
-  } else {
-    failed = 1;
+  for (const runtime of runtimes) {
+    const counts = await runJest(runtime, env);
+    for (const k of Object.keys(total)) total[k] += counts[k];
+    lines.push(`node ${runtime.version}: ${formatCounts(counts)}`);
   }
-  if (status !== 0 && failed === 0) failed = 1;
-  exitCode = failed === 0 && status === 0 ? 0 : 1;
-  summary = `${passed} passed, ${failed} failed${pending > 0 ? `, ${pending} skipped` : ""}`;
+  if (runtimes.length === 0) {
+    lines.push("no runtime tested (BROOK_SKIP_RUNTIMES)");
+    total.failed += 1;
+  }
+  // Repeated together so both runtimes' results stand side by side after the long jest output.
+  for (const line of lines) log(line);
 } catch (err) {
   console.error(`[test-all] ${err instanceof Error ? err.stack : err}`);
-  exitCode = 1;
+  total.failed += 1;
 } finally {
   for (const backend of backends.reverse()) {
     await backend.stop().catch((err) => console.error(`[test-all] stopping pid ${backend.pid}: ${err}`));
   }
 }
 // The summary is the run's last line, after the backends' own shutdown output.
-console.log(summary);
-process.exit(exitCode);
+console.log(formatCounts(total));
+process.exit(total.failed === 0 ? 0 : 1);

@@ -12,7 +12,8 @@ beforeAll(() => {
 }, 120_000);
 
 function runDemo(url: string): { status: number | null; out: string } {
-  const r = spawnSync("node", [main], { cwd: root, env: { ...process.env, BROOK_URL: url }, encoding: "utf8", timeout: 90_000 });
+  // process.execPath: the demo runs on the Node under test (the root runner tests Node 20 and 24).
+  const r = spawnSync(process.execPath, [main], { cwd: root, env: { ...process.env, BROOK_URL: url }, encoding: "utf8", timeout: 90_000 });
   return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
 }
 

@@ -13,6 +13,7 @@ import { KafkaSubscriptionSource } from "./subscriber.js";
  */
 export class KafkaBroker extends BrokerSkeleton<KafkaAdmin, KafkaPublishTransport, KafkaSubscriptionSource> {
   readonly capabilities: Capabilities;
+  protected override readonly messagingSystem = "kafka";
 
   constructor(
     url: string,
@@ -49,6 +50,7 @@ export class KafkaBroker extends BrokerSkeleton<KafkaAdmin, KafkaPublishTranspor
       topic,
       group: options.group,
       startFrom: options.startFrom,
+      onOutOfRange: options.onOutOfRange,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       firstAssignmentTimeoutMs: BOUNDS.firstAssignmentMs,
       logger: this.logger,

@@ -70,7 +70,10 @@ export interface ConsumerHooks {
    * drains in-flight work and commits here, so no partition moves with work in flight.
    */
   beforeJoin(): Promise<void>;
-  /** Called after each join with the partitions of the subscribed topic this member now owns. */
+  /**
+   * Called after each join with the partitions of the subscribed topic this member now owns,
+   * synchronously, before the driver fetches any of them (a pause here holds every fetch).
+   */
   assigned(partitions: number[]): void;
   /** The client stopped on an error; `restarting` when it will rejoin by itself. */
   crashed(error: unknown, restarting: boolean): void;
@@ -93,6 +96,9 @@ export interface DriverConsumer {
   commit(topic: string, offsets: Array<{ partition: number; offset: string }>): Promise<void>;
   /** Moves the fetch position of an owned partition; applied before the next fetch. */
   seek(topic: string, partition: number, offset: string): void;
+  /** Stops fetching owned partitions (no fetch at all until resumed). */
+  pause(topic: string, partitions: number[]): void;
+  resume(topic: string, partitions: number[]): void;
   /** Leaves the group at once and closes the connections. */
   stop(): Promise<void>;
 }

@@ -378,6 +378,14 @@ class KafkajsConsumer implements DriverConsumer {
     this.consumer.seek({ topic, partition, offset });
   }
 
+  pause(topic: string, partitions: number[]): void {
+    if (partitions.length > 0) this.consumer.pause([{ topic, partitions }]);
+  }
+
+  resume(topic: string, partitions: number[]): void {
+    if (partitions.length > 0) this.consumer.resume([{ topic, partitions }]);
+  }
+
   async stop(): Promise<void> {
     // disconnect() stops the fetch loop, sends LeaveGroup and closes the sockets.
     try {

@@ -2,6 +2,8 @@ import { BrookError, type SeekTarget, type StartFrom, type Logger } from "@brook
 import {
   IDEMPOTENCY_HEADER,
   assignmentAt,
+  placeInLog,
+  type OutOfRangePolicy,
   nextAfter,
   waitWithTimeout,
   type CommitSource,
@@ -18,6 +20,8 @@ export interface KafkaSourceOptions {
   topic: string;
   group: string;
   startFrom: StartFrom;
+  /** where a committed position outside the log resumes (subscribe's onOutOfRange) */
+  onOutOfRange: OutOfRangePolicy;
   heartbeatIntervalMs: number;
   /** how long subscribe() waits for the member's first assignment */
   firstAssignmentTimeoutMs: number;
@@ -184,6 +188,10 @@ export class KafkaSubscriptionSource implements CommitSource {
   }
 
   private assigned(partitions: number[]): void {
+    // Nothing is fetched until setUp has placed each partition: KafkaJS resets an out-of-range
+    // position by itself (committing "latest" over the group's offset), which must not happen
+    // before Brook has checked the position and said what was skipped.
+    this.consumer.pause(this.options.topic, partitions);
     const generation = ++this.generation;
     this.owned = new Set();
     this.ready = this.setUp(partitions, generation).catch((err: unknown) => {
@@ -198,10 +206,15 @@ export class KafkaSubscriptionSource implements CommitSource {
     const committed = partitions.length === 0 ? new Map<number, string | undefined>() : await this.admin.committedOffsets(group, topic);
     const unplaced = partitions.filter((p) => committed.get(p) === undefined);
     const starts = unplaced.length === 0 ? new Map<number, bigint>() : await this.initialOffsets(unplaced);
+    const { moved, unread, errors } = await this.checkInLog(partitions.filter((p) => committed.get(p) !== undefined), committed);
+    for (const [partition, next] of moved) starts.set(partition, next);
     if (generation !== this.generation || this.stopping) return;
     for (const [partition, offset] of starts) this.consumer.seek(topic, partition, offset.toString());
-    const assignments: PartitionAssignment[] = partitions.map((p) => assignmentAt(String(p), committed.get(p) ?? starts.get(p)!));
+    const unreadSet = new Set(unread);
+    this.consumer.resume(topic, partitions.filter((p) => !unreadSet.has(p)));
+    const assignments: PartitionAssignment[] = partitions.map((p) => assignmentAt(String(p), starts.get(p) ?? committed.get(p)!));
     sink.assigned(assignments);
+    for (const error of errors) sink.error(error);
     this.owned = new Set(partitions);
     this.firstDone = true;
     this.firstAssignment.resolve();
@@ -212,6 +225,34 @@ export class KafkaSubscriptionSource implements CommitSource {
         sink.error(toKafkaBrookError(err, `commit the start position of topic "${topic}" for group "${group}"`));
       });
     }
+  }
+
+  /**
+   * A committed position that retention removed, or that is past the log's end, is never
+   * followed silently (Kafka's client would reset it quietly): it moves by onOutOfRange with
+   * an OUT_OF_RANGE error naming the skipped offsets, or the partition is left unread.
+   */
+  private async checkInLog(
+    partitions: number[],
+    committed: Map<number, string | undefined>,
+  ): Promise<{ moved: Map<number, bigint>; unread: number[]; errors: BrookError[] }> {
+    const moved = new Map<number, bigint>();
+    const unread: number[] = [];
+    const errors: BrookError[] = [];
+    if (partitions.length === 0) return { moved, unread, errors };
+    const { topic, group, onOutOfRange } = this.options;
+    const bounds = new Map((await this.admin.topicOffsets(topic)).map((o) => [o.partition, o]));
+    for (const p of partitions) {
+      const b = bounds.get(p);
+      if (b === undefined) continue;
+      const wanted = BigInt(committed.get(p)!);
+      const placed = placeInLog(`topic "${topic}" partition ${p} (group "${group}")`, wanted, BigInt(b.low), BigInt(b.high), onOutOfRange);
+      if (placed.error === undefined) continue;
+      errors.push(placed.error);
+      if (placed.next === undefined) unread.push(p);
+      else moved.set(p, placed.next);
+    }
+    return { moved, unread, errors };
   }
 
   /** Where partitions without a committed offset start (`startFrom`). */

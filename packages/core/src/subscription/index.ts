@@ -1,7 +1,7 @@
 export { ManagedSubscription } from "./managed-subscription.js";
 export type { SubscriptionInit } from "./managed-subscription.js";
 export { resolveSubscribeOptions, validateSeekTarget } from "./options.js";
-export type { DeadLetterMode, HandlerMode, ResolvedSubscribeOptions } from "./options.js";
+export type { DeadLetterMode, HandlerMode, OutOfRangePolicy, ResolvedSubscribeOptions } from "./options.js";
 export { AckSettlement, WatermarkSettlement, settlementFor } from "./settlement.js";
 export type { Settlement } from "./settlement.js";
 export { PartitionHealthTracker } from "./health.js";
@@ -10,3 +10,4 @@ export type { DeadLetterPublisherFactory } from "./dead-letter.js";
 export { HandlerRunner } from "./handler-runner.js";
 export type { RunnerHooks, SubscriptionStats } from "./handler-runner.js";
 export { sleep, waitWithTimeout } from "./wait.js";
+export { MessageStream } from "./message-stream.js";

@@ -13,6 +13,8 @@ export type HandlerMode<T> =
 /** Where a message goes after its last failed attempt. */
 export type DeadLetterMode = { kind: "none" } | { kind: "topic"; topic: string } | { kind: "native" };
 
+export type OutOfRangePolicy = "earliest" | "latest" | "error";
+
 /** subscribe() options, validated once at the public boundary, with every default applied. */
 export interface ResolvedSubscribeOptions<T> {
   group: string;
@@ -25,6 +27,7 @@ export interface ResolvedSubscribeOptions<T> {
   deadLetter: DeadLetterMode;
   dedupe: { store: DedupeStore; ttlMs: number } | undefined;
   startFrom: StartFrom;
+  onOutOfRange: OutOfRangePolicy;
   stallTimeoutMs: number;
   commitIntervalMs: number;
   createIfMissing: boolean;
@@ -65,6 +68,7 @@ export function resolveSubscribeOptions<T>(options: SubscribeOptions<T>, capabil
     deadLetter: resolveDeadLetter(options.deadLetter, capabilities.nativeDeadLetter),
     dedupe: resolveDedupe(options.dedupe),
     startFrom: resolveStartFrom(options.startFrom),
+    onOutOfRange: resolveOutOfRange(options.onOutOfRange),
     stallTimeoutMs,
     commitIntervalMs,
     createIfMissing: options.createIfMissing === true,
@@ -92,6 +96,12 @@ function resolveDedupe(dedupe: SubscribeOptions<unknown>["dedupe"]): ResolvedSub
   const ttlMs = dedupe.ttlMs ?? SUBSCRIBE_DEFAULTS.dedupeTtlMs;
   if (!(typeof ttlMs === "number" && ttlMs > 0)) throw invalidArgument("dedupe.ttlMs", "a number > 0", ttlMs);
   return { store: store as DedupeStore, ttlMs };
+}
+
+function resolveOutOfRange(policy: unknown): OutOfRangePolicy {
+  if (policy === undefined) return "earliest";
+  if (policy === "earliest" || policy === "latest" || policy === "error") return policy;
+  throw invalidArgument("onOutOfRange", '"earliest", "latest" or "error"', policy);
 }
 
 function resolveStartFrom(startFrom: unknown): StartFrom {

@@ -5,6 +5,8 @@ import { MemoryDedupeStore } from "../dedupe.js";
 import { DLQ_HEADERS, IDEMPOTENCY_HEADER } from "../headers.js";
 import type { OutgoingMessage, PartitionHealth, PublishBatchResult, Publisher } from "../contract.js";
 import type { AckSource, CommitSource, SourceRecord } from "../spi.js";
+import { placeInLog } from "../offsets.js";
+import { toLogger } from "../logger.js";
 import { DeadLetterer } from "./dead-letter.js";
 import { HandlerRunner, type RunnerHooks } from "./handler-runner.js";
 import { PartitionHealthTracker } from "./health.js";
@@ -239,7 +241,7 @@ describe("HandlerRunner", () => {
       error: (e) => void errors.push(e),
       isClosed: () => false,
     };
-    return { runner: new HandlerRunner<string>("t", options, abort.signal, hooks), settled, redelivered, dead, errors, abort };
+    return { runner: new HandlerRunner<string>("t", options, abort.signal, "brook", hooks), settled, redelivered, dead, errors, abort };
   }
 
   test("retries with deliveryAttempt + 1 and settles once it succeeds", async () => {
@@ -307,6 +309,16 @@ describe("HandlerRunner", () => {
     expect(dead).toEqual([]);
   });
 
+  test("after close aborts the subscription, a queued message is not handed to the handler and is not settled", async () => {
+    const { runner, settled, abort } = setup();
+    abort.abort();
+    let calls = 0;
+    await runner.runMessage(() => void (calls += 1), record(1), 0);
+    await runner.runBatch(() => void (calls += 1), [record(2)], [0]);
+    expect(calls).toBe(0);
+    expect(settled).toEqual([]);
+  });
+
   test("a batch handler's throw retries the whole batch; exhausted, the whole batch is dead-lettered", async () => {
     const { runner, settled, dead } = setup();
     const calls: number[][] = [];
@@ -317,5 +329,42 @@ describe("HandlerRunner", () => {
     expect(calls).toEqual([[1, 1], [2, 2], [3, 3]]);
     expect(dead).toEqual([{ offsets: ["1", "2"], attempts: 3, reason: "batch fails" }]);
     expect(settled).toEqual(["1", "2"]);
+  });
+});
+
+describe("placeInLog", () => {
+  test("in range stays; before the start or past the end moves by policy with OUT_OF_RANGE naming the range", () => {
+    expect(placeInLog("t/0", 5n, 0n, 10n, "earliest")).toEqual({ next: 5n, error: undefined });
+    expect(placeInLog("t/0", 10n, 0n, 10n, "error")).toEqual({ next: 10n, error: undefined });
+    const early = placeInLog("t/0", 3n, 100n, 150n, "earliest");
+    expect(early.next).toBe(100n);
+    expect(early.error).toMatchObject({ code: "OUT_OF_RANGE", message: expect.stringContaining("offsets 3–99 were removed by retention") });
+    const late = placeInLog("t/0", 3n, 100n, 150n, "latest");
+    expect(late.next).toBe(150n);
+    expect(late.error!.message).toContain("100–149 are skipped too");
+    const stop = placeInLog("t/0", 3n, 100n, 150n, "error");
+    expect(stop.next).toBeUndefined();
+    expect(stop.error!.message).toContain("left unread");
+    const past = placeInLog("t/0", 900n, 0n, 20n, "earliest");
+    expect(past.next).toBe(0n);
+    expect(past.error!.message).toContain("past the log's end 20");
+  });
+});
+
+describe("toLogger", () => {
+  test("a pino-style logger gets (fields, message); console-style loggers are used as they are", () => {
+    const calls: unknown[][] = [];
+    const pinoLike = {
+      levels: { values: { info: 30 } },
+      child: () => pinoLike,
+      debug: (...a: unknown[]) => void calls.push(["debug", ...a]),
+      info: (...a: unknown[]) => void calls.push(["info", ...a]),
+      warn: (...a: unknown[]) => void calls.push(["warn", ...a]),
+      error: (...a: unknown[]) => void calls.push(["error", ...a]),
+    };
+    toLogger(pinoLike)!.warn("disk is slow", { ms: 12 });
+    expect(calls).toEqual([["warn", { ms: 12 }, "disk is slow"]]);
+    expect(toLogger(console)).toBe(console);
+    expect(toLogger(undefined)).toBeUndefined();
   });
 });
