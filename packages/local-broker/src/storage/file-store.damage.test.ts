@@ -59,6 +59,13 @@ afterAll(() => {
 });
 
 const T0 = 1_700_000_000_000;
+const CONFIG = { partitions: 1, retentionMs: Infinity, retentionBytes: undefined, createdAt: T0 };
+
+/** Opens partition 0 of topic "t", creating the topic as the engine does. */
+async function openT(store: FileStore): Promise<PartitionLog> {
+  if (!store.metadata.topics().has("t")) await store.metadata.putTopic("t", CONFIG);
+  return store.openPartition("t", 0);
+}
 
 function record(i: number): AppendRecord {
   return { timestamp: T0 + i, key: undefined, idempotencyKey: undefined, headers: {}, value: Buffer.from(`value-${i}`) };
@@ -134,7 +141,7 @@ function batchPositions(file: string): number[] {
 async function segmentedPartition(n = 100): Promise<{ dir: string; pdir: string; files: string[] }> {
   const dir = tempDir();
   const store = await open(dir, { segmentBytes: 1024 });
-  const log = await store.openPartition("t", 0);
+  const log = await openT(store);
   await appendEach(log, n);
   await close(store);
   const pdir = partitionDir(dir, "t");
@@ -225,7 +232,7 @@ describe("holes in a partition are never read around", () => {
   test("retention is not a hole: the start moves and reopening finds nothing wrong", async () => {
     const dir = tempDir();
     let store = await open(dir, { segmentBytes: 1024 });
-    let log = await store.openPartition("t", 0);
+    let log = await openT(store);
     await appendEach(log, 100);
     const start = await log.applyRetention(T0 + 10_000, 5_000, 2048);
     expect(start).toBeGreaterThan(0);
@@ -245,7 +252,7 @@ describe("the active segment after an unclean stop", () => {
   async function activeSegment(options: FileStoreOptions = {}): Promise<{ dir: string; file: string; positions: number[] }> {
     const dir = tempDir();
     const store = await open(dir, { fsync: "always", ...options });
-    const log = await store.openPartition("t", 0);
+    const log = await openT(store);
     await appendEach(log, 10);
     await close(store);
     fs.rmSync(path.join(partitionDir(dir, "t"), "CLEAN")); // as after a crash
@@ -315,7 +322,7 @@ describe("the active segment after an unclean stop", () => {
   test("after a clean close any damage at the tail is damage (every byte had been fsynced)", async () => {
     const dir = tempDir();
     let store = await open(dir);
-    const log = await store.openPartition("t", 0);
+    const log = await openT(store);
     await appendEach(log, 3);
     await close(store);
     const file = segmentFiles(partitionDir(dir, "t"))[0] as string;

@@ -45,6 +45,11 @@ export interface PartitionLog {
   applyRetention(now: number, retentionMs: number, retentionBytes: number | undefined): Promise<number>;
   /** Bytes the partition occupies in the store. */
   sizeBytes(): number;
+  /**
+   * True when the log was not closed cleanly before it was opened (a durable store after a
+   * crash): the dedupe entries of its last records may not have been written (FORMAT.md §7).
+   */
+  readonly recoveredUnclean?: boolean;
   close(): Promise<void>;
 }
 
