@@ -40,6 +40,8 @@ export interface MetadataContext {
   readonly compactBytes: number;
   readonly logger: StoreLogger;
   readonly stats: FileStoreStats;
+  /** `brook repair --skip-damaged` (FORMAT.md §9): skip damaged journal entries, keep the rest */
+  readonly repair?: { skipDamaged: boolean; report: (line: string) => void };
 }
 
 export class FileMetadataStore implements MetadataStore {
@@ -104,6 +106,10 @@ export class FileMetadataStore implements MetadataStore {
       validEnd = this.replay(journal, 0, now, (problem, at) => {
         bad = { problem, at };
       });
+      if (bad !== undefined && !tornJournalTail(journal, bad.at) && this.ctx.repair?.skipDamaged === true) {
+        this.skipDamagedEntries(journalPath, journal, bad, now);
+        return;
+      }
       if (bad !== undefined) {
         // FORMAT.md §5.1: a torn append is cut; anything else is damage and refuses to open.
         const torn = tornJournalTail(journal, bad.at);
@@ -128,6 +134,40 @@ export class FileMetadataStore implements MetadataStore {
       if (this.ctx.fsync !== "never") fs.fsyncSync(this.journalFd);
     }
     this.journalSize = validEnd;
+  }
+
+  /**
+   * FORMAT.md §9: replays every entry that passes its checks, before and after each damaged
+   * one, keeps the old journal as `journal-<G>.<time>.damaged` and writes the state as a new
+   * snapshot + empty journal.
+   */
+  private skipDamagedEntries(journalPath: string, journal: Buffer, first: { problem: string; at: number }, now: number): void {
+    let bad: { problem: string; at: number } | undefined = first;
+    while (bad !== undefined) {
+      const from = bad.at;
+      let next = journal.length;
+      for (let p = from + 1; p + ENTRY_HEADER_BYTES <= journal.length; p++) {
+        const l = journal.readUInt32BE(p);
+        if (l >= ENTRY_HEADER_BYTES && l <= journal.length - p && journal.readUInt32BE(p + 4) === crc32c(journal.subarray(p + 8, p + l))) {
+          next = p;
+          break;
+        }
+      }
+      const line = `skipped metadata journal ${journalPath}: bytes ${from}–${next - 1} (${bad.problem})`;
+      this.ctx.logger.error("damaged metadata journal entry skipped by brook repair --skip-damaged", { file: journalPath, position: from, bytes: next - from, reason: bad.problem });
+      this.ctx.repair?.report(line);
+      bad = undefined;
+      if (next < journal.length) {
+        this.replay(journal, next, now, (problem, at) => {
+          bad = { problem, at };
+        });
+      }
+    }
+    const aside = path.join(this.dir, `journal-${String(this.generation).padStart(20, "0")}.${Date.now()}.damaged`);
+    fs.renameSync(journalPath, aside);
+    this.journalFd = fs.openSync(journalPath, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
+    this.journalSize = 0;
+    this.compact();
   }
 
   /** True when neither a snapshot nor a journal was found: a new directory (or lost metadata). */
@@ -372,6 +412,13 @@ export class FileMetadataStore implements MetadataStore {
     this.checkOpen();
     this.entriesOf(topic, partition).skipped.push({ ...range });
     return this.enqueue(encodeSkipped(topic, partition, range), true);
+  }
+
+  highestKnownOffset(topic: string, partition: number): number {
+    let high = 0;
+    for (const byTopic of this.offsets.values()) high = Math.max(high, byTopic.get(topic)?.get(partition) ?? 0);
+    for (const e of this.dedupe.get(topic)?.values() ?? []) if (e.partition === partition) high = Math.max(high, e.offset + 1);
+    return high;
   }
 
   private entriesOf(topic: string, partition: number): PartitionEntries {

@@ -34,6 +34,17 @@ export interface PartitionEntriesStore {
   skippedOf(topic: string, partition: number): SkippedRange[];
   recordSegments(topic: string, partition: number, bases: readonly number[]): Promise<void>;
   recordLogStart(topic: string, partition: number, start: number): Promise<void>;
+  recordSkipped(topic: string, partition: number, range: SkippedRange): Promise<void>;
+  /** the highest offset the metadata knows of in a partition (commits, dedupe entries + 1) */
+  highestKnownOffset(topic: string, partition: number): number;
+}
+
+/** `brook repair` (FORMAT.md §9): what opening may do beyond ordinary recovery. */
+export interface RepairMode {
+  /** skip every damaged range explicitly (a `skipped` entry each, logged and reported) */
+  skipDamaged: boolean;
+  /** hears one line per range skipped */
+  report: (line: string) => void;
 }
 
 /** A hole in the offset sequence of a partition (FORMAT.md §7 "Continuity", §9). */
@@ -69,6 +80,7 @@ export interface LogContext {
   readonly indexes: IndexCache;
   readonly stats: FileStoreStats;
   readonly metadata: PartitionEntriesStore;
+  readonly repair?: RepairMode;
 }
 
 interface PendingAppend {
@@ -765,8 +777,21 @@ export class FilePartitionLog implements PartitionLog {
       bases = bases.filter((x) => x >= lowest);
       const present = new Set(bases);
       this.absent = recorded.filter((b) => !present.has(b));
-      const lastFile = bases[bases.length - 1];
-      const late = this.absent.filter((b) => lastFile === undefined || b >= lastFile);
+      let lastFile = bases[bases.length - 1];
+      let late = this.absent.filter((b) => lastFile === undefined || b >= lastFile);
+      if (late.length > 0 && this.ctx.repair?.skipDamaged === true) {
+        // FORMAT.md §9: a hole at the end of the log — a new empty segment at the range's end,
+        // so no offset a group may have seen is ever reused; the hole is skipped below.
+        const to = Math.max(...late, meta.highestKnownOffset(this.topic, this.partition));
+        const seg = new Segment(this.dir, to);
+        fs.closeSync(fs.openSync(seg.logPath, "wx"));
+        if (this.ctx.fsync !== "never") this.fsyncDir();
+        await meta.recordSegments(this.topic, this.partition, [to]);
+        bases.push(to);
+        this.absent = this.absent.filter((b) => b !== to);
+        lastFile = to;
+        late = [];
+      }
       if (late.length > 0) {
         const files = late.map((b) => `${path.join(this.dir, `${segmentFileStem(b)}.log`)} absent`).join(", ");
         throw new BrookError(
@@ -786,15 +811,24 @@ export class FilePartitionLog implements PartitionLog {
       this.active = seg;
     } else {
       this.segments = bases.map((b) => new Segment(this.dir, b));
-      for (let i = 0; i < this.segments.length - 1; i++) await this.recoverSealed(this.segments[i] as Segment);
+      const skipped = meta.skippedOf(this.topic, this.partition);
+      for (let i = 0; i < this.segments.length - 1; i++) {
+        const seg = this.segments[i] as Segment;
+        const next = (this.segments[i + 1] as Segment).base;
+        // A range skipped inside a segment is found again by a full scan, so readers move past it.
+        const scan = skipped.some((r) => r.from > seg.base && r.from < next);
+        await this.recoverSealed(seg, scan);
+      }
       this.active = this.segments[this.segments.length - 1] as Segment;
       await this.recoverActive(this.active, clean);
+      this.active = this.segments[this.segments.length - 1] as Segment; // repair may have started a new one
     }
     const unrecorded = this.segments.map((seg) => seg.base).filter((b) => !recorded.includes(b));
     if (unrecorded.length > 0) await meta.recordSegments(this.topic, this.partition, unrecorded);
     this.nextOffset = this.active.endOffset;
     this.visibleEnd = this.nextOffset;
     this.computeGaps();
+    if (this.ctx.repair?.skipDamaged === true) await this.skipGaps();
     for (const g of this.gaps) {
       if (g.skipped) continue;
       this.ctx.logger.error("partition has a hole: reading into it fails with CORRUPT_DATA", {
@@ -806,12 +840,14 @@ export class FilePartitionLog implements PartitionLog {
     }
   }
 
-  private async recoverSealed(seg: Segment): Promise<void> {
+  private async recoverSealed(seg: Segment, fullScan = false): Promise<void> {
     seg.size = fs.statSync(seg.logPath).size;
     seg.visibleSize = seg.size;
     const fd = this.ctx.fds.acquire(seg);
     try {
-      const parsed = SegmentIndex.parse(readFileIfExists(seg.indexPath), readFileIfExists(seg.timeIndexPath), seg.size);
+      const parsed = fullScan
+        ? "a skipped range lies inside the segment"
+        : SegmentIndex.parse(readFileIfExists(seg.indexPath), readFileIfExists(seg.timeIndexPath), seg.size);
       let problem: string;
       if (typeof parsed !== "string") {
         const walk = walkTail(fd, seg.size, seg.base, parsed, this.ctx.indexIntervalBytes);
@@ -886,6 +922,12 @@ export class FilePartitionLog implements PartitionLog {
       const verdict = clean
         ? { torn: false, why: "the partition was closed cleanly, so every byte had been fsynced" }
         : classifyTail(tail, scan.validEnd, scan.endOffset);
+      if (!verdict.torn && this.ctx.repair?.skipDamaged === true) {
+        await this.setAsideDamagedTail(seg, scan.validEnd, scan.endOffset, tail, `${scan.problem}; ${verdict.why}`);
+        this.adoptScan(seg, scan);
+        seg.visibleSize = seg.size;
+        return;
+      }
       if (!verdict.torn) {
         throw new BrookError(
           "CORRUPT_DATA",
@@ -913,6 +955,90 @@ export class FilePartitionLog implements PartitionLog {
     }
     this.adoptScan(seg, scan);
     seg.visibleSize = seg.size;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // brook check / brook repair (FORMAT.md §9)
+
+  /** Segments in this partition (for `brook check`). */
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  /** `brook repair --skip-damaged` after verify(): skip what the full scan found. */
+  skipDamagedRanges(): Promise<void> {
+    return this.skipGaps();
+  }
+
+  /** Records every damaged range not yet skipped as skipped (fsynced), logged and reported. */
+  private async skipGaps(): Promise<void> {
+    for (const g of this.gaps) {
+      if (g.skipped) continue;
+      await this.ctx.metadata.recordSkipped(this.topic, this.partition, { from: g.from, to: g.to, reason: g.reason, skippedAt: Date.now() });
+      g.skipped = true;
+      const line = `skipped topic "${this.topic}" partition ${this.partition}: offsets ${g.from}–${g.to - 1} (${g.reason})`;
+      this.ctx.logger.error("damaged range skipped by brook repair --skip-damaged", { partition: this.name, fromOffset: g.from, toOffset: g.to, reason: g.reason });
+      this.ctx.repair?.report(line);
+    }
+  }
+
+  /**
+   * Damage in the active segment under `brook repair --skip-damaged`: the bytes from the bad
+   * batch on are moved to `<base>.<position>.damaged`, the segment is cut there and a new active
+   * segment starts after every offset the damaged bytes or the metadata may have handed out.
+   */
+  private async setAsideDamagedTail(seg: Segment, pos: number, from: number, tail: Buffer, reason: string): Promise<void> {
+    const aside = path.join(this.dir, `${segmentFileStem(seg.base)}.${pos}.damaged`);
+    writeFileSyncDurable(aside, tail, this.ctx.fsync !== "never");
+    let to = Math.max(from + 1, this.ctx.metadata.highestKnownOffset(this.topic, this.partition));
+    for (let p = 0; p + BATCH_HEADER_BYTES <= tail.length; p++) {
+      const len = tail.readUInt32BE(p);
+      if (len < BATCH_HEADER_BYTES || len > tail.length - p) continue;
+      const base = batchBaseOffset(tail, p);
+      if (base >= from && checkBatch(tail, p, tail.length - p, base) === undefined) to = Math.max(to, base + batchRecordCount(tail, p));
+    }
+    fs.ftruncateSync(seg.fd as number, pos);
+    if (this.ctx.fsync !== "never") fs.fsyncSync(seg.fd as number);
+    seg.size = pos;
+    unlinkIfExists(seg.indexPath);
+    unlinkIfExists(seg.timeIndexPath);
+    const fresh = new Segment(this.dir, to);
+    fresh.fd = fs.openSync(fresh.logPath, "wx+");
+    fresh.index = new SegmentIndex();
+    if (this.ctx.fsync !== "never") this.fsyncDir();
+    await this.ctx.metadata.recordSegments(this.topic, this.partition, [to]);
+    this.segments.push(fresh);
+    this.ctx.fds.adopt(seg);
+    this.damage.set(seg.base, `damaged batch at byte ${pos} (offset ${from}): ${reason}; the bytes from there are kept in ${aside}`);
+    this.ctx.logger.error("damaged tail of the active segment set aside", { file: seg.logPath, position: pos, fromOffset: from, toOffset: to, aside, reason });
+  }
+
+  /**
+   * `brook check`: CRC-scans every segment (sealed ones are not scanned on open) and returns
+   * every damaged range, skipped ones included. Changes nothing on disk.
+   */
+  async verify(): Promise<DamagedRange[]> {
+    this.checkReadable();
+    for (let i = 0; i < this.segments.length; i++) {
+      const seg = this.segments[i] as Segment;
+      if (seg.deleted) continue;
+      const fd = this.ctx.fds.acquire(seg);
+      try {
+        const size = seg === this.active ? seg.visibleSize : seg.size;
+        const scan = await scanSegment(fd, size, seg.base, this.ctx.indexIntervalBytes);
+        if (scan.problem !== undefined && seg !== this.active) {
+          this.damage.set(seg.base, `damaged batch at byte ${scan.validEnd} (offset ${scan.endOffset}): ${scan.problem}`);
+          seg.endOffset = Math.min(seg.endOffset, scan.endOffset);
+        } else if (scan.problem !== undefined) {
+          this.ctx.logger.error("active segment is damaged", { file: seg.logPath, position: scan.validEnd, offset: scan.endOffset, problem: scan.problem });
+          throw new BrookError("CORRUPT_DATA", `${seg.logPath}: damaged record batch at byte ${scan.validEnd} (offset ${scan.endOffset}): ${scan.problem}`);
+        }
+      } finally {
+        this.ctx.fds.release(seg);
+      }
+    }
+    this.computeGaps();
+    return this.damagedRanges();
   }
 
   // -------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import { BrookError, defaultLogger } from "@brook/core";
 import type { PartitionLog, Store } from "./types.js";
 import { FileMetadataStore } from "./file-metadata.js";
 import { DirectoryLock } from "./file-lock.js";
-import { FilePartitionLog, type FileStoreStats, type FsyncPolicy, type LogContext, type StoreLogger } from "./file-partition-log.js";
+import { FilePartitionLog, type FileStoreStats, type FsyncPolicy, type LogContext, type RepairMode, type StoreLogger } from "./file-partition-log.js";
 import { FdCache, IndexCache } from "./file-segment.js";
 import { fsyncDirSync, mkdirs } from "./file-io.js";
 
@@ -41,6 +41,8 @@ export interface FileStoreOptions {
   metadataCompactBytes?: number;
   /** hears what recovery truncated or rebuilt (any core Logger fits); default core's defaultLogger */
   logger?: StoreLogger;
+  /** `brook repair --skip-damaged` only (FORMAT.md §9): skip damaged ranges explicitly */
+  repair?: RepairMode;
 }
 
 const DEFAULTS = {
@@ -69,7 +71,7 @@ export async function openFileStore(dir: string, options: FileStoreOptions = {})
   const indexCacheBytes = positiveInt("indexCacheBytes", options.indexCacheBytes, DEFAULTS.indexCacheBytes, 1, Number.MAX_SAFE_INTEGER);
   const compactBytes = positiveInt("metadataCompactBytes", options.metadataCompactBytes, DEFAULTS.metadataCompactBytes, 1, Number.MAX_SAFE_INTEGER);
   const logger = options.logger ?? defaultLogger;
-  const settings: Settings = { fsync, fsyncIntervalMs, segmentBytes, segmentMs, indexIntervalBytes, maxOpen, indexCacheBytes, compactBytes, logger };
+  const settings: Settings = { fsync, fsyncIntervalMs, segmentBytes, segmentMs, indexIntervalBytes, maxOpen, indexCacheBytes, compactBytes, logger, repair: options.repair };
   try {
     return await openValidated(path.resolve(dir), settings);
   } catch (err) {
@@ -88,10 +90,11 @@ interface Settings {
   indexCacheBytes: number;
   compactBytes: number;
   logger: StoreLogger;
+  repair: RepairMode | undefined;
 }
 
 async function openValidated(root: string, settings: Settings): Promise<FileStore> {
-  const { fsync, fsyncIntervalMs, segmentBytes, segmentMs, indexIntervalBytes, maxOpen, indexCacheBytes, compactBytes, logger } = settings;
+  const { fsync, fsyncIntervalMs, segmentBytes, segmentMs, indexIntervalBytes, maxOpen, indexCacheBytes, compactBytes, logger, repair } = settings;
   const created = mkdirs(root);
   if (fsync !== "never") for (const d of created) fsyncDirSync(path.dirname(d));
   const lock = DirectoryLock.acquire(root);
@@ -99,7 +102,7 @@ async function openValidated(root: string, settings: Settings): Promise<FileStor
     const topicsDir = path.join(root, "topics");
     fs.mkdirSync(topicsDir, { recursive: true });
     const stats: FileStoreStats = { fsyncs: 0, writes: 0, bytesWritten: 0 };
-    const metadata = FileMetadataStore.open(path.join(root, "meta"), { fsync, compactBytes, logger, stats });
+    const metadata = FileMetadataStore.open(path.join(root, "meta"), { fsync, compactBytes, logger, stats, ...(repair === undefined ? {} : { repair }) });
     try {
       await reconcileTopicDirs(topicsDir, metadata, logger);
     } catch (err) {
@@ -116,6 +119,7 @@ async function openValidated(root: string, settings: Settings): Promise<FileStor
       indexes: new IndexCache(indexCacheBytes),
       stats,
       metadata,
+      ...(repair === undefined ? {} : { repair }),
     };
     return new FileStore(root, lock, metadata, ctx, fsyncIntervalMs);
   } catch (err) {
