@@ -92,11 +92,35 @@ export class FileMetadataStore implements MetadataStore {
     const snapshotPath = path.join(this.dir, "snapshot");
     const snapshot = readFileIfExists(snapshotPath);
     if (snapshot !== undefined) this.loadSnapshot(snapshotPath, snapshot);
-    this.loadedEmpty = snapshot === undefined && !fs.existsSync(this.journalPath);
+    const generations: number[] = [];
     for (const name of fs.readdirSync(this.dir)) {
       const m = /^journal-(\d{20})\.log$/.exec(name);
-      if (m !== null && Number(m[1]) !== this.generation) unlinkIfExists(path.join(this.dir, name));
+      if (m !== null) generations.push(Number(m[1]));
     }
+    generations.sort((a, b) => a - b);
+    // FORMAT.md §5.2 "Missing metadata": no snapshot, but journals of a generation > 0 — the
+    // snapshot was lost. Replay the journals present in generation order, never delete them
+    // unread, and write the state as a new snapshot.
+    const lostSnapshot = snapshot === undefined && generations.some((g) => g > 0);
+    if (lostSnapshot) {
+      this.ctx.logger.error("metadata snapshot missing: state rebuilt from the journals present (what only the snapshot held is lost)", {
+        dir: this.dir,
+        journals: generations.length,
+      });
+      const now = Date.now();
+      for (const g of generations.slice(0, -1)) {
+        const file = path.join(this.dir, `journal-${String(g).padStart(20, "0")}.log`);
+        const buf = fs.readFileSync(file);
+        this.replay(buf, 0, now, (problem, at) => {
+          if (tornJournalTail(buf, at)) return;
+          throw new BrookError("CORRUPT_DATA", `${file}: metadata journal entry at byte ${at} is damaged (${problem}); the snapshot is missing too`);
+        });
+      }
+      this.generation = generations[generations.length - 1] as number;
+    } else {
+      for (const g of generations) if (g !== this.generation) unlinkIfExists(path.join(this.dir, `journal-${String(g).padStart(20, "0")}.log`));
+    }
+    this.loadedEmpty = snapshot === undefined && !fs.existsSync(this.journalPath);
     const journalPath = this.journalPath;
     const journal = readFileIfExists(journalPath);
     let validEnd = 0;
@@ -134,6 +158,10 @@ export class FileMetadataStore implements MetadataStore {
       if (this.ctx.fsync !== "never") fs.fsyncSync(this.journalFd);
     }
     this.journalSize = validEnd;
+    if (lostSnapshot) {
+      this.compact();
+      for (const g of generations.slice(0, -1)) unlinkIfExists(path.join(this.dir, `journal-${String(g).padStart(20, "0")}.log`));
+    }
   }
 
   /**

@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { BrookError } from "@brook/core";
 import { type FileStore, type FileStoreOptions, openFileStore } from "./file-store.js";
+import { checkDirectory } from "./file-check.js";
 import type { AppendRecord, PartitionLog, StoredRecord } from "./types.js";
 
 const tempDirs: string[] = [];
@@ -418,6 +419,29 @@ describe("the metadata journal", () => {
     expect(quiet.at("error")).toEqual([]);
   });
 
+  test("a lost snapshot: the journal that followed it is replayed, not deleted", async () => {
+    const dir = tempDir();
+    let store = await open(dir, { metadataCompactBytes: 1 }); // compacts after the first write
+    await store.metadata.putTopic("t", CONFIG);
+    await close(store);
+    store = await open(dir);
+    await store.metadata.commit("g", "t", 0, 7);
+    await close(store);
+    const meta = path.join(dir, "meta");
+    expect(fs.readdirSync(meta).filter((f) => f.startsWith("journal-"))).not.toContain(`journal-${stem(0)}.log`);
+    fs.rmSync(path.join(meta, "snapshot"));
+    const logger = new RecordingLogger();
+    store = await open(dir, { logger });
+    expect(store.metadata.committed("g", "t").get(0)).toBe(7);
+    expect(logger.at("error").some((e) => /snapshot missing/.test(e.message))).toBe(true);
+    await close(store);
+    // the rebuilt state was written as a new snapshot: the next open is quiet
+    const quiet = new RecordingLogger();
+    store = await open(dir, { logger: quiet });
+    expect(store.metadata.committed("g", "t").get(0)).toBe(7);
+    expect(quiet.at("error")).toEqual([]);
+  });
+
   test("a topic deletion cut short by a crash is completed: the topic's records never come back", async () => {
     const dir = tempDir();
     let store = await open(dir);
@@ -432,5 +456,60 @@ describe("the metadata journal", () => {
     await store.metadata.putTopic("t", { partitions: 1, retentionMs: Infinity, retentionBytes: undefined, createdAt: T0 });
     const log = await store.openPartition("t", 0);
     expect(log.endOffset).toBe(0);
+  });
+});
+
+describe("brook repair --skip-damaged", () => {
+  test("a batch failing its CRC inside a sealed segment: check finds it, repair skips it, readers then move past it", async () => {
+    const { dir, files } = await segmentedPartition();
+    const victim = files[1] as string;
+    const positions = batchPositions(victim);
+    const badOffset = baseOf(victim) + positions.length - 1;
+    const nextBase = baseOf(files[2] as string);
+    flipByte(victim, fs.statSync(victim).size - 1); // the last batch's value: header fine, CRC not
+    const checked = await checkDirectory(dir, { logger: new RecordingLogger() });
+    expect(checked.damaged).toBe(1);
+    expect(checked.findings.find((f) => f.kind === "damaged")?.detail).toContain(`offsets ${badOffset}–${nextBase - 1}`);
+    // check skipped nothing: a read still stops there
+    let store = await open(dir, { segmentBytes: 1024 });
+    let log = await openT(store);
+    expect((await readUntilError(log)).error?.code).toBe("CORRUPT_DATA");
+    await close(store);
+
+    const logger = new RecordingLogger();
+    const repaired = await checkDirectory(dir, { skipDamaged: true, logger });
+    expect(repaired.damaged).toBe(0);
+    expect(repaired.findings.filter((f) => f.kind === "skipped")).toHaveLength(1);
+    expect(logger.at("error").some((e) => /skipped by brook repair/.test(e.message))).toBe(true);
+    store = await open(dir, { segmentBytes: 1024 });
+    log = await openT(store);
+    const { offsets, error } = await readUntilError(log);
+    expect(error).toBeUndefined();
+    expect(offsets).toEqual(Array.from({ length: 100 }, (_, i) => i).filter((o) => o < badOffset || o >= nextBase));
+  });
+
+  test("a damaged journal entry: the entries before and after it are kept, the old journal is set aside", async () => {
+    const dir = tempDir();
+    let store = await open(dir, { fsync: "always" });
+    const config = { partitions: 1, retentionMs: Infinity, retentionBytes: undefined, createdAt: T0 };
+    await store.metadata.putTopic("first", config);
+    for (let i = 0; i < 5; i++) await store.metadata.commit("g", "first", 0, i);
+    await store.metadata.putTopic("second", config);
+    await store.metadata.commit("g", "second", 0, 42);
+    await close(store);
+    const meta = path.join(dir, "meta");
+    const journal = path.join(meta, fs.readdirSync(meta).find((f) => f.startsWith("journal-")) as string);
+    const buf = fs.readFileSync(journal);
+    const entries: number[] = [];
+    for (let at = 0; at + 4 <= buf.length; at += buf.readUInt32BE(at)) entries.push(at);
+    flipByte(journal, (entries[3] as number) + 12); // the commit of offset 2
+    await expect(openFileStore(dir, { logger: new RecordingLogger() })).rejects.toMatchObject({ code: "CORRUPT_DATA" });
+    const repaired = await checkDirectory(dir, { skipDamaged: true, logger: new RecordingLogger() });
+    expect(repaired.findings.filter((f) => f.kind === "skipped").map((f) => f.what)).toEqual([`metadata journal ${journal}`]);
+    expect(fs.readdirSync(meta).some((f) => f.endsWith(".damaged"))).toBe(true);
+    store = await open(dir);
+    expect([...store.metadata.topics().keys()].sort()).toEqual(["first", "second"]);
+    expect(store.metadata.committed("g", "first").get(0)).toBe(4);
+    expect(store.metadata.committed("g", "second").get(0)).toBe(42);
   });
 });
