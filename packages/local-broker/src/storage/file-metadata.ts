@@ -293,6 +293,7 @@ export class FileMetadataStore implements MetadataStore {
         const offset = r.f64();
         const expiresAt = r.f64();
         if (expiresAt > now) this.setDedupe(topic, key, { partition, offset, expiresAt });
+        else this.dedupe.get(topic)?.delete(key); // an expired entry removes the key (FORMAT.md §5.1)
         break;
       }
       case SEGMENT: {
@@ -440,6 +441,27 @@ export class FileMetadataStore implements MetadataStore {
     this.checkOpen();
     this.entriesOf(topic, partition).skipped.push({ ...range });
     return this.enqueue(encodeSkipped(topic, partition, range), true);
+  }
+
+  /**
+   * FORMAT.md §7: dedupe entries pointing at or past the recovered end of a partition name
+   * records a crash took away; a retry of their key must be appended, not reported as a
+   * duplicate of nothing. Each is removed (journaled as an expired entry).
+   */
+  dropDedupeFrom(topic: string, partition: number, end: number): number {
+    const byKey = this.dedupe.get(topic);
+    if (byKey === undefined) return 0;
+    let dropped = 0;
+    for (const [key, e] of [...byKey]) {
+      if (e.partition !== partition || e.offset < end) continue;
+      byKey.delete(key);
+      dropped++;
+      if (this.failure === undefined && !this.closed) {
+        this.pending.push(encodeEntry(DEDUPE, [topic, key], partition, [e.offset, 0]));
+        this.scheduleFlush();
+      }
+    }
+    return dropped;
   }
 
   highestKnownOffset(topic: string, partition: number): number {

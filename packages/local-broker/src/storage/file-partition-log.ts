@@ -35,6 +35,8 @@ export interface PartitionEntriesStore {
   recordSegments(topic: string, partition: number, bases: readonly number[]): Promise<void>;
   recordLogStart(topic: string, partition: number, start: number): Promise<void>;
   recordSkipped(topic: string, partition: number, range: SkippedRange): Promise<void>;
+  /** removes dedupe entries at or past `end` (records a crash took away); returns how many */
+  dropDedupeFrom(topic: string, partition: number, end: number): number;
   /** the highest offset the metadata knows of in a partition (commits, dedupe entries + 1) */
   highestKnownOffset(topic: string, partition: number): number;
 }
@@ -827,6 +829,16 @@ export class FilePartitionLog implements PartitionLog {
     if (unrecorded.length > 0) await meta.recordSegments(this.topic, this.partition, unrecorded);
     this.nextOffset = this.active.endOffset;
     this.visibleEnd = this.nextOffset;
+    if (!clean) {
+      const dropped = meta.dropDedupeFrom(this.topic, this.partition, this.visibleEnd);
+      if (dropped > 0) {
+        this.ctx.logger.warn("dedupe entries pointing past the recovered end of the log removed (their records were lost with the crash)", {
+          partition: this.name,
+          endOffset: this.visibleEnd,
+          entries: dropped,
+        });
+      }
+    }
     this.computeGaps();
     if (this.ctx.repair?.skipDamaged === true) await this.skipGaps();
     for (const g of this.gaps) {

@@ -333,6 +333,28 @@ describe("the active segment after an unclean stop", () => {
   });
 });
 
+describe("the dedupe window after an unclean stop", () => {
+  test("an entry pointing past the recovered end (its record was lost) is removed, so a retry is appended", async () => {
+    const dir = tempDir();
+    let store = await open(dir, { fsync: "always" });
+    const log = await openT(store);
+    await appendEach(log, 5);
+    const far = Date.now() + 3_600_000;
+    store.metadata.dedupePut("t", "kept", { partition: 0, offset: 4, expiresAt: far });
+    store.metadata.dedupePut("t", "lost", { partition: 0, offset: 7, expiresAt: far }); // as if offsets 5–7 died with a power cut
+    await close(store);
+    fs.rmSync(path.join(partitionDir(dir, "t"), "CLEAN"));
+    store = await open(dir);
+    await openT(store);
+    expect(store.metadata.dedupeGet("t", "kept", T0)?.offset).toBe(4);
+    expect(store.metadata.dedupeGet("t", "lost", T0)).toBeUndefined();
+    await close(store);
+    store = await open(dir); // and the removal was journaled
+    expect(store.metadata.dedupeGet("t", "lost", T0)).toBeUndefined();
+    expect(store.metadata.dedupeGet("t", "kept", T0)?.offset).toBe(4);
+  });
+});
+
 describe("the metadata journal", () => {
   async function journalWithEntries(): Promise<{ dir: string; journal: string }> {
     const dir = tempDir();
