@@ -83,6 +83,44 @@ test("a missing segment: the consumer stops before the gap with CORRUPT_DATA and
   }
 });
 
+test("a batch failing its CRC inside a sealed segment (found by the read): the consumer stops there and commits nothing past it", async () => {
+  const { pdir, logs } = await segmentedTopic();
+  const victim = join(pdir, logs[2]!);
+  const bytes = readFileSync(victim);
+  bytes[bytes.length - 1] ^= 0x5a; // the last record's value: every header still fine
+  writeFileSync(victim, bytes);
+  const bad = Number(logs[3]!.slice(0, 20)) - 1; // the offset of that record
+
+  const broker = await connect(`local:${dir}?segmentBytes=1024`, { logger: silentLogger });
+  try {
+    const seen: number[] = [];
+    const errors: BrookError[] = [];
+    const sub = await broker.subscribe<number>("t", {
+      group: "g",
+      startFrom: "earliest",
+      commitIntervalMs: 20,
+      handler: (m) => void seen.push(Number(m.position.offset)),
+    });
+    sub.on("error", (e) => errors.push(e));
+    await waitFor(() => (errors.length > 0 && seen.length >= bad) || seen.includes(bad + 1), 20_000, "the consumer to reach the damage");
+    await new Promise((r) => setTimeout(r, 300));
+    expect(seen).toEqual(Array.from({ length: bad }, (_, i) => i));
+    expect(errors[0]?.code).toBe("CORRUPT_DATA");
+    expect(errors[0]?.message).toContain(victim);
+    expect(errors[0]?.message).toContain(`offset ${bad}`);
+    await sub.commit();
+    await sub.close({ drain: true });
+  } finally {
+    await broker.close();
+  }
+  const store = await openFileStore(dir, { logger: { warn: () => undefined, error: () => undefined } });
+  try {
+    expect(store.metadata.committed("g", "t").get(0)).toBe(bad);
+  } finally {
+    await store.close();
+  }
+});
+
 test("brook check reports a missing segment, a damaged batch and a damaged journal entry, and leaves the damaged bytes as they are", async () => {
   const build = spawnSync("npx", ["tsc", "-b", "packages/cli"], { cwd: root, encoding: "utf8" });
   expect(build.status).toBe(0);
