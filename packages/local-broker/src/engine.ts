@@ -79,7 +79,9 @@ export class LogEngine implements EngineApi {
     for (let partition = 0; partition < logs.length; partition++) {
       const log = logs[partition]!;
       if (log.recoveredUnclean !== true) continue;
-      let from = await log.offsetForTime(now - this.dedupeWindowMs);
+      // Entries are journaled in append order: start after the last one the journal has.
+      const last = metadata.lastDedupeOffset?.(topic, partition);
+      let from = Math.max(await log.offsetForTime(now - this.dedupeWindowMs), last === undefined ? 0 : last + 1);
       try {
         while (from < log.endOffset) {
           const records = await log.read(from, 1000);

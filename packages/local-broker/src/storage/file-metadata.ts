@@ -464,6 +464,12 @@ export class FileMetadataStore implements MetadataStore {
     return dropped;
   }
 
+  lastDedupeOffset(topic: string, partition: number): number | undefined {
+    let last: number | undefined;
+    for (const e of this.dedupe.get(topic)?.values() ?? []) if (e.partition === partition && (last === undefined || e.offset > last)) last = e.offset;
+    return last;
+  }
+
   highestKnownOffset(topic: string, partition: number): number {
     let high = 0;
     for (const byTopic of this.offsets.values()) high = Math.max(high, byTopic.get(topic)?.get(partition) ?? 0);

@@ -464,6 +464,22 @@ describe("the metadata journal", () => {
     expect(quiet.at("error")).toEqual([]);
   });
 
+  test("a topic creation cut short before its topicPut is removed, and creating it again works", async () => {
+    const dir = tempDir();
+    let store = await open(dir);
+    await store.openPartition("x", 0); // the engine opens partitions, then journals topicPut: crash in between
+    await close(store);
+    store = await open(dir);
+    expect(fs.readdirSync(path.join(dir, "topics"))).toEqual([]);
+    await store.metadata.putTopic("x", CONFIG);
+    const log = await store.openPartition("x", 0);
+    expect(log.endOffset).toBe(0);
+    await log.append([record(0)]);
+    await close(store);
+    store = await open(dir);
+    expect((await store.openPartition("x", 0)).endOffset).toBe(1);
+  });
+
   test("a topic deletion cut short by a crash is completed: the topic's records never come back", async () => {
     const dir = tempDir();
     let store = await open(dir);

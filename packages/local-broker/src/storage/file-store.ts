@@ -268,7 +268,9 @@ async function reconcileTopicDirs(topicsDir: string, metadata: FileMetadataStore
       }
     }
     if (!holdsRecords) {
-      // a creation that crashed before its topicPut: it never held records
+      // a creation that crashed before its topicPut: it never held records. Its partition
+      // entries go first (journaled), or creating the topic again would find its segments "absent".
+      await metadata.deleteTopic(topic);
       fs.rmSync(full, { recursive: true, force: true });
       continue;
     }

@@ -81,6 +81,8 @@ export interface MetadataStore {
   groups(): string[];
   dedupeGet(topic: string, key: string, now: number): DedupeEntry | undefined;
   dedupePut(topic: string, key: string, entry: DedupeEntry): void;
+  /** the highest offset a live dedupe entry of that partition points at (durable stores) */
+  lastDedupeOffset?(topic: string, partition: number): number | undefined;
   close(): Promise<void>;
 }
 
