@@ -464,6 +464,15 @@ export class FileMetadataStore implements MetadataStore {
     return dropped;
   }
 
+  committedPast(topic: string, partition: number, end: number): Array<{ group: string; offset: number }> {
+    const out: Array<{ group: string; offset: number }> = [];
+    for (const [group, byTopic] of this.offsets) {
+      const offset = byTopic.get(topic)?.get(partition);
+      if (offset !== undefined && offset > end) out.push({ group, offset });
+    }
+    return out;
+  }
+
   lastDedupeOffset(topic: string, partition: number): number | undefined {
     let last: number | undefined;
     for (const e of this.dedupe.get(topic)?.values() ?? []) if (e.partition === partition && (last === undefined || e.offset > last)) last = e.offset;

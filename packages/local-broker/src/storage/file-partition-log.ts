@@ -37,6 +37,8 @@ export interface PartitionEntriesStore {
   recordSkipped(topic: string, partition: number, range: SkippedRange): Promise<void>;
   /** removes dedupe entries at or past `end` (records a crash took away); returns how many */
   dropDedupeFrom(topic: string, partition: number, end: number): number;
+  /** groups whose committed offset in the partition is past `end` */
+  committedPast(topic: string, partition: number, end: number): Array<{ group: string; offset: number }>;
   /** the highest offset the metadata knows of in a partition (commits, dedupe entries + 1) */
   highestKnownOffset(topic: string, partition: number): number;
 }
@@ -838,6 +840,15 @@ export class FilePartitionLog implements PartitionLog {
           entries: dropped,
         });
       }
+    }
+    for (const { group, offset } of meta.committedPast(this.topic, this.partition, this.visibleEnd)) {
+      // FORMAT.md §7: that group would skip the records appended there next — say so.
+      this.ctx.logger.error(`group "${group}" committed offset ${offset} of topic "${this.topic}" partition ${this.partition}, past the end of the log (${this.visibleEnd}): it would skip the records appended there next`, {
+        partition: this.name,
+        group,
+        committed: offset,
+        endOffset: this.visibleEnd,
+      });
     }
     this.computeGaps();
     if (this.ctx.repair?.skipDamaged === true) await this.skipGaps();

@@ -355,6 +355,21 @@ describe("the dedupe window after an unclean stop", () => {
   });
 });
 
+describe("committed offsets past the end of the log", () => {
+  test("are reported at error level on open, naming the group (it would skip the records appended there)", async () => {
+    const dir = tempDir();
+    let store = await open(dir, { fsync: "always" });
+    const log = await openT(store);
+    await appendEach(log, 3);
+    await store.metadata.commit("g", "t", 0, 9); // as after a power cut under "interval" took offsets 3–8
+    await close(store);
+    const logger = new RecordingLogger();
+    store = await open(dir, { logger });
+    await openT(store);
+    expect(logger.at("error").find((e) => e.message.includes('group "g" committed offset 9'))?.fields).toMatchObject({ committed: 9, endOffset: 3 });
+  });
+});
+
 describe("the metadata journal", () => {
   async function journalWithEntries(): Promise<{ dir: string; journal: string }> {
     const dir = tempDir();
