@@ -237,7 +237,6 @@ export class FdCache {
       this.lru.delete(seg);
       this.lru.set(seg, true);
     }
-    seg.fdRefs++;
     return seg.fd;
   }
 
