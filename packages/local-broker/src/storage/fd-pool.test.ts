@@ -16,7 +16,7 @@ afterAll(() => {
   for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const quiet = { warn: () => undefined };
+const quiet = { warn: () => undefined, error: () => undefined };
 
 async function readAll(log: PartitionLog): Promise<string[]> {
   const out: string[] = [];

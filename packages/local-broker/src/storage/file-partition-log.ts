@@ -552,7 +552,15 @@ export class FilePartitionLog implements PartitionLog {
     visit: (buf: Buffer, at: number) => boolean,
   ): Promise<void> {
     const limit = seg.visibleSize;
-    const fd = await this.ctx.fds.acquire(seg);
+    let fd: number;
+    try {
+      fd = await this.ctx.fds.acquire(seg);
+    } catch (err) {
+      // Retention took the segment while this read waited for a descriptor: nothing to visit,
+      // the caller moves on to the new start.
+      if (seg.deleted) return;
+      throw err;
+    }
     try {
       let first = true;
       let chunk = chunkHint;

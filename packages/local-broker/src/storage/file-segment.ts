@@ -237,6 +237,9 @@ export class FdCache {
       this.lru.delete(seg);
       this.lru.set(seg, true);
     }
+    // Counted once the fd is open and nothing can close it before the caller has it (no await
+    // between here and the return).
+    seg.fdRefs++;
     return seg.fd;
   }
 
