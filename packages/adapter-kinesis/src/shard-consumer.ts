@@ -3,7 +3,7 @@ import { toBrookError, type DeliverySink, type SourceRecord } from "@brook/core/
 import type { ChildShard } from "@aws-sdk/client-kinesis";
 import { isSentinel, type Lease } from "./leases/lease.js";
 import { compareSequence, formatOffset, parseOffset, toSourceRecords, type ExtendedSequence } from "./records.js";
-import { abortError, sleep, type RecordFetcher, type StartPosition } from "./shard-reader.js";
+import { abortError, sleep, untilAborted, type RecordFetcher, type StartPosition } from "./shard-reader.js";
 
 /** Where a shard consumer begins, and which records at that position were already processed. */
 export interface ConsumerStart {
@@ -137,7 +137,7 @@ export class ShardConsumer {
       if (signal.aborted || sink.closing) throw abortError();
       const room = sink.available;
       if (room === 0) {
-        await Promise.race([sink.waitForCapacity(), sleep(60_000, signal)]);
+        await untilAborted(sink.waitForCapacity(), signal);
         continue;
       }
       const chunk = records.slice(next, next + room);

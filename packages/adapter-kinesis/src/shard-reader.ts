@@ -72,7 +72,9 @@ export class PollingFetcher implements RecordFetcher {
       if (this.iterator === undefined) this.iterator = await this.getIterator(signal);
       let response;
       try {
-        response = await this.kinesis.send(new GetRecordsCommand({ ShardIterator: this.iterator, Limit: this.options.maxRecordsPerFetch }), { abortSignal: signal });
+        // No abortSignal: GetRecords answers at once, so a stop waits at most one call, and the
+        // SDK would add a listener to the long-lived signal on every call.
+        response = await this.kinesis.send(new GetRecordsCommand({ ShardIterator: this.iterator, Limit: this.options.maxRecordsPerFetch }));
       } catch (err) {
         if (signal.aborted) throw abortError();
         const name = awsErrorName(err);
@@ -124,7 +126,7 @@ export class PollingFetcher implements RecordFetcher {
     };
     for (let attempt = 0; ; attempt++) {
       try {
-        const response = await this.kinesis.send(new GetShardIteratorCommand(input), { abortSignal: signal });
+        const response = await this.kinesis.send(new GetShardIteratorCommand(input));
         if (response.ShardIterator === undefined) throw new BrookError("UNAVAILABLE", `GetShardIterator for shard ${this.shardId} returned no iterator`);
         return response.ShardIterator;
       } catch (err) {
@@ -143,6 +145,25 @@ export class PollingFetcher implements RecordFetcher {
 
 export function abortError(): BrookError {
   return new BrookError("CLOSED", "shard reader stopped");
+}
+
+/** Waits for `promise`; rejects with CLOSED when the signal aborts first. Leaves no listener behind. */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortError());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortError());
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
 }
 
 /** Waits `ms` (nothing when ≤ 0); rejects with CLOSED when the signal aborts. */
