@@ -41,8 +41,9 @@ class Worker {
     topic: string,
     group: string,
     acks: Ack[],
+    options: Record<string, unknown> = {},
   ) {
-    this.child = spawn(process.execPath, [path.join(__dirname, "worker-child.mjs"), url, topic, group, name], { stdio: ["ignore", "pipe", "pipe"] });
+    this.child = spawn(process.execPath, [path.join(__dirname, "worker-child.mjs"), url, topic, group, name, JSON.stringify(options)], { stdio: ["ignore", "pipe", "pipe"] });
     this.child.stderr!.on("data", (chunk: Buffer) => (this.stderr += chunk.toString()));
     let buffered = "";
     this.child.stdout!.on("data", (chunk: Buffer) => {
@@ -202,4 +203,33 @@ describeKinesis("workers in separate processes", () => {
     for (const w of workers) if (w !== victim && w.closedAt === 0 && w.log.length > 0) expect(w.log).not.toMatch(/Error/);
     await pub.close();
   }, 240_000);
+
+  test("a group that starts from latest and dies before its first checkpoint loses nothing: the next owner starts where the first reader did", async () => {
+    const topic = uniqueTopic("latest-crash");
+    const group = "late-starters";
+    await broker.admin.createTopic(topic, { partitions: 1 });
+    const url = k.url(`&failoverTimeMs=${FAILOVER_MS}&takeIntervalMs=1000&pollIntervalMs=200&leaseTable={group}-{topic}`);
+    const acks: Ack[] = [];
+    // No checkpoint for a minute: everything it handles is uncommitted when it dies.
+    const first = new Worker("first", url, topic, group, acks, { startFrom: "latest", commitIntervalMs: 60_000 });
+    workers.push(first);
+    await waitFor(() => first.shards.length === 1, 30_000, `the first worker to read the shard (${first.log})`);
+    const pub = broker.publisher<{ k: string; i: number }>(topic);
+    const results = await pub.publishBatch(Array.from({ length: 20 }, (_, i) => ({ key: `key-${i % 3}`, data: { k: `key-${i % 3}`, i } })));
+    expect(results.every((r) => r.ok)).toBe(true);
+    await waitFor(() => acks.length >= 20, 30_000, "the first worker to handle all 20");
+    first.kill("SIGKILL");
+    await first.exited;
+    const again: number[] = [];
+    const next = await connect(url);
+    const second = await next.subscribe<{ k: string; i: number }>(topic, { group, startFrom: "latest", handler: (m) => void again.push(m.data.i) });
+    try {
+      await waitFor(() => again.length >= 20, 60_000, `the second worker to handle the 20 again (got ${again.length})`);
+      expect([...again].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    } finally {
+      await second.close();
+      await next.close();
+      await pub.close();
+    }
+  }, 120_000);
 });

@@ -8,6 +8,12 @@ import { abortError, sleep, untilAborted, type RecordFetcher, type StartPosition
 /** Where a shard consumer begins, and which records at that position were already processed. */
 export interface ConsumerStart {
   position: StartPosition;
+  /**
+   * The lease says LATEST and no reader pinned it yet: the first reader writes down when it
+   * started (brookStartTimestamp) and reads from that time, so a later owner (after a crash or
+   * hand-over before any checkpoint) starts there too instead of at a later LATEST.
+   */
+  pinLatest?: boolean;
   /** records at or before this were processed (resuming inside a KPL aggregate); undefined: none */
   after: ExtendedSequence | undefined;
   /** the group's checkpoint as an offset, for core's watermark */
@@ -22,6 +28,8 @@ export interface ShardConsumerDeps {
   parentsDone: () => Promise<boolean>;
   /** every record of the shard was handed to core */
   ended: (shardId: string, childShards: ChildShard[] | undefined) => void;
+  /** records in the lease that reading starts at this time (pinLatest); false: the lease is gone */
+  pinStart: (at: Date) => Promise<boolean>;
   logger: Logger;
   /** how often a child waits before it looks at its parents again */
   parentCheckMs: number;
@@ -81,7 +89,20 @@ export class ShardConsumer {
         this.deps.ended(shardId, undefined);
         return;
       }
-      const fetcher = this.deps.fetcher(start.position);
+      let position = start.position;
+      if (start.pinLatest === true) {
+        const at = new Date();
+        for (;;) {
+          try {
+            if (!(await this.deps.pinStart(at))) return;
+            break;
+          } catch (err) {
+            failures = await this.failed(err, failures, signal);
+          }
+        }
+        position = { type: "AT_TIMESTAMP", time: at };
+      }
+      const fetcher = this.deps.fetcher(position);
       let after = start.after;
       try {
         for (;;) {
@@ -176,7 +197,10 @@ export function startOfLease(lease: Lease, fallbackTime: Date | undefined): Cons
     };
   }
   if (lease.startSequence !== undefined) return startAtOffset(lease.startSequence);
-  if (cp === "LATEST") return { position: { type: "LATEST" }, after: undefined, lastCommitted: undefined };
+  if (cp === "LATEST") {
+    if (lease.startTimestamp !== undefined) return { position: { type: "AT_TIMESTAMP", time: new Date(lease.startTimestamp) }, after: undefined, lastCommitted: undefined };
+    return { position: { type: "LATEST" }, pinLatest: true, after: undefined, lastCommitted: undefined };
+  }
   if (cp === "AT_TIMESTAMP") {
     const ms = lease.startTimestamp ?? fallbackTime?.getTime();
     // A KCL table's AT_TIMESTAMP without a time Brook knows: from the start, so nothing is skipped.

@@ -152,6 +152,7 @@ export class KinesisSubscriptionSource implements CommitSource {
       fetcher: (position) => this.options.fetcher(shardId, position),
       parentsDone: () => this.parentsDone(lease),
       ended: (id, children) => this.ended(id, children),
+      pinStart: async (at) => (await this.coordinator.pinStart(shardId, at)) === "written",
       logger: this.options.logger,
       parentCheckMs: Math.min(1_000, this.options.coordinator.renewIntervalMs),
     });
@@ -198,9 +199,24 @@ export class KinesisSubscriptionSource implements CommitSource {
     this.track(this.finish(shardId, state.ended.children));
   }
 
+  /**
+   * Children's leases first, then SHARD_END and the release in one write. Retried while
+   * DynamoDB or Kinesis fail (the children wait on this); a lease lost meanwhile is left to
+   * its new owner, which reads the shard's tail again and finishes it.
+   */
   private async finish(shardId: string, childShards: ChildShard[] | undefined): Promise<void> {
-    const children = await createChildLeases(this.syncContext(), shardId, childShards);
-    const outcome = await this.coordinator.checkpoint(shardId, "SHARD_END", 0, { release: true, children });
+    let children: string[] = [];
+    let outcome: "written" | "not-mine" = "not-mine";
+    for (let attempt = 0; !this.stopping; attempt++) {
+      try {
+        children = await createChildLeases(this.syncContext(), shardId, childShards);
+        outcome = await this.coordinator.checkpoint(shardId, "SHARD_END", 0, { release: true, children });
+        break;
+      } catch (err) {
+        this.sink?.error(toBrookError(err, "UNAVAILABLE"));
+        await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 500 * 2 ** attempt)));
+      }
+    }
     this.shards.delete(shardId);
     await this.sink?.revoked([shardId]);
     if (outcome === "written") {

@@ -131,6 +131,23 @@ export class LeaseCoordinator {
     });
   }
 
+  /** Records in a LATEST lease when its first reader started (see ShardConsumer's pinLatest). */
+  pinStart(shardId: string, at: Date): Promise<CheckpointOutcome> {
+    return this.serialized(shardId, async (h) => {
+      if (h.state === "pending") return "not-mine";
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const written = await this.table.pinStartTimestamp(h.lease, this.workerId, at.getTime());
+        if (written !== undefined) {
+          h.lease = written;
+          h.confirmedAt = Date.now();
+          return "written";
+        }
+        if ((await this.refresh(shardId, h)) === "gone") return "not-mine";
+      }
+      return "not-mine";
+    });
+  }
+
   /** Lets a lease go: the end of a hand-over, or a closing worker. */
   release(shardId: string): Promise<void> {
     return this.serialized(shardId, async (h) => {

@@ -150,6 +150,11 @@ export class LeaseTable {
     return this.update(lease, `${set} REMOVE ${remove.join(", ")}`, OWNED_BY_ME, values, "checkpoint");
   }
 
+  /** A LATEST lease's first reader records when it started (the checkpoint stays LATEST for the KCL). */
+  pinStartTimestamp(lease: Lease, me: string, at: number): Promise<Lease | undefined> {
+    return this.update(lease, "SET brookStartTimestamp = :at, leaseCounter = :next", `${OWNED_BY_ME} AND checkpoint = :latest`, { ":me": { S: me }, ":at": { N: String(at) }, ":latest": { S: "LATEST" } }, "pin the start of");
+  }
+
   /** Lets a lease go without a checkpoint: a hand-over's old owner clears checkpointOwner, an owner clears leaseOwner. */
   release(lease: Lease, me: string): Promise<Lease | undefined> {
     const field = lease.checkpointOwner === me ? "checkpointOwner" : "leaseOwner";
