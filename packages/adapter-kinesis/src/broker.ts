@@ -15,6 +15,7 @@ import { KinesisPublishTransport, type KinesisPublishOptions } from "./publisher
 import { PollingFetcher, type RecordFetcher, type StartPosition } from "./shard-reader.js";
 import { ShardMap } from "./shard-map.js";
 import { KinesisSubscriptionSource } from "./subscriber.js";
+import { EfoFetcher, ensureStreamConsumer } from "./efo.js";
 
 /** publisher() options on Kinesis: core's, plus how messages become records. */
 export interface KinesisPublisherOptions<T> extends PublisherOptions<T> {
@@ -74,8 +75,13 @@ export class KinesisBroker extends BrokerSkeleton<KinesisAdmin, KinesisPublishTr
     await table.ensure();
     const keys = await this.leaseKeys(table, topic, summary.StreamARN, summary.StreamCreationTimestamp);
     const o = this.options;
-    const fetcher = (shardId: string, position: StartPosition): RecordFetcher =>
-      new PollingFetcher(this.kinesis, topic, shardId, position, { pollIntervalMs: o.pollIntervalMs, maxRecordsPerFetch: o.maxRecordsPerFetch });
+    const polling = { pollIntervalMs: o.pollIntervalMs, maxRecordsPerFetch: o.maxRecordsPerFetch };
+    let fetcher = (shardId: string, position: StartPosition): RecordFetcher => new PollingFetcher(this.kinesis, topic, shardId, position, polling);
+    if (o.efo) {
+      if (summary.StreamARN === undefined) throw new BrookError("UNAVAILABLE", `stream "${topic}" has no ARN, which enhanced fan-out needs`);
+      const consumerArn = await ensureStreamConsumer(this.kinesis, summary.StreamARN, fillNameTemplate(o.efoConsumerName, { group: options.group, topic }, 128));
+      fetcher = (shardId, position) => new EfoFetcher(this.kinesis, topic, consumerArn, shardId, position, polling);
+    }
     return new KinesisSubscriptionSource({
       topic,
       group: options.group,
