@@ -142,6 +142,50 @@ describeKinesis("throttling and partial failure (a fake Kinesis endpoint)", () =
     await sub.close();
   });
 
+  test("leases of finished shards that retention removed from the stream are deleted at a shard sync; the rest stay", async () => {
+    const stream = uniqueTopic("trimmed");
+    const group = "cleaners";
+    const table = `${group}-${stream}`;
+    fake.on("DescribeStreamSummary", () => streamSummary(stream));
+    const range = { StartingHashKey: "0", EndingHashKey: "340282366920938463463374607431768211455" };
+    // Shard 0 is gone (retention); shard 1 is closed with child 2.
+    fake.on("ListShards", () => ({
+      body: {
+        Shards: [
+          { ShardId: "shardId-000000000001", HashKeyRange: range, SequenceNumberRange: { StartingSequenceNumber: seq(1), EndingSequenceNumber: seq(2) } },
+          { ShardId: "shardId-000000000002", ParentShardId: "shardId-000000000001", HashKeyRange: range, SequenceNumberRange: { StartingSequenceNumber: seq(3) } },
+        ],
+      },
+    }));
+    fake.on("GetShardIterator", () => ({ body: { ShardIterator: "it" } }));
+    fake.on("GetRecords", () => ({ body: { Records: [], NextShardIterator: "it", MillisBehindLatest: 0 } }));
+    const { DynamoDBClient, CreateTableCommand, PutItemCommand, ScanCommand } = await import("@aws-sdk/client-dynamodb");
+    const dynamo = new DynamoDBClient({ region: "us-east-1", endpoint: k.dynamoEndpoint(), credentials: { accessKeyId: "x", secretAccessKey: "x" } });
+    try {
+      await dynamo.send(new CreateTableCommand({ TableName: table, KeySchema: [{ AttributeName: "leaseKey", KeyType: "HASH" }], AttributeDefinitions: [{ AttributeName: "leaseKey", AttributeType: "S" }], BillingMode: "PAY_PER_REQUEST" }));
+      const item = (shard: string, checkpoint: string, parents?: string[]) => ({
+        leaseKey: { S: shard },
+        leaseCounter: { N: "7" },
+        checkpoint: { S: checkpoint },
+        checkpointSubSequenceNumber: { N: "0" },
+        ownerSwitchesSinceCheckpoint: { N: "0" },
+        ...(parents === undefined ? {} : { parentShardId: { SS: parents } }),
+      });
+      await dynamo.send(new PutItemCommand({ TableName: table, Item: item("shardId-000000000000", "SHARD_END") }));
+      await dynamo.send(new PutItemCommand({ TableName: table, Item: item("shardId-000000000001", "SHARD_END", ["shardId-000000000000"]) }));
+      await dynamo.send(new PutItemCommand({ TableName: table, Item: item("shardId-000000000002", "TRIM_HORIZON", ["shardId-000000000001"]) }));
+      const sub = await (await open("&failoverTimeMs=3000&leaseTable={group}-{topic}")).subscribe<string>(stream, { group, startFrom: "earliest", handler: () => undefined });
+      const keys = async (): Promise<string[]> => ((await dynamo.send(new ScanCommand({ TableName: table, ConsistentRead: true }))).Items ?? []).map((i) => i.leaseKey!.S!).sort();
+      await waitFor(async () => (await keys()).length === 2, 10_000, "the trimmed shard's lease to be deleted");
+      expect(await keys()).toEqual(["shardId-000000000001", "shardId-000000000002"]);
+      // The child of a finished parent is read.
+      await waitFor(() => sub.assignment().includes("shardId-000000000002"), 10_000, "the child shard to be read");
+      await sub.close();
+    } finally {
+      dynamo.destroy();
+    }
+  });
+
   test("an endpoint that does not answer is UNAVAILABLE, named", async () => {
     const dead = (await connect(`kinesis://us-east-1?endpoint=http://127.0.0.1:9&dynamoEndpoint=${k.dynamoEndpoint()}&connectionTimeoutMs=500`)) as KinesisBroker;
     try {

@@ -48,6 +48,8 @@ const MAX_ERROR_BACKOFF_MS = 30_000;
 export class ShardConsumer {
   /** the last offset handed to core */
   lastDelivered: string | undefined;
+  /** core was told the shard is assigned (so it must be told when it goes) */
+  assigned = false;
   private abort = new AbortController();
   private running: Promise<void> | undefined;
   private readyResolve: (() => void) | undefined;
@@ -114,6 +116,7 @@ export class ShardConsumer {
           }
         }
         sink.assigned([{ partition: shardId, lastCommitted: start.lastCommitted }]);
+        this.assigned = true;
         this.markReady();
         for (;;) {
           let result;

@@ -169,7 +169,7 @@ export class KinesisSubscriptionSource implements CommitSource {
     state.leaving = true;
     await state.consumer.stop();
     this.shards.delete(shardId);
-    await this.sink?.revoked([shardId]);
+    if (state.consumer.assigned) await this.sink?.revoked([shardId]);
   }
 
   /** Another worker asked for the lease: stop reading, let core drain and commit, then let go. */
@@ -177,7 +177,7 @@ export class KinesisSubscriptionSource implements CommitSource {
     const state = this.shards.get(shardId);
     if (state === undefined) return;
     await state.consumer.stop();
-    await this.sink?.revoked([shardId]);
+    if (state.consumer.assigned) await this.sink?.revoked([shardId]);
     state.leaving = true;
     this.shards.delete(shardId);
     await this.coordinator.release(shardId);
@@ -217,8 +217,9 @@ export class KinesisSubscriptionSource implements CommitSource {
         await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 500 * 2 ** attempt)));
       }
     }
+    const state = this.shards.get(shardId);
     this.shards.delete(shardId);
-    await this.sink?.revoked([shardId]);
+    if (state?.consumer.assigned === true) await this.sink?.revoked([shardId]);
     if (outcome === "written") {
       this.options.logger.info(`shard ${shardId} of stream "${this.options.topic}" finished (group "${this.options.group}"); children: ${children.join(", ") || "none"}`);
       this.coordinator.kick();

@@ -30,8 +30,9 @@ function parentsOf(shard: Shard): string[] {
  * A shard with a leased descendant is never leased again (its records were read). Creation is
  * conditional, so workers syncing at once create each lease once. Returns how many it created.
  */
-export async function syncShardLeases(ctx: ShardSyncContext, leases: Map<string, Pick<Lease, "shardId">>): Promise<number> {
+export async function syncShardLeases(ctx: ShardSyncContext, leases: Map<string, Lease>): Promise<number> {
   const shards = await listAllShards(ctx.kinesis, ctx.stream);
+  await deleteTrimmedLeases(ctx, leases, new Set(shards.map((s) => s.ShardId ?? "")));
   const children = new Map<string, string[]>();
   for (const s of shards) {
     for (const p of parentsOf(s)) children.set(p, [...(children.get(p) ?? []), s.ShardId ?? ""]);
@@ -61,6 +62,18 @@ export async function syncShardLeases(ctx: ShardSyncContext, leases: Map<string,
     leased.add(id);
   }
   return created;
+}
+
+/**
+ * Deletes the leases of finished shards that retention removed from the stream: nobody reads
+ * them again, and a child whose parent has no lease treats the parent as finished.
+ */
+async function deleteTrimmedLeases(ctx: ShardSyncContext, leases: Map<string, Lease>, listed: Set<string>): Promise<void> {
+  for (const lease of leases.values()) {
+    if (lease.checkpoint === "SHARD_END" && lease.owner === undefined && lease.checkpointOwner === undefined && !listed.has(lease.shardId)) {
+      if (await ctx.table.deleteFinished(lease)) leases.delete(lease.shardId);
+    }
+  }
 }
 
 function rootStart(startFrom: StartFrom, shard: Shard): Pick<Lease, "checkpoint" | "startTimestamp" | "startSequence"> | undefined {
