@@ -32,6 +32,12 @@ describe("AWS errors → BrookError", () => {
     expect(toKinesisBrookError(new Error("odd"), "x", "INTERNAL").code).toBe("INTERNAL");
   });
 
+  test("a record refused for its size is MESSAGE_TOO_LARGE, other invalid arguments stay INVALID_ARGUMENT", () => {
+    expect(toKinesisBrookError(awsError("ValidationException", "1 validation error detected: Value at 'records.1.member.data' failed to satisfy constraint: Member must have length less than or equal to 1048576"), "x").code).toBe("MESSAGE_TOO_LARGE");
+    expect(recordError("InvalidArgumentException", "Record size exceeds the maximum of 1 MiB", "publish").code).toBe("MESSAGE_TOO_LARGE");
+    expect(toKinesisBrookError(awsError("InvalidArgumentException", "StartingSequenceNumber is not in the shard"), "x").code).toBe("INVALID_ARGUMENT");
+  });
+
   test("a PutRecords entry's ErrorCode becomes a per-entry error core can retry", () => {
     expect(recordError("ProvisionedThroughputExceededException", "Rate exceeded for shard", "publish")).toMatchObject({ code: "THROTTLED", retriable: true });
     expect(recordError("InternalFailure", undefined, "publish")).toMatchObject({ code: "UNAVAILABLE", retriable: true });
