@@ -35,6 +35,8 @@ export interface KinesisPublisherOptions<T> extends PublisherOptions<T> {
  */
 export class KinesisBroker extends BrokerSkeleton<KinesisAdmin, KinesisPublishTransport, KinesisSubscriptionSource> {
   readonly capabilities: Capabilities = kinesisCapabilities();
+  /** OpenTelemetry semantic conventions' name for Kinesis Data Streams */
+  protected override readonly messagingSystem = "aws_kinesis";
   /** subscriptions per worker id base, so two members in one process never share an id */
   private readonly members = new Map<string, number>();
   private readonly workerBase: string;

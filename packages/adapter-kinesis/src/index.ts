@@ -1,4 +1,4 @@
-import { defaultLogger, type ConnectOptions, type Logger } from "@brook/core";
+import { defaultLogger, toLogger, type ConnectOptions } from "@brook/core";
 import { registerBackend } from "@brook/core/spi";
 import { KinesisClient } from "@aws-sdk/client-kinesis";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -39,7 +39,7 @@ export function kinesisClients(opts: ResolvedKinesisOptions): { kinesis: Kinesis
 /** Opens `kinesis://<region>?endpoint=…&dynamoEndpoint=…&leaseTable=…`; typed options (KinesisBrokerOptions) win over the URL. */
 export async function connectKinesis(url: string, options: ConnectOptions = {}): Promise<KinesisBroker> {
   const opts = resolveKinesisOptions(parseKinesisUrl(url), options);
-  const logger = (options.logger as Logger | undefined) ?? defaultLogger;
+  const logger = toLogger(options.logger) ?? defaultLogger;
   const { kinesis, dynamo } = kinesisClients(opts);
   return new KinesisBroker(url, kinesis, dynamo, opts, logger);
 }

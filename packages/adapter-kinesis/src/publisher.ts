@@ -32,6 +32,7 @@ const MAX_HASH_KEY = (1n << 128n) - 1n;
  * go out in order, and after a failed call the rest are not sent (core retries them in order).
  */
 export class KinesisPublishTransport implements PublishTransport {
+  readonly system = "aws_kinesis";
   limits: BackendLimits = kinesisLimits(false);
   private options: KinesisPublishOptions = { envelope: "auto", aggregate: false, aggregateMaxBytes: 51_200, explicitHashKey: undefined };
 
