@@ -7,7 +7,7 @@
  */
 import { afterAll, afterEach, beforeAll, expect, test } from "@jest/globals";
 import { BrookError, connect } from "@brook/core";
-import type { KinesisBroker } from "@brook/adapter-kinesis";
+import { decodeAggregate, type KinesisBroker } from "@brook/adapter-kinesis";
 import { sleep, uniqueTopic, waitFor } from "@brook/contract-tests";
 import { describeKinesis, stopAfterAll, useKinesis } from "./emulator.js";
 import { startFakeKinesis, streamSummary, type FakeKinesis } from "./fake-kinesis.js";
@@ -62,6 +62,98 @@ describeKinesis("throttling and partial failure (a fake Kinesis endpoint)", () =
     const offsets = results.map((r) => (r.ok ? r.position.offset : ""));
     expect(offsets).toEqual([seq(0), seq(3), seq(1), seq(4), seq(2)]);
     expect(results[3]!.ok && results[3]!.position.partition).toBe("shardId-000000000001");
+  });
+
+  /** Answers every PutRecords entry with the next sequence number, except where `fail` says so. */
+  function acceptPuts(fail: (call: number, index: number) => boolean = () => false): void {
+    let n = 0;
+    fake.on("PutRecords", (body, call) => {
+      const out = (body.Records as PutEntry[]).map((_, i) =>
+        fail(call, i) ? { ErrorCode: "ProvisionedThroughputExceededException", ErrorMessage: "Rate exceeded for shard shardId-000000000000." } : { SequenceNumber: seq(n++), ShardId: "shardId-000000000000" },
+      );
+      return { body: { FailedRecordCount: out.filter((o) => "ErrorCode" in o).length, Records: out } };
+    });
+  }
+  const oneShard = (): void =>
+    fake.on("ListShards", () => ({
+      body: { Shards: [{ ShardId: "shardId-000000000000", HashKeyRange: { StartingHashKey: "0", EndingHashKey: "340282366920938463463374607431768211455" }, SequenceNumberRange: { StartingSequenceNumber: seq(0) } }] },
+    }));
+  /** Each PutRecords call's entries: record bytes (data + partition key) and the messages' data (sub-records of aggregates). */
+  const putCalls = (): Array<Array<{ bytes: number; messages: string[] }>> =>
+    fake.requests
+      .filter((r) => r.operation === "PutRecords")
+      .map((r) =>
+        (r.body.Records as PutEntry[]).map((e) => {
+          const data = Buffer.from(e.Data, "base64");
+          const subs = decodeAggregate(data);
+          return { bytes: data.byteLength + Buffer.byteLength(e.PartitionKey), messages: subs === undefined ? [data.toString()] : subs.map((x) => Buffer.from(x.data).toString()) };
+        }),
+      );
+
+  test("PutRecords calls hold at most 500 records and 5 MiB; a record over 1 MiB is refused before any call; aggregates carry sub-sequence positions", async () => {
+    const stream = uniqueTopic("limits");
+    fake.requests.length = 0;
+    acceptPuts();
+    oneShard();
+    const b = await open();
+    const small = await b.publisher<string>(stream, { codec: "string" }).publishBatch(Array.from({ length: 1_200 }, (_, i) => ({ data: `s${i}`, key: `k${i % 7}` })));
+    expect(small.every((r) => r.ok)).toBe(true);
+    let calls = putCalls();
+    expect(calls.map((c) => c.length)).toEqual([500, 500, 200]);
+    expect(calls.flat().map((r) => r.messages[0])).toEqual(Array.from({ length: 1_200 }, (_, i) => `s${i}`));
+
+    fake.requests.length = 0;
+    const big = b.publisher<Buffer>(stream, { codec: "bytes" });
+    const mb = (c: string): Buffer => Buffer.alloc(1_000_000, c);
+    const bigResults = await big.publishBatch(Array.from({ length: 12 }, (_, i) => ({ data: mb(String.fromCharCode(97 + i)), key: "big" })));
+    expect(bigResults.every((r) => r.ok)).toBe(true);
+    calls = putCalls();
+    expect(calls.flat()).toHaveLength(12);
+    for (const call of calls) expect(call.reduce((sum, r) => sum + r.bytes, 0)).toBeLessThanOrEqual(5 * 1_048_576);
+    expect(calls.length).toBeGreaterThanOrEqual(3); // 12 MB cannot go in fewer than three 5 MiB calls
+
+    fake.requests.length = 0;
+    await expect(big.publish({ data: Buffer.alloc(1_048_576), key: "k" })).rejects.toMatchObject({ code: "MESSAGE_TOO_LARGE" });
+    await expect(b.publisher<string>(stream, { codec: "string" }).publish({ data: "x".repeat(1_048_000), key: "k", headers: { note: "y".repeat(1_000) } })).rejects.toMatchObject({
+      code: "MESSAGE_TOO_LARGE",
+    });
+    expect(putCalls()).toEqual([]);
+
+    fake.requests.length = 0;
+    const aggregated = await b.publisher<string>(stream, { codec: "string", aggregate: true }).publishBatch(Array.from({ length: 3_000 }, (_, i) => ({ data: `a${i}`.padEnd(100, "."), key: `k${i % 13}` })));
+    expect(aggregated.every((r) => r.ok)).toBe(true);
+    calls = putCalls();
+    expect(calls.flat().flatMap((r) => r.messages)).toEqual(Array.from({ length: 3_000 }, (_, i) => `a${i}`.padEnd(100, ".")));
+    expect(calls.flat().length).toBeLessThan(3_000 / 50); // ~500 messages of 100 bytes in a 51,200-byte aggregate
+    for (const call of calls) expect(call.length).toBeLessThanOrEqual(500);
+    for (const r of calls.flat()) expect(r.bytes).toBeLessThanOrEqual(51_200);
+    const offsets = aggregated.map((r) => (r.ok ? r.position.offset : ""));
+    expect(offsets[0]).toBe(`${seq(0)}:0`);
+    expect(offsets[1]).toBe(`${seq(0)}:1`);
+    expect(new Set(offsets).size).toBe(3_000);
+  });
+
+  test("a key's entry that failed holds back the key's entries in later PutRecords calls of the send, so the key stays in order after the retry", async () => {
+    const stream = uniqueTopic("held-back");
+    fake.requests.length = 0;
+    // The first record of the first call fails once: it carries key K's first message.
+    acceptPuts((call, i) => call === 1 && i === 0);
+    oneShard();
+    const b = await open();
+    // Small aggregates (two 100-byte messages each): 1,200 messages need more than 500 records.
+    const pub = b.publisher<string>(stream, { codec: "string", aggregate: true, aggregateMaxBytes: 300 });
+    const messages = Array.from({ length: 1_200 }, (_, i) => ({ data: `m${i}`.padEnd(100, "."), key: i === 0 || i === 1_199 ? "K" : `u${i}` }));
+    const results = await pub.publishBatch(messages);
+    expect(results.every((r) => r.ok)).toBe(true);
+    const calls = putCalls().map((call) => call.flatMap((r) => r.messages.map((m) => m.slice(0, m.indexOf(".")))));
+    expect(calls.length).toBe(3);
+    expect(calls[0]![0]).toBe("m0");
+    // K's last message was held back from the second call and resent after K's first.
+    expect(calls[1]).not.toContain("m1199");
+    expect(calls[2]!.indexOf("m0")).toBe(0);
+    expect(calls[2]!.indexOf("m1199")).toBeGreaterThan(0);
+    const seqOf = (i: number): bigint => BigInt((results[i] as { position: { offset: string } }).position.offset.split(":")[0]!);
+    expect(seqOf(1_199) > seqOf(0)).toBe(true);
   });
 
   test("an entry that keeps failing reports its own error (THROTTLED, retriable, SDK-like cause); a non-retriable one is not sent again", async () => {

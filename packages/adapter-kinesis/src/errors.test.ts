@@ -35,7 +35,9 @@ describe("AWS errors → BrookError", () => {
   test("a record refused for its size is MESSAGE_TOO_LARGE, other invalid arguments stay INVALID_ARGUMENT", () => {
     expect(toKinesisBrookError(awsError("ValidationException", "1 validation error detected: Value at 'records.1.member.data' failed to satisfy constraint: Member must have length less than or equal to 1048576"), "x").code).toBe("MESSAGE_TOO_LARGE");
     expect(recordError("InvalidArgumentException", "Record size exceeds the maximum of 1 MiB", "publish").code).toBe("MESSAGE_TOO_LARGE");
+    expect(toKinesisBrookError(awsError("InvalidArgumentException", "Records size exceeds 5 MB limit"), "x").code).toBe("MESSAGE_TOO_LARGE");
     expect(toKinesisBrookError(awsError("InvalidArgumentException", "StartingSequenceNumber is not in the shard"), "x").code).toBe("INVALID_ARGUMENT");
+    expect(toKinesisBrookError(awsError("ValidationException", "Value at 'shardCount' failed to satisfy constraint: Member must have value greater than or equal to 1"), "x").code).toBe("INVALID_ARGUMENT");
   });
 
   test("a PutRecords entry's ErrorCode becomes a per-entry error core can retry", () => {

@@ -68,8 +68,10 @@ export function toKinesisBrookError(err: unknown, what: string, fallback: BrookE
   const e = (typeof err === "object" && err !== null ? err : {}) as AwsLikeError;
   const name = awsErrorName(err);
   const detail = typeof e.message === "string" && e.message.length > 0 ? e.message : String(err);
-  // A record over the size limit is refused as an invalid argument (whole call or entry).
-  if ((name === "ValidationException" || name === "InvalidArgumentException") && /1048576|1 ?MiB|too large|exceeds the maximum|size/i.test(detail)) {
+  // A record over the size limit is refused as an invalid argument (whole call or entry):
+  // "… member.data' failed to satisfy constraint: Member must have length less than or equal
+  // to 1048576", "Record size exceeds the maximum of 1 MiB", "Records size … exceeds 5 MB".
+  if ((name === "ValidationException" || name === "InvalidArgumentException") && /1048576|\b1 ?MiB\b|\b5 ?MB\b|too large|record size|records size/i.test(detail)) {
     return new BrookError("MESSAGE_TOO_LARGE", `${what}: ${detail} (${name})`, { cause: err });
   }
   const known = name === undefined ? undefined : BY_NAME[name];

@@ -58,8 +58,13 @@ export class KinesisPublishTransport implements PublishTransport {
     } catch (err) {
       throw toKinesisBrookError(err, `publish to stream "${this.topic}"`);
     }
+    // Keys with an entry that failed retriably in an earlier call of this send: their later
+    // entries are not sent now but failed with a retriable error, so core resends them after
+    // the failed one (it retries failed entries in their order) and the key's order holds.
+    const heldBack = new Map<string, BrookError>();
     for (let c = 0; c < calls.length; c++) {
-      const call = calls[c]!;
+      const call = heldBack.size === 0 ? calls[c]! : this.holdBack(calls[c]!, messages, heldBack, results);
+      if (call.length === 0) continue;
       try {
         const response = await this.kinesis.send(new PutRecordsCommand({ StreamName: this.topic, Records: call.map((r) => r.entry) }));
         const out = response.Records ?? [];
@@ -68,7 +73,11 @@ export class KinesisPublishTransport implements PublishTransport {
           const result = out[i];
           if (result?.ErrorCode !== undefined || result?.SequenceNumber === undefined || result.ShardId === undefined) {
             const error = recordError(result?.ErrorCode ?? "InternalFailure", result?.ErrorMessage ?? "no sequence number in the response", `publish to stream "${this.topic}"`);
-            for (const m of record.messages) results[m] = { ok: false, error };
+            for (const m of record.messages) {
+              results[m] = { ok: false, error };
+              const key = messages[m]!.key;
+              if (error.retriable && key !== undefined && !heldBack.has(key)) heldBack.set(key, error);
+            }
             continue;
           }
           const single = record.messages.length === 1;
@@ -84,6 +93,22 @@ export class KinesisPublishTransport implements PublishTransport {
       }
     }
     return results.map((r) => r ?? { ok: false, error: new BrookError("INTERNAL", "message was not sent") });
+  }
+
+  /** The records of a call minus those carrying a key that failed earlier in this send (failed as held back). */
+  private holdBack(call: OutRecord[], messages: WireMessage[], heldBack: Map<string, BrookError>, results: Array<PublishBatchResult | undefined>): OutRecord[] {
+    return call.filter((record) => {
+      const blocking = record.messages.map((m) => messages[m]!.key).find((key) => key !== undefined && heldBack.has(key));
+      if (blocking === undefined) return true;
+      const cause = heldBack.get(blocking)!;
+      const error = new BrookError(cause.code, `publish to stream "${this.topic}": not sent, held back behind an earlier message of key "${blocking}" that failed (${cause.message})`, { cause, retriable: true });
+      for (const m of record.messages) {
+        results[m] = { ok: false, error };
+        const key = messages[m]!.key;
+        if (key !== undefined && !heldBack.has(key)) heldBack.set(key, cause);
+      }
+      return false;
+    });
   }
 
   /** One Kinesis record per message, raw or in the KPL envelope. */
