@@ -1,6 +1,6 @@
 /** Raw AWS SDK access for the Kinesis tests: what a KCL application or another producer would do. */
 import { DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type KinesisClient, type Shard, type _Record } from "@aws-sdk/client-kinesis";
-import { ScanCommand, type AttributeValue, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, DescribeTableCommand, ScanCommand, type AttributeValue, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { kinesisClients, parseKinesisUrl, resolveKinesisOptions } from "@brook/adapter-kinesis";
 import type { KinesisUnderTest } from "./emulator.js";
 
@@ -38,6 +38,19 @@ export async function readShard(kinesis: KinesisClient, stream: string, shardId:
 }
 
 export type Item = Record<string, AttributeValue>;
+
+/**
+ * Creates a lease table the way the KCL does (hash key leaseKey, on demand) and waits until it
+ * is ACTIVE: dynalite answers a write to a table still CREATING with ResourceNotFoundException.
+ */
+export async function createLeaseTable(dynamo: DynamoDBClient, table: string, timeoutMs = 10_000): Promise<void> {
+  await dynamo.send(new CreateTableCommand({ TableName: table, KeySchema: [{ AttributeName: "leaseKey", KeyType: "HASH" }], AttributeDefinitions: [{ AttributeName: "leaseKey", AttributeType: "S" }], BillingMode: "PAY_PER_REQUEST" }));
+  const deadline = Date.now() + timeoutMs;
+  while ((await dynamo.send(new DescribeTableCommand({ TableName: table }))).Table?.TableStatus !== "ACTIVE") {
+    if (Date.now() > deadline) throw new Error(`lease table ${table} not ACTIVE within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 export async function scanTable(dynamo: DynamoDBClient, table: string): Promise<Item[]> {
   return (await dynamo.send(new ScanCommand({ TableName: table, ConsistentRead: true }))).Items ?? [];

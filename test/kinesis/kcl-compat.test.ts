@@ -9,9 +9,9 @@ import { connect } from "@brook/core";
 import { type KinesisBroker } from "@brook/adapter-kinesis";
 import { sleep, uniqueTopic, waitFor } from "@brook/contract-tests";
 import { CreateStreamCommand, PutRecordCommand, PutRecordsCommand } from "@aws-sdk/client-kinesis";
-import { CreateTableCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { describeKinesis, stopAfterAll, useKinesis } from "./emulator.js";
-import { midHash, rawClients, readShard, scanTable, shards, waitActive } from "./helpers.js";
+import { createLeaseTable, midHash, rawClients, readShard, scanTable, shards, waitActive } from "./helpers.js";
 
 const requireRoot = createRequire(`${process.cwd()}/package.json`);
 const agg = requireRoot("aws-kinesis-agg") as {
@@ -63,9 +63,7 @@ describeKinesis("KCL compatibility", () => {
     // The KCL 2.x single-stream table: application "orders-kcl", shard 0 held by a KCL worker
     // that processed records 0-4, shard 1 released at TRIM_HORIZON.
     const table = uniqueTopic("orders-kcl");
-    await raw.dynamo.send(
-      new CreateTableCommand({ TableName: table, KeySchema: [{ AttributeName: "leaseKey", KeyType: "HASH" }], AttributeDefinitions: [{ AttributeName: "leaseKey", AttributeType: "S" }], BillingMode: "PAY_PER_REQUEST" }),
-    );
+    await createLeaseTable(raw.dynamo, table);
     const kclItem = (shard: typeof s0, extra: Record<string, { S: string } | { N: string }>) => ({
       leaseKey: { S: shard!.ShardId! },
       leaseCounter: { N: "42" },

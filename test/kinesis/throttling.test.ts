@@ -10,6 +10,7 @@ import { BrookError, connect } from "@brook/core";
 import { decodeAggregate, type KinesisBroker } from "@brook/adapter-kinesis";
 import { sleep, uniqueTopic, waitFor } from "@brook/contract-tests";
 import { describeKinesis, stopAfterAll, useKinesis } from "./emulator.js";
+import { createLeaseTable } from "./helpers.js";
 import { startFakeKinesis, streamSummary, type FakeKinesis } from "./fake-kinesis.js";
 
 interface PutEntry {
@@ -120,6 +121,7 @@ describeKinesis("throttling and partial failure (a fake Kinesis endpoint)", () =
     expect(putCalls()).toEqual([]);
 
     fake.requests.length = 0;
+    acceptPuts(); // sequence numbers from seq(0) again
     const aggregated = await b.publisher<string>(stream, { codec: "string", aggregate: true }).publishBatch(Array.from({ length: 3_000 }, (_, i) => ({ data: `a${i}`.padEnd(100, "."), key: `k${i % 13}` })));
     expect(aggregated.every((r) => r.ok)).toBe(true);
     calls = putCalls();
@@ -251,10 +253,10 @@ describeKinesis("throttling and partial failure (a fake Kinesis endpoint)", () =
     }));
     fake.on("GetShardIterator", () => ({ body: { ShardIterator: "it" } }));
     fake.on("GetRecords", () => ({ body: { Records: [], NextShardIterator: "it", MillisBehindLatest: 0 } }));
-    const { DynamoDBClient, CreateTableCommand, PutItemCommand, ScanCommand } = await import("@aws-sdk/client-dynamodb");
+    const { DynamoDBClient, PutItemCommand, ScanCommand } = await import("@aws-sdk/client-dynamodb");
     const dynamo = new DynamoDBClient({ region: "us-east-1", endpoint: k.dynamoEndpoint(), credentials: { accessKeyId: "x", secretAccessKey: "x" } });
     try {
-      await dynamo.send(new CreateTableCommand({ TableName: table, KeySchema: [{ AttributeName: "leaseKey", KeyType: "HASH" }], AttributeDefinitions: [{ AttributeName: "leaseKey", AttributeType: "S" }], BillingMode: "PAY_PER_REQUEST" }));
+      await createLeaseTable(dynamo, table);
       const item = (shard: string, checkpoint: string, parents?: string[]) => ({
         leaseKey: { S: shard },
         leaseCounter: { N: "7" },

@@ -145,7 +145,8 @@ export class ShardConsumer {
         fetcher.close();
       }
     } catch (err) {
-      if (signal.aborted) return;
+      // Stopped, or core is closing the subscription (deliver() gave up): nothing went wrong.
+      if (signal.aborted || sink.closing) return;
       this.deps.logger.error(`shard ${shardId}: reader stopped: ${err instanceof Error ? err.message : String(err)}`);
       sink.error(toBrookError(err, "INTERNAL"));
     }
