@@ -70,4 +70,36 @@ describeKinesis("enhanced fan-out", () => {
     expect(headers).toHaveLength(keys * 20);
     await pub.close();
   }, 150_000);
+
+  test("a subscription renewed before its 5-minute end (efoRenewMs, short here) resumes after the last record: each message once, in order", async () => {
+    const name = uniqueTopic("efo-renew");
+    const renewing = (await connect(k.url("&efo=true&efoRenewMs=2000&failoverTimeMs=6000&takeIntervalMs=1000&pollIntervalMs=200&leaseTable={group}-{topic}"))) as KinesisBroker;
+    let subscribes = 0;
+    renewing.kinesis.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === "SubscribeToShardCommand") subscribes += 1;
+        return next(args);
+      },
+      { step: "initialize", name: "countSubscribes" },
+    );
+    try {
+      await renewing.admin.createTopic(name, { partitions: 1 });
+      const log = new KeyLog();
+      await renewing.subscribe<Msg>(name, { group: "renewers", startFrom: "earliest", handler: (m) => void log.record(m.data.k, m.data.i) });
+      const pub = renewing.publisher<Msg>(name);
+      const rounds = 10;
+      for (let i = 0; i < rounds; i++) {
+        const results = await pub.publishBatch(Array.from({ length: 5 }, (_, n) => ({ key: `key-${n}`, data: { k: `key-${n}`, i } })));
+        expect(results.every((r) => r.ok)).toBe(true);
+        await sleep(600);
+      }
+      await waitFor(() => log.count >= 5 * rounds, 60_000, `${5 * rounds} messages over renewed subscriptions (got ${log.count})`);
+      await sleep(500);
+      expect(log.outOfOrder(rounds)).toEqual([]);
+      // Publishing took ~6 s: the 2-second subscriptions were renewed on the way.
+      expect(subscribes).toBeGreaterThanOrEqual(3);
+    } finally {
+      await renewing.close();
+    }
+  }, 90_000);
 });

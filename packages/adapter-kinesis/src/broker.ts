@@ -82,7 +82,7 @@ export class KinesisBroker extends BrokerSkeleton<KinesisAdmin, KinesisPublishTr
     if (o.efo) {
       if (summary.StreamARN === undefined) throw new BrookError("UNAVAILABLE", `stream "${topic}" has no ARN, which enhanced fan-out needs`);
       const consumerArn = await ensureStreamConsumer(this.kinesis, summary.StreamARN, fillNameTemplate(o.efoConsumerName, { group: options.group, topic }, 128));
-      fetcher = (shardId, position) => new EfoFetcher(this.kinesis, topic, consumerArn, shardId, position, polling);
+      fetcher = (shardId, position) => new EfoFetcher(this.kinesis, topic, consumerArn, shardId, position, polling, o.efoRenewMs);
     }
     return new KinesisSubscriptionSource({
       topic,

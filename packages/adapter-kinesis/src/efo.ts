@@ -14,8 +14,6 @@ import { isOpen, listAllShards } from "./shard-map.js";
 import { PollingFetcher, sleep, type FetchResult, type PollingOptions, type RecordFetcher, type StartPosition } from "./shard-reader.js";
 
 const CONSUMER_ACTIVE_TIMEOUT_MS = 120_000;
-/** A SubscribeToShard subscription lasts 5 minutes; Brook renews it before that. */
-const SUBSCRIPTION_RENEW_MS = 4 * 60_000;
 /** How often an idle subscription asks whether its shard was closed (fan-out may not say). */
 const CLOSED_CHECK_MS = 5_000;
 const MAX_BACKOFF_MS = 10_000;
@@ -75,6 +73,8 @@ export class EfoFetcher implements RecordFetcher {
     private readonly shardId: string,
     private readonly start: StartPosition,
     private readonly pollingOptions: PollingOptions,
+    /** renew the subscription after this long (a subscription lasts 5 minutes) */
+    private readonly renewMs: number,
   ) {}
 
   async prepare(signal: AbortSignal): Promise<void> {
@@ -84,7 +84,7 @@ export class EfoFetcher implements RecordFetcher {
   async fetch(signal: AbortSignal): Promise<FetchResult> {
     for (;;) {
       if (this.polling !== undefined) return this.polling.fetch(signal);
-      if (this.events === undefined || Date.now() - this.subscribedAt > SUBSCRIPTION_RENEW_MS) await this.subscribe(signal);
+      if (this.events === undefined || Date.now() - this.subscribedAt > this.renewMs) await this.subscribe(signal);
       let next: IteratorResult<SubscribeToShardEventStream>;
       try {
         next = await this.events!.next();

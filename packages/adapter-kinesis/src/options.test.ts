@@ -74,6 +74,7 @@ describe("kinesis:// URLs", () => {
     [{ leaseTable: "{app}" }, /leaseTable/],
     [{ endpoint: "127.0.0.1:4567" }, /endpoint: expected an http\(s\) URL/],
     [{ maxRecordsPerFetch: 20_000 }, /maxRecordsPerFetch/],
+    [{ efoRenewMs: 300_000 }, /efoRenewMs: expected less than 300000/],
     [{ accessKeyId: "AK" }, /together/],
     [{ credentials: { accessKeyId: "x" } }, /credentials/],
   ])("typed %o is INVALID_ARGUMENT", (given, message) => {

@@ -58,6 +58,8 @@ export interface KinesisBrokerOptions {
   efo?: boolean;
   /** enhanced fan-out consumer name, or a template with {group} (default "{group}") */
   efoConsumerName?: string;
+  /** a SubscribeToShard subscription is renewed after this long, before the service ends it at 5 minutes (default 240000) */
+  efoRenewMs?: number;
   /** static credentials (URL: with secretAccessKey); absent: the SDK's default chain */
   accessKeyId?: string;
   secretAccessKey?: string;
@@ -89,6 +91,7 @@ export interface ResolvedKinesisOptions {
   aggregateMaxBytes: number;
   efo: boolean;
   efoConsumerName: string;
+  efoRenewMs: number;
   credentials: KinesisCredentials | (() => Promise<KinesisCredentials>) | undefined;
   requestTimeoutMs: number;
   connectionTimeoutMs: number;
@@ -103,6 +106,7 @@ const NUMERIC = [
   "pollIntervalMs",
   "maxRecordsPerFetch",
   "aggregateMaxBytes",
+  "efoRenewMs",
   "requestTimeoutMs",
   "connectionTimeoutMs",
 ] as const;
@@ -115,6 +119,8 @@ const SECRET = new Set(["secretAccessKey", "sessionToken"]);
 
 /** The largest record Kinesis takes (data and partition key together). */
 export const MAX_RECORD_BYTES = 1_048_576;
+/** A SubscribeToShard subscription lasts 5 minutes. */
+const MAX_EFO_SUBSCRIPTION_MS = 300_000;
 /** The largest aggregated record Brook packs. */
 const MAX_AGGREGATE_BYTES = MAX_RECORD_BYTES;
 
@@ -209,6 +215,8 @@ export function resolveKinesisOptions(fromUrl: KinesisBrokerOptions, given: Reco
   if (maxRecordsPerFetch > 10_000) throw invalidArgument("maxRecordsPerFetch", "at most 10000 (GetRecords' limit)", maxRecordsPerFetch);
   const aggregateMaxBytes = num("aggregateMaxBytes", 51_200);
   if (aggregateMaxBytes > MAX_AGGREGATE_BYTES) throw invalidArgument("aggregateMaxBytes", `at most ${MAX_AGGREGATE_BYTES} (a Kinesis record's limit)`, aggregateMaxBytes);
+  const efoRenewMs = num("efoRenewMs", 240_000);
+  if (efoRenewMs >= MAX_EFO_SUBSCRIPTION_MS) throw invalidArgument("efoRenewMs", `less than ${MAX_EFO_SUBSCRIPTION_MS} (a SubscribeToShard subscription ends after 5 minutes)`, efoRenewMs);
   let credentials = merged.credentials as ResolvedKinesisOptions["credentials"];
   if (credentials !== undefined && typeof credentials !== "function") {
     const c = credentials as Partial<KinesisCredentials> | null;
@@ -250,6 +258,7 @@ export function resolveKinesisOptions(fromUrl: KinesisBrokerOptions, given: Reco
     aggregateMaxBytes,
     efo: (merged.efo as boolean | undefined) ?? false,
     efoConsumerName,
+    efoRenewMs,
     credentials,
     requestTimeoutMs: num("requestTimeoutMs", 10_000),
     connectionTimeoutMs: num("connectionTimeoutMs", 3_000),
