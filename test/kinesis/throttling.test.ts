@@ -280,6 +280,57 @@ describeKinesis("throttling and partial failure (a fake Kinesis endpoint)", () =
     }
   });
 
+  test("a checkpoint whose record retention removed is OUT_OF_RANGE, never silent: earliest resumes at the oldest record, latest at the newest, error leaves the shard unread", async () => {
+    const stream = uniqueTopic("trimmed-checkpoint");
+    fake.on("DescribeStreamSummary", () => streamSummary(stream));
+    fake.on("ListShards", () => ({
+      body: { Shards: [{ ShardId: "shardId-000000000000", HashKeyRange: { StartingHashKey: "0", EndingHashKey: "340282366920938463463374607431768211455" }, SequenceNumberRange: { StartingSequenceNumber: seq(0) } }] },
+    }));
+    const record = (i: number) => ({ SequenceNumber: seq(i), PartitionKey: `k${i}`, Data: Buffer.from(`r${i}`).toString("base64"), ApproximateArrivalTimestamp: 1_700_000_000 + i });
+    // The group saved seq(5); retention has removed everything before seq(8).
+    fake.on("GetShardIterator", (body) => ({ body: { ShardIterator: `it-${String(body.ShardIteratorType)}` } }));
+    fake.on("GetRecords", (body) => {
+      const it = String(body.ShardIterator);
+      if (it === "it-AT_SEQUENCE_NUMBER") return { body: { Records: [8, 9].map(record), NextShardIterator: "it-tail", MillisBehindLatest: 0 } };
+      if (it === "it-LATEST") return { body: { Records: [record(20)], NextShardIterator: "it-tail", MillisBehindLatest: 0 } };
+      return { body: { Records: [], NextShardIterator: it, MillisBehindLatest: 0 } };
+    });
+    const { DynamoDBClient, PutItemCommand } = await import("@aws-sdk/client-dynamodb");
+    const dynamo = new DynamoDBClient({ region: "us-east-1", endpoint: k.dynamoEndpoint(), credentials: { accessKeyId: "x", secretAccessKey: "x" } });
+    const b = await open("&failoverTimeMs=3000&leaseTable={group}-{topic}");
+    try {
+      const outcomes: Record<string, { got: string[]; errors: BrookError[] }> = {};
+      for (const policy of ["earliest", "latest", "error"] as const) {
+        const group = `trim-${policy}`;
+        await createLeaseTable(dynamo, `${group}-${stream}`);
+        await dynamo.send(
+          new PutItemCommand({
+            TableName: `${group}-${stream}`,
+            Item: { leaseKey: { S: "shardId-000000000000" }, leaseCounter: { N: "3" }, checkpoint: { S: seq(5) }, checkpointSubSequenceNumber: { N: "0" }, ownerSwitchesSinceCheckpoint: { N: "0" } },
+          }),
+        );
+        const outcome = { got: [] as string[], errors: [] as BrookError[] };
+        outcomes[policy] = outcome;
+        const sub = await b.subscribe<string>(stream, { group, codec: "string", onOutOfRange: policy, handler: (m) => void outcome.got.push(m.data) });
+        sub.on("error", (e) => void outcome.errors.push(e));
+        await waitFor(() => outcome.errors.length > 0, 10_000, `the OUT_OF_RANGE error (${policy})`);
+        await sleep(policy === "error" ? 1_000 : 0);
+        await waitFor(() => policy === "error" || outcome.got.length >= (policy === "earliest" ? 2 : 1), 10_000, `messages (${policy})`);
+        await sub.close();
+      }
+      expect(outcomes.earliest!.got).toEqual(["r8", "r9"]);
+      expect(outcomes.latest!.got).toEqual(["r20"]);
+      expect(outcomes.error!.got).toEqual([]);
+      for (const policy of ["earliest", "latest", "error"]) {
+        expect(outcomes[policy]!.errors[0]).toMatchObject({ code: "OUT_OF_RANGE", message: expect.stringContaining(seq(5)) });
+        expect(outcomes[policy]!.errors[0]!.message).toMatch(new RegExp(`onOutOfRange: "${policy}"`));
+      }
+      expect(outcomes.earliest!.errors[0]!.message).toContain(seq(8));
+    } finally {
+      dynamo.destroy();
+    }
+  });
+
   test("an endpoint that does not answer is UNAVAILABLE, named", async () => {
     const dead = (await connect(`kinesis://us-east-1?endpoint=http://127.0.0.1:9&dynamoEndpoint=${k.dynamoEndpoint()}&connectionTimeoutMs=500`)) as KinesisBroker;
     try {

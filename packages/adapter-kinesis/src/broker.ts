@@ -88,6 +88,7 @@ export class KinesisBroker extends BrokerSkeleton<KinesisAdmin, KinesisPublishTr
       topic,
       group: options.group,
       startFrom: options.startFrom,
+      onOutOfRange: options.onOutOfRange,
       kinesis: this.kinesis,
       table,
       keys,

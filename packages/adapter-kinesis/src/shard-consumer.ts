@@ -1,5 +1,5 @@
-import type { Logger } from "@brook/core";
-import { toBrookError, type DeliverySink, type SourceRecord } from "@brook/core/spi";
+import { BrookError, type Logger } from "@brook/core";
+import { toBrookError, type DeliverySink, type OutOfRangePolicy, type SourceRecord } from "@brook/core/spi";
 import type { ChildShard } from "@aws-sdk/client-kinesis";
 import { isSentinel, type Lease } from "./leases/lease.js";
 import { compareSequence, formatOffset, parseOffset, toSourceRecords, type ExtendedSequence } from "./records.js";
@@ -33,6 +33,10 @@ export interface ShardConsumerDeps {
   logger: Logger;
   /** how often a child waits before it looks at its parents again */
   parentCheckMs: number;
+  /** what to do when the record a start position names is gone from the shard (subscribe's onOutOfRange) */
+  onOutOfRange: OutOfRangePolicy;
+  /** names the shard, stream and group in errors */
+  where: string;
 }
 
 const MAX_ERROR_BACKOFF_MS = 30_000;
@@ -92,6 +96,9 @@ export class ShardConsumer {
         return;
       }
       let position = start.position;
+      // A start at a sequence number (a checkpoint, a seek) reads that record first; a first
+      // record after it means retention removed it, and maybe records behind it (never silent).
+      let resumeCheck = position.type === "AT_SEQUENCE_NUMBER" ? position.sequence : undefined;
       if (start.pinLatest === true) {
         const at = new Date();
         for (;;) {
@@ -104,7 +111,7 @@ export class ShardConsumer {
         }
         position = { type: "AT_TIMESTAMP", time: at };
       }
-      const fetcher = this.deps.fetcher(position);
+      let fetcher = this.deps.fetcher(position);
       let after = start.after;
       try {
         for (;;) {
@@ -126,6 +133,25 @@ export class ShardConsumer {
           } catch (err) {
             failures = await this.failed(err, failures, signal);
             continue;
+          }
+          const first = result.records[0]?.SequenceNumber;
+          if (resumeCheck !== undefined && first !== undefined) {
+            const gone = compareSequence(first, resumeCheck) > 0 ? resumeCheck : undefined;
+            resumeCheck = undefined;
+            if (gone !== undefined) {
+              const policy = this.deps.onOutOfRange;
+              const resume = policy === "error" ? 'the shard is left unread (onOutOfRange: "error")' : policy === "latest" ? 'resuming at the shard\'s newest record (onOutOfRange: "latest")' : `resuming at ${first}, the oldest record left (onOutOfRange: "earliest")`;
+              sink.error(new BrookError("OUT_OF_RANGE", `${this.deps.where}: the record at the start position ${gone} is no longer in the shard (retention removed it); records after it and before ${first} were skipped if there were any; ${resume}`));
+              if (policy === "error") return;
+              if (policy === "latest") {
+                fetcher.close();
+                fetcher = this.deps.fetcher({ type: "LATEST" });
+                after = undefined;
+                await fetcher.prepare(signal);
+                continue;
+              }
+              after = undefined;
+            }
           }
           const records: SourceRecord[] = [];
           for (const r of result.records) {

@@ -1,5 +1,5 @@
 import { BrookError, type Logger, type SeekTarget, type StartFrom } from "@brook/core";
-import { BOUNDS, toBrookError, waitWithTimeout, type CommitSource, type DeliverySink } from "@brook/core/spi";
+import { BOUNDS, toBrookError, waitWithTimeout, type CommitSource, type DeliverySink, type OutOfRangePolicy } from "@brook/core/spi";
 import type { ChildShard, KinesisClient } from "@aws-sdk/client-kinesis";
 import { LeaseCoordinator, type CoordinatorOptions } from "./leases/coordinator.js";
 import type { Lease, LeaseKeys } from "./leases/lease.js";
@@ -13,6 +13,8 @@ export interface KinesisSourceOptions {
   topic: string;
   group: string;
   startFrom: StartFrom;
+  /** where a shard resumes when the record its checkpoint names was removed by retention */
+  onOutOfRange: OutOfRangePolicy;
   kinesis: KinesisClient;
   table: LeaseTable;
   keys: LeaseKeys;
@@ -155,6 +157,8 @@ export class KinesisSubscriptionSource implements CommitSource {
       pinStart: async (at) => (await this.coordinator.pinStart(shardId, at)) === "written",
       logger: this.options.logger,
       parentCheckMs: Math.min(1_000, this.options.coordinator.renewIntervalMs),
+      onOutOfRange: this.options.onOutOfRange,
+      where: `shard ${shardId} of stream "${this.options.topic}" (group "${this.options.group}")`,
     });
     const start = startOfLease(lease, typeof this.options.startFrom === "object" && "time" in this.options.startFrom ? this.options.startFrom.time : undefined);
     const checkpointed = start === "SHARD_END" ? undefined : start.lastCommitted;
