@@ -166,6 +166,8 @@ describeKinesis("KCL compatibility", () => {
     const pub = broker.publisher<string>(name, { codec: "string", envelope: "none" });
     await expect(pub.publish({ data: "x", headers: { a: "b" } })).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/envelope/) });
     await expect(pub.publish({ data: "x", idempotencyKey: "i-1" })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    // The auto codec's content-type is a header too: refused, with the way to raw records named.
+    await expect(broker.publisher(name, { envelope: "none" }).publish({ data: { a: 1 } })).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/content-type.*auto codec/) });
     const ok = await pub.publish({ data: "plain", key: "k" });
     const always = broker.publisher<string>(name, { codec: "string", envelope: "kpl" });
     await always.publish({ data: "wrapped", key: "k" });

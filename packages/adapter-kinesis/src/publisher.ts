@@ -223,6 +223,9 @@ function tooLarge(bytes: number, topic: string): BrookError {
 }
 
 function envelopeRefused(m: WireMessage): BrookError {
-  const what = m.idempotencyKey !== undefined ? "an idempotency key" : `headers (${Object.keys(m.headers).join(", ")})`;
-  return new BrookError("INVALID_ARGUMENT", `message: carries ${what}, which a Kinesis record can only hold in the KPL envelope; this publisher has envelope: "none"`);
+  const names = Object.keys(m.headers);
+  const what = m.idempotencyKey !== undefined ? "an idempotency key" : `headers (${names.join(", ")})`;
+  // The auto codec marks strings and objects with content-type so readers decode them back.
+  const hint = m.idempotencyKey === undefined && names.length === 1 && names[0] === "content-type" ? ' (set by the auto codec: pass codec "json", "string" or "bytes" to publisher and subscriber for raw records)' : "";
+  return new BrookError("INVALID_ARGUMENT", `message: carries ${what}, which a Kinesis record can only hold in the KPL envelope; this publisher has envelope: "none"${hint}`);
 }
