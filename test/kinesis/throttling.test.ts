@@ -135,6 +135,27 @@ describeKinesis("throttling and partial failure (a fake Kinesis endpoint)", () =
     expect(new Set(offsets).size).toBe(3_000);
   });
 
+  test("explicitHashKey routes a key by hash key; a bad one fails its message alone; unkeyed messages get a random ~brook: partition key", async () => {
+    const stream = uniqueTopic("hash-keys");
+    fake.requests.length = 0;
+    acceptPuts();
+    const pub = (await open()).publisher<string>(stream, {
+      codec: "string",
+      explicitHashKey: (key) => (key === "pinned" ? "170141183460469231731687303715884105728" : key === "bad" ? "-1" : undefined),
+    });
+    const results = await pub.publishBatch([{ data: "a", key: "pinned" }, { data: "b", key: "bad" }, { data: "c", key: "plain" }, { data: "d" }]);
+    expect(results.map((r) => r.ok)).toEqual([true, false, true, true]);
+    expect(!results[1]!.ok && results[1]!.error).toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/explicitHashKey.*"bad".*"-1"/) });
+    const entries = fake.requests.filter((r) => r.operation === "PutRecords").flatMap((r) => r.body.Records as Array<PutEntry & { ExplicitHashKey?: string }>);
+    expect(entries.map((e) => [Buffer.from(e.Data, "base64").toString(), e.ExplicitHashKey])).toEqual([
+      ["a", "170141183460469231731687303715884105728"],
+      ["c", undefined],
+      ["d", undefined],
+    ]);
+    expect(entries.map((e) => e.PartitionKey).slice(0, 2)).toEqual(["pinned", "plain"]);
+    expect(entries[2]!.PartitionKey).toMatch(/^~brook:[0-9a-f]{16}$/);
+  });
+
   test("a key's entry that failed holds back the key's entries in later PutRecords calls of the send, so the key stays in order after the retry", async () => {
     const stream = uniqueTopic("held-back");
     fake.requests.length = 0;

@@ -117,6 +117,10 @@ export class KinesisPublishTransport implements PublishTransport {
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
       const routing = this.routing(m);
+      if (routing instanceof BrookError) {
+        results[i] = { ok: false, error: routing };
+        continue;
+      }
       const wrap = this.options.envelope === "kpl" || (this.options.envelope === "auto" && needsEnvelope(m));
       if (!wrap && needsEnvelope(m)) {
         results[i] = { ok: false, error: envelopeRefused(m) };
@@ -157,6 +161,10 @@ export class KinesisPublishTransport implements PublishTransport {
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
       const routing = this.routing(m);
+      if (routing instanceof BrookError) {
+        results[i] = { ok: false, error: routing };
+        continue;
+      }
       const sub = toSubRecord(m, routing.partitionKey, routing.explicitHashKey);
       const hash = routing.explicitHashKey === undefined ? hashOfPartitionKey(routing.partitionKey) : BigInt(routing.explicitHashKey);
       const shard = map.shardFor(hash);
@@ -182,11 +190,17 @@ export class KinesisPublishTransport implements PublishTransport {
     return out;
   }
 
-  private routing(m: WireMessage): { partitionKey: string; explicitHashKey: string | undefined } {
+  /** A message's partition key and explicit hash key; a bad hash key fails that message alone. */
+  private routing(m: WireMessage): { partitionKey: string; explicitHashKey: string | undefined } | BrookError {
     const partitionKey = m.key ?? randomPartitionKey();
-    const explicitHashKey = this.options.explicitHashKey?.(m.key);
-    if (explicitHashKey !== undefined && !validHashKey(explicitHashKey)) {
-      throw new BrookError("INVALID_ARGUMENT", `explicitHashKey: expected a decimal integer from 0 to 2^128-1, got "${explicitHashKey}"`);
+    let explicitHashKey: string | undefined;
+    try {
+      explicitHashKey = this.options.explicitHashKey?.(m.key);
+    } catch (err) {
+      return new BrookError("INVALID_ARGUMENT", `explicitHashKey: the function threw for key "${m.key ?? ""}": ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    if (explicitHashKey !== undefined && (typeof explicitHashKey !== "string" || !validHashKey(explicitHashKey))) {
+      return new BrookError("INVALID_ARGUMENT", `explicitHashKey: expected a decimal integer from 0 to 2^128-1 for key "${m.key ?? ""}", got "${String(explicitHashKey)}"`);
     }
     return { partitionKey, explicitHashKey };
   }
