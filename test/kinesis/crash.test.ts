@@ -29,6 +29,8 @@ interface Ack {
 
 class Worker {
   readonly owned: string[][] = [];
+  /** when each assignment was reported (the parent's clock) */
+  readonly ownedAt: number[] = [];
   readyAt = 0;
   closedAt = 0;
   private readonly child: ChildProcess;
@@ -53,7 +55,10 @@ class Worker {
       for (const line of lines) {
         const [tag, , a, b, c, d] = line.split(" ");
         if (tag === "ACK") acks.push({ worker: name, shard: a!, offset: b!, key: c!, i: Number(d), at: Date.now() });
-        else if (tag === "OWN") this.owned.push(JSON.parse(line.slice(line.indexOf("["))) as string[]);
+        else if (tag === "OWN") {
+          this.owned.push(JSON.parse(line.slice(line.indexOf("["))) as string[]);
+          this.ownedAt.push(Date.now());
+        }
         else if (tag === "READY") this.readyAt = Date.now();
         else if (tag === "CLOSED") this.closedAt = Date.now();
       }
@@ -179,13 +184,20 @@ describeKinesis("workers in separate processes", () => {
     // A worker closes: its shards move at once, without repeats.
     const leaver = live().find((w) => w !== w4 && w.shards.length > 0)!;
     const leaverShards = leaver.shards;
+    const leavingAt = Date.now();
     leaver.kill("SIGTERM");
     await leaver.exited;
     expect(leaver.closedAt).toBeGreaterThan(0);
-    const phaseD = await publishRounds(5);
+    const publishingD = publishRounds(5);
     await waitFor(() => leaverShards.every((s) => live().some((w) => w.shards.includes(s))), 30_000, `the leaver's shards ${leaverShards} to be owned again`);
-    const takenOverAt = Date.now();
+    // When each of its shards was first reported owned by another worker after it was told to
+    // close (OWN lines carry their arrival time, so publishing meanwhile does not count; a
+    // taker may report before the leaver's CLOSED line arrives).
+    const takenAt = (shard: string): number =>
+      Math.min(...live().flatMap((w) => w.owned.map((own, n) => (own.includes(shard) && w.ownedAt[n]! >= leavingAt ? w.ownedAt[n]! : Infinity))));
+    const takenOverAt = Math.max(...leaverShards.map(takenAt));
     expect(takenOverAt - leaver.closedAt).toBeLessThan(FAILOVER_MS);
+    const phaseD = await publishingD;
     await waitFor(() => handled(phaseD), 60_000, "the last phase handled");
     await sleep(500);
 
