@@ -1,0 +1,163 @@
+/**
+ * Firehose on moto, verified by what lands in S3: every message published arrives exactly once,
+ * intact, and framed as promised (one message per line; one JSON object per line with the
+ * envelope); delivery stream admin; the publish-only contract (subscribe is UNSUPPORTED).
+ */
+import { afterAll, beforeAll, expect, test } from "@jest/globals";
+import { connect, type PublishBatchResult } from "@brook/core";
+import type { FirehoseBroker } from "@brook/adapter-kinesis";
+import { uniqueTopic } from "@brook/contract-tests";
+import { describeMoto, useMoto } from "./moto.js";
+
+const N = 10_000;
+
+interface Order {
+  n: number;
+  text: string;
+  items: Array<{ sku: string; qty: number }>;
+  note: string;
+}
+
+/** A message whose text needs escaping in JSON: quotes, a newline, a tab, non-ASCII. */
+const order = (n: number): Order => ({ n, text: `order "${n}"\n\tüñí ✓`, items: [{ sku: `sku-${n % 97}`, qty: n % 7 }], note: "x".repeat(n % 300) });
+
+function expectAllOk(results: PublishBatchResult[]): void {
+  const failed = results.filter((r) => !r.ok);
+  expect(failed.map((r) => (r.ok ? "" : `${r.error.code}: ${r.error.message}`)).slice(0, 3)).toEqual([]);
+}
+
+/** The lines of every object: each object must end with a newline, so no line spans two objects. */
+function linesOf(objects: Array<{ key: string; body: Buffer }>): string[] {
+  const lines: string[] = [];
+  for (const o of objects) {
+    const text = o.body.toString("utf8");
+    expect(text.endsWith("\n")).toBe(true);
+    lines.push(...text.slice(0, -1).split("\n"));
+  }
+  return lines;
+}
+
+describeMoto("Firehose delivery to S3 (moto)", () => {
+  const moto = useMoto();
+  let bucket: string;
+  let broker: FirehoseBroker;
+
+  beforeAll(async () => {
+    bucket = await moto.bucket("brook-fh");
+    broker = await connect(moto.url(`&bucket=${bucket}`));
+  });
+  afterAll(async () => {
+    await broker?.close();
+  });
+
+  test("10,000 messages with the json codec: one JSON document per line, each exactly once and intact", async () => {
+    const stream = uniqueTopic("fh-json");
+    await broker.admin.createTopic(stream, { s3: { prefix: `${stream}/` } });
+    const pub = broker.publisher<Order>(stream, { codec: "json" });
+    const results = await pub.publishBatch(Array.from({ length: N }, (_, n) => ({ data: order(n) })));
+    expectAllOk(results);
+    expect(new Set(results.map((r) => (r.ok ? r.position.offset : ""))).size).toBe(N); // a RecordId each
+    await pub.close();
+    const objects = await moto.objects(bucket, `${stream}/`);
+    // 500 records per PutRecordBatch, and moto writes one object per call.
+    expect(objects.length).toBe(N / 500);
+    const lines = linesOf(objects);
+    expect(lines.length).toBe(N);
+    const seen = new Map<number, number>();
+    for (const line of lines) {
+      const got = JSON.parse(line) as Order;
+      expect(got).toEqual(order(got.n));
+      seen.set(got.n, (seen.get(got.n) ?? 0) + 1);
+    }
+    expect(seen.size).toBe(N);
+    expect([...seen.values()].every((c) => c === 1)).toBe(true);
+  });
+
+  test('10,000 messages with envelope "json": one object per line with data, key, headers, idempotencyKey and publishTime', async () => {
+    const stream = uniqueTopic("fh-env");
+    await broker.admin.createTopic(stream, { s3: { bucket, prefix: `${stream}/` } });
+    const pub = broker.publisher<Order>(stream, { codec: "json", envelope: "json" });
+    const before = Date.now();
+    const results = await pub.publishBatch(
+      Array.from({ length: N }, (_, n) => ({ data: order(n), key: `cust-${n % 50}`, idempotencyKey: `order-${n}`, headers: { source: "web", seq: String(n), "x-quote": 'a"b\nc' } })),
+    );
+    const after = Date.now();
+    expectAllOk(results);
+    await pub.close();
+    const lines = linesOf(await moto.objects(bucket, `${stream}/`));
+    expect(lines.length).toBe(N);
+    const seen = new Set<number>();
+    for (const line of lines) {
+      const got = JSON.parse(line) as { data: Order; key: string; headers: Record<string, string>; idempotencyKey: string; publishTime: string };
+      expect(Object.keys(got)).toEqual(["data", "key", "headers", "idempotencyKey", "publishTime"]);
+      const n = got.data.n;
+      expect(seen.has(n)).toBe(false);
+      seen.add(n);
+      expect(got.data).toEqual(order(n));
+      expect(got.key).toBe(`cust-${n % 50}`);
+      expect(got.idempotencyKey).toBe(`order-${n}`);
+      expect(got.headers).toEqual({ source: "web", seq: String(n), "x-quote": 'a"b\nc' });
+      const t = Date.parse(got.publishTime);
+      expect(t).toBeGreaterThanOrEqual(before - 1);
+      expect(t).toBeLessThanOrEqual(after + 1);
+    }
+    expect(seen.size).toBe(N);
+  });
+
+  test("the string codec refuses a newline alone; bytes with framing none arrive as given; the auto codec's objects and strings are lines", async () => {
+    const stream = uniqueTopic("fh-mixed");
+    await broker.admin.createTopic(stream, { s3: { prefix: `${stream}/` } });
+    const text = broker.publisher<string>(stream, { codec: "string" });
+    const r = await text.publishBatch([{ data: "one" }, { data: "two\nlines" }, { data: "three" }]);
+    expect(r.map((x) => x.ok)).toEqual([true, false, true]);
+    expect(!r[1]!.ok && r[1]!.error).toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/newline/) });
+    // Without the envelope a key, an idempotency key or a header would be lost: refused, naming it.
+    await expect(text.publish({ data: "k", key: "k1" })).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/key/) });
+    await expect(text.publish({ data: "h", headers: { source: "web" } })).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/source/) });
+    await expect(text.publish({ data: "i", idempotencyKey: "id" })).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/idempotencyKey/) });
+    // The default codec: its content-type header is what the framing already says, so it is dropped.
+    const auto = broker.publisher<unknown>(stream);
+    await auto.publish({ data: { total: 12 } });
+    await auto.publish({ data: "plain" });
+    const lines = linesOf(await moto.objects(bucket, `${stream}/`));
+    expect(lines).toEqual(["one", "three", '{"total":12}', "plain"]);
+
+    const rawStream = uniqueTopic("fh-raw");
+    await broker.admin.createTopic(rawStream, { s3: { prefix: `${rawStream}/` } });
+    const raw = broker.publisher<Uint8Array>(rawStream, { codec: "bytes" });
+    const parts = [Buffer.from([0, 10, 13]), Buffer.from("no newline added"), Buffer.from([255])];
+    expectAllOk(await raw.publishBatch(parts.map((data) => ({ data }))));
+    const bodies = await moto.objects(bucket, `${rawStream}/`);
+    expect(Buffer.concat(bodies.map((b) => b.body))).toEqual(Buffer.concat(parts));
+  });
+
+  test("admin: create (ACTIVE, to the bucket and prefix), describe, list, exists, delete; ALREADY_EXISTS and TOPIC_NOT_FOUND", async () => {
+    const stream = uniqueTopic("fh-admin");
+    await expect(broker.admin.topicExists(stream)).resolves.toBe(false);
+    await broker.admin.createTopic(stream, { partitions: 4, s3: { bucket, prefix: "admin/" } });
+    await expect(broker.admin.describeTopic(stream)).resolves.toEqual({ name: stream, partitions: undefined, retentionMs: undefined, status: "ACTIVE", s3: { bucket, prefix: "admin/" } });
+    expect(await broker.admin.listTopics()).toContain(stream);
+    await expect(broker.admin.topicExists(stream)).resolves.toBe(true);
+    await expect(broker.admin.createTopic(stream)).rejects.toMatchObject({ code: "ALREADY_EXISTS" });
+    await broker.admin.createTopic(stream, { ifNotExists: true });
+    await broker.admin.deleteTopic(stream);
+    await expect(broker.admin.topicExists(stream)).resolves.toBe(false);
+    await expect(broker.admin.deleteTopic(stream)).rejects.toMatchObject({ code: "TOPIC_NOT_FOUND", message: expect.stringContaining(stream) });
+    await expect(broker.admin.describeTopic(stream)).rejects.toMatchObject({ code: "TOPIC_NOT_FOUND" });
+    await expect(broker.publisher(stream).publish({ data: 1 })).rejects.toMatchObject({ code: "TOPIC_NOT_FOUND", cause: expect.objectContaining({ name: "ResourceNotFoundException" }) });
+    // No bucket given and none on the broker: refused before any call, naming the field.
+    const bare = await connect(moto.url());
+    try {
+      await expect(bare.admin.createTopic(uniqueTopic("fh-nobucket"))).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/s3\.bucket/) });
+    } finally {
+      await bare.close();
+    }
+  });
+
+  test("publish-only: subscribe and consume are UNSUPPORTED naming Firehose; capabilities say so", async () => {
+    expect(broker.capabilities).toMatchObject({ subscribe: false, consumerGroups: false, seek: { offset: false, time: false }, partitions: "none", maxBatchCount: 500, maxBatchBytes: 4 * 1_048_576 });
+    const stream = uniqueTopic("fh-sub");
+    await expect(broker.subscribe(stream, { group: "g", handler: () => undefined })).rejects.toMatchObject({ code: "UNSUPPORTED", message: expect.stringMatching(/Firehose/) });
+    expect(() => broker.consume(stream, { group: "g" })).toThrow(/Firehose is a publish-only/);
+  });
+});
