@@ -121,15 +121,18 @@ describeMoto("Firehose delivery to S3 (moto)", () => {
     await auto.publish({ data: { total: 12 } });
     await auto.publish({ data: "plain" });
     const lines = linesOf(await moto.objects(bucket, `${stream}/`));
-    expect(lines).toEqual(["one", "three", '{"total":12}', "plain"]);
+    // Sorted: objects written within the same second are listed in no particular order.
+    expect([...lines].sort()).toEqual(["one", "three", '{"total":12}', "plain"].sort());
 
     const rawStream = uniqueTopic("fh-raw");
     await broker.admin.createTopic(rawStream, { s3: { prefix: `${rawStream}/` } });
     const raw = broker.publisher<Uint8Array>(rawStream, { codec: "bytes" });
     const parts = [Buffer.from([0, 10, 13]), Buffer.from("no newline added"), Buffer.from([255])];
     expectAllOk(await raw.publishBatch(parts.map((data) => ({ data }))));
+    // One publishBatch, one PutRecordBatch, one object: the bytes exactly as given, nothing added.
     const bodies = await moto.objects(bucket, `${rawStream}/`);
-    expect(Buffer.concat(bodies.map((b) => b.body)).equals(Buffer.concat(parts))).toBe(true);
+    expect(bodies.length).toBe(1);
+    expect(bodies[0]!.body.equals(Buffer.concat(parts))).toBe(true);
   });
 
   test("admin: create (ACTIVE, to the bucket and prefix), describe, list, exists, delete; ALREADY_EXISTS and TOPIC_NOT_FOUND", async () => {
