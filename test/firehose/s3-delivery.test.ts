@@ -11,6 +11,8 @@ import { uniqueTopic } from "@brook/contract-tests";
 import { describeMoto, useMoto } from "./moto.js";
 
 const N = 10_000;
+/** A bound for a 10,000-message round trip: ~5 s alone, several times that on a busy 2-core CI box. */
+const BIG_TIMEOUT_MS = 180_000;
 
 interface Order {
   n: number;
@@ -75,7 +77,7 @@ describeMoto("Firehose delivery to S3 (moto)", () => {
     expect(wrong.slice(0, 3)).toEqual([]);
     expect(seen.size).toBe(N);
     expect([...seen.entries()].filter(([, c]) => c !== 1)).toEqual([]);
-  });
+  }, BIG_TIMEOUT_MS);
 
   test('10,000 messages with envelope "json": one object per line with data, key, headers, idempotencyKey and publishTime', async () => {
     const stream = uniqueTopic("fh-env");
@@ -103,7 +105,7 @@ describeMoto("Firehose delivery to S3 (moto)", () => {
     }
     expect(wrong.slice(0, 3)).toEqual([]);
     expect(seen.size).toBe(N);
-  });
+  }, BIG_TIMEOUT_MS);
 
   test("the string codec refuses a newline alone; bytes with framing none arrive as given; the auto codec's objects and strings are lines", async () => {
     const stream = uniqueTopic("fh-mixed");
