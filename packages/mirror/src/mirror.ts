@@ -80,6 +80,8 @@ export interface TopicProgress {
 export interface MirrorProgress {
   elapsedMs: number;
   mirrored: number;
+  /** position-map checkpoints written so far */
+  checkpoints: number;
   /** messages per second over the last interval */
   rate: number;
   /** `once` on log sources: what is left of what the source held at the start */
@@ -127,7 +129,8 @@ export async function mirror(options: MirrorOptions): Promise<MirrorResult> {
     to = await openBroker(options.to, "to", options.logger);
     const pairs = topics.map((topic) => ({ topic, toTopic: options.toTopic ?? topic }));
     for (const { topic, toTopic } of pairs) {
-      if (from.broker === to.broker || from.broker.url === to.broker.url) {
+      // memory: is one store per connect(); any other equal URL is the same place.
+      if (from.broker === to.broker || (from.broker.url === to.broker.url && !from.broker.url.startsWith("memory:"))) {
         if (topic === toTopic) throw invalidArgument("toTopic", `a different topic or broker than the source (both are "${topic}" on ${redact(from.broker.url)})`, toTopic);
       }
       await requireTopic(from.broker, topic, "from");
@@ -171,6 +174,7 @@ export async function mirror(options: MirrorOptions): Promise<MirrorResult> {
       return {
         elapsedMs: now - started,
         mirrored,
+        checkpoints: mirrors.reduce((n, m) => n + m.checkpoints, 0),
         rate,
         remaining,
         etaSeconds: remaining === undefined || overall <= 0 ? undefined : remaining / overall,

@@ -160,6 +160,8 @@ async function applyStart(to: Broker, toTopic: string, group: string, start: Tra
       group,
       startFrom,
       codec: "bytes",
+      // Nothing is handled, so no order is needed (and an unordered Pub/Sub subscription accepts only "none").
+      ordering: "none",
       maxInFlight: 1,
       handler: () => new Promise<void>((_, reject) => void parked.push(reject)),
     });
