@@ -190,8 +190,10 @@ export class LocalSubscriptionSource implements CommitSource, GroupMember {
     const sink = this.sink!;
     const partition = String(loop.partition);
     let failures = 0;
+    // A seek or revoke stops the loop while handlers hold every slot: stop waiting for capacity then.
+    const stopped = new Promise<void>((resolve) => loop.abort.signal.addEventListener("abort", () => resolve(), { once: true }));
     while (!loop.abort.signal.aborted && !sink.closing) {
-      await sink.waitForCapacity();
+      await Promise.race([sink.waitForCapacity(), stopped]);
       if (loop.abort.signal.aborted || sink.closing) return;
       let records: StoredRecord[];
       try {

@@ -82,6 +82,8 @@ export interface MirrorProgress {
   mirrored: number;
   /** position-map checkpoints written so far */
   checkpoints: number;
+  /** messages copied since the last checkpoint */
+  unsynced: number;
   /** messages per second over the last interval */
   rate: number;
   /** `once` on log sources: what is left of what the source held at the start */
@@ -175,6 +177,7 @@ export async function mirror(options: MirrorOptions): Promise<MirrorResult> {
         elapsedMs: now - started,
         mirrored,
         checkpoints: mirrors.reduce((n, m) => n + m.checkpoints, 0),
+        unsynced: mirrors.reduce((n, m) => n + m.unsynced, 0),
         rate,
         remaining,
         etaSeconds: remaining === undefined || overall <= 0 ? undefined : remaining / overall,
@@ -260,6 +263,9 @@ class TopicMirror {
   private readonly marks = new Map<string, Mark>();
   private readonly run = randomUUID();
   private sinceSync = 0;
+  get unsynced(): number {
+    return this.sinceSync;
+  }
   private lastSyncAt = Date.now();
   /** log sources with `once`: the last offset to copy per partition */
   private targets: Map<string, bigint> | undefined;

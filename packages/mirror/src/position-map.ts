@@ -95,6 +95,8 @@ export async function readPositionMap(to: Broker, toTopic: string, sourceTopic: 
     group: `brook-mirror-translate-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
     startFrom: "earliest",
     codec: "json",
+    // Sorted below; and an unordered Pub/Sub subscription accepts only "none".
+    ordering: "none",
     handler: (m) => {
       lastAt = Date.now();
       if (!seen.has(m.id)) {

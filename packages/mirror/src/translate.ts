@@ -35,8 +35,14 @@ export interface TranslatedPartition {
   settledBefore: Date | undefined;
   /** the checkpoint's mark for this partition (what was copied before the target start) */
   mark: string | undefined;
-  /** messages of this partition the group may see again on the target (undefined: unknown, see note) */
+  /** messages of this partition the group may see again on the target (log sources) */
   mayRepeat: number | undefined;
+  /**
+   * Sources without offsets (Pub/Sub acknowledges message by message, so no count is exact):
+   * the messages published in this window the group may see again, plus any it acknowledged
+   * out of order after the window's end.
+   */
+  repeatWindow?: { from: Date | undefined; to: Date };
 }
 
 export interface TranslateResult {
@@ -87,7 +93,7 @@ export async function translate(options: TranslateOptions): Promise<TranslateRes
     } else {
       start = { time: chosen === undefined ? new Date(0) : chosen.targetTime };
     }
-    const partitions = positions.map((p) => explain(p, chosen, checkpoints, logSource));
+    const partitions = positions.map((p) => explain(p, chosen, logSource));
     const result: TranslateResult = {
       topic,
       toTopic,
@@ -125,25 +131,25 @@ function latestValid(checkpoints: StoredCheckpoint[], positions: GroupPosition[]
   return undefined;
 }
 
-function explain(p: GroupPosition, chosen: StoredCheckpoint | undefined, all: StoredCheckpoint[], logSource: boolean): TranslatedPartition {
+function explain(p: GroupPosition, chosen: StoredCheckpoint | undefined, logSource: boolean): TranslatedPartition {
   const mark = chosen?.marks[p.partition];
   let mayRepeat: number | undefined;
   if (logSource) {
     // Everything after the mark is copied after the start: the group settled (mark, committed].
     const from = mark?.offset === undefined ? -1n : BigInt(mark.offset);
     mayRepeat = p.committed === undefined ? 0 : Math.max(0, Number(BigInt(p.committed) - from));
-  } else if (chosen !== undefined) {
-    // No offsets: at most what the run copied between this checkpoint and the next.
-    const next = all.find((c) => c.run === chosen.run && c.seq === chosen.seq + 1);
-    mayRepeat = next === undefined ? undefined : next.mirrored - chosen.mirrored;
   }
-  return {
+  const result: TranslatedPartition = {
     partition: p.partition,
     committed: p.committed,
     settledBefore: p.settledBefore,
     mark: logSource ? mark?.offset : mark?.time,
     mayRepeat,
   };
+  if (!logSource && p.settledBefore !== undefined) {
+    result.repeatWindow = { from: mark?.time === undefined ? undefined : new Date(mark.time), to: p.settledBefore };
+  }
+  return result;
 }
 
 /**
