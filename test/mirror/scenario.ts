@@ -85,7 +85,6 @@ export async function runScenario(pair: Pair): Promise<void> {
       });
       const want = (round + 1) * PER_ROUND;
       await waitFor(() => new Set(copies.map((c) => c.data.i)).size >= want, wait, `round ${round}: ${want} copies on the target`);
-      if (process.env.MIRROR_DEBUG) console.log(`round ${round}`, JSON.stringify(last));
       // A checkpoint after the round, so the map has one between the rounds.
       await waitFor(() => last !== undefined && last.mirrored >= want && last.unsynced === 0, wait, `a checkpoint after round ${round}`);
       await pair.betweenRounds?.();

@@ -7,6 +7,6 @@ export type { MirrorOptions, MirrorProgress, MirrorResult, PartitionProgress, To
 export { translate } from "./translate.js";
 export type { TranslateOptions, TranslateResult, TranslatedPartition } from "./translate.js";
 export { readPositionMap } from "./position-map.js";
-export type { Checkpoint, Mark, StoredCheckpoint } from "./position-map.js";
+export type { Checkpoint, DuplicateRecord, Mark, PositionMap, StoredCheckpoint } from "./position-map.js";
 export { DEFAULT_SYNC_EVERY, MIRROR_HEADERS, defaultMirrorGroup, derivedIdempotencyKey, mapTopicFor } from "./options.js";
 export type { BrokerRef, SyncEvery } from "./options.js";

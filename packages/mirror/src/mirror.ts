@@ -10,7 +10,7 @@
  * offset, everything after it comes later" is true.
  */
 import { randomUUID } from "node:crypto";
-import { BrookError, DLQ_HEADERS, isBrookError, type Broker, type Headers, type Logger, type OutgoingMessage, type Publisher, type ReceivedMessage, type Subscription } from "@brook/core";
+import { BrookError, DLQ_HEADERS, isBrookError, type Broker, type Headers, type Logger, type OutgoingMessage, type Position, type Publisher, type ReceivedMessage, type Subscription } from "@brook/core";
 import { invalidArgument, toBrookError } from "@brook/core/spi";
 import {
   DEFAULT_BATCH_SIZE,
@@ -424,7 +424,24 @@ class TopicMirror {
       return out;
     });
     try {
-      await this.publishAll(messages, outgoing);
+      const duplicates = await this.publishAll(messages, outgoing);
+      if (duplicates.length > 0 && this.config.to.capabilities.seek.offset) {
+        await this.map!.write({
+          v: 1,
+          kind: "duplicates",
+          run: this.run,
+          sourceTopic: topic,
+          targetTopic: this.config.toTopic,
+          at: new Date().toISOString(),
+          copies: duplicates.map(({ message: m, position }) => ({
+            sourcePartition: m.position.partition,
+            sourceOffset: m.position.offset,
+            sourceTime: m.publishTime.toISOString(),
+            targetPartition: position.partition,
+            targetOffset: position.offset,
+          })),
+        });
+      }
     } catch (err) {
       if (!(err instanceof Abandoned)) this.abort(err);
       // Left unsettled on the source: copied again after a restart.
@@ -452,7 +469,8 @@ class TopicMirror {
    * Publishes every entry; transient failures are retried (a failed entry and every later
    * entry of its key, so the last copies keep the key's order) for up to retryForMs.
    */
-  private async publishAll(messages: ReceivedMessage<Uint8Array>[], outgoing: OutgoingMessage<Uint8Array>[]): Promise<void> {
+  private async publishAll(messages: ReceivedMessage<Uint8Array>[], outgoing: OutgoingMessage<Uint8Array>[]): Promise<Array<{ message: ReceivedMessage<Uint8Array>; position: Position }>> {
+    const duplicates: Array<{ message: ReceivedMessage<Uint8Array>; position: Position }> = [];
     let pending = outgoing.map((_, i) => i);
     const deadline = Date.now() + this.config.retryForMs;
     let delay = 100;
@@ -466,6 +484,7 @@ class TopicMirror {
         const key = outgoing[i]!.key;
         if (r.ok) {
           if (key !== undefined && heldKeys.has(key)) retry.push(i);
+          else if (r.duplicate) duplicates.push({ message: messages[i]!, position: r.position });
           continue;
         }
         const m = messages[i]!;
@@ -490,6 +509,7 @@ class TopicMirror {
         delay = Math.min(delay * 2, 5_000);
       }
     }
+    return duplicates;
   }
 
   /**

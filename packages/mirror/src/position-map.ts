@@ -42,9 +42,31 @@ export interface Checkpoint {
   ends?: Record<string, string>;
 }
 
+/**
+ * Written when the target kept an earlier copy of a message instead of the one just published
+ * (its publish dedupe window recognised the idempotency key, e.g. after a mirror restart): the
+ * message's copy sits before the last checkpoint's `ends`, where translate must still reach it.
+ * Written before the batch is acknowledged on the source, so no restart can lose it.
+ */
+export interface DuplicateRecord {
+  v: 1;
+  kind: "duplicates";
+  run: string;
+  sourceTopic: string;
+  targetTopic: string;
+  at: string;
+  copies: Array<{ sourcePartition: string; sourceOffset: string; sourceTime: string; targetPartition: string; targetOffset: string }>;
+}
+
 /** A checkpoint as read back, with the time the target recorded for it. */
 export interface StoredCheckpoint extends Checkpoint {
   targetTime: Date;
+}
+
+export interface PositionMap {
+  checkpoints: StoredCheckpoint[];
+  /** each duplicate record with the index of the first checkpoint written after it */
+  duplicates: Array<DuplicateRecord & { before: number }>;
 }
 
 export async function ensureMapTopic(to: Broker, toTopic: string): Promise<string> {
@@ -55,15 +77,15 @@ export async function ensureMapTopic(to: Broker, toTopic: string): Promise<strin
 }
 
 export class PositionMapWriter {
-  private readonly publisher: Publisher<Checkpoint>;
+  private readonly publisher: Publisher<Checkpoint | DuplicateRecord>;
 
   constructor(to: Broker, toTopic: string) {
-    this.publisher = to.publisher<Checkpoint>(mapTopicFor(toTopic), { codec: "json" });
+    this.publisher = to.publisher<Checkpoint | DuplicateRecord>(mapTopicFor(toTopic), { codec: "json" });
   }
 
-  async write(checkpoint: Checkpoint): Promise<void> {
+  async write(record: Checkpoint | DuplicateRecord): Promise<void> {
     // One key: the map keeps its write order on every backend.
-    await this.publisher.publish({ key: checkpoint.sourceTopic, data: checkpoint });
+    await this.publisher.publish({ key: record.sourceTopic, data: record });
   }
 
   close(): Promise<void> {
@@ -78,20 +100,20 @@ const READ_DEADLINE_MS = 120_000;
  * Every checkpoint of `sourceTopic` → `toTopic` in write order. Log targets: read up to the
  * end the map has now. Targets without offsets: read until nothing arrives for a while.
  */
-export async function readPositionMap(to: Broker, toTopic: string, sourceTopic: string): Promise<StoredCheckpoint[]> {
+export async function readPositionMap(to: Broker, toTopic: string, sourceTopic: string): Promise<PositionMap> {
   const topic = mapTopicFor(toTopic);
-  if (!(await to.admin.topicExists(topic))) return [];
+  if (!(await to.admin.topicExists(topic))) return { checkpoints: [], duplicates: [] };
   let ends: Map<string, bigint> | undefined;
   if (to.capabilities.seek.offset) {
     ends = new Map((await to.admin.partitionOffsets(topic)).filter((o) => o.end !== o.start).map((o) => [o.partition, BigInt(o.end) - 1n]));
-    if (ends.size === 0) return [];
+    if (ends.size === 0) return { checkpoints: [], duplicates: [] };
   }
-  const got: ReceivedMessage<Checkpoint>[] = [];
+  const got: ReceivedMessage<Checkpoint | DuplicateRecord>[] = [];
   const seen = new Set<string>();
   const reached = new Map<string, bigint>();
   let lastAt = Date.now();
   let wake: (() => void) | undefined;
-  const sub = await to.subscribe<Checkpoint>(topic, {
+  const sub = await to.subscribe<Checkpoint | DuplicateRecord>(topic, {
     group: `brook-mirror-translate-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
     startFrom: "earliest",
     codec: "json",
@@ -125,11 +147,16 @@ export async function readPositionMap(to: Broker, toTopic: string, sourceTopic: 
   } finally {
     await sub.close({ drain: false });
   }
-  // Write order: log targets by offset; elsewhere by the run and sequence the mirror numbered them with.
+  // Write order: log targets by offset; elsewhere by the time the target gave each record.
   const records = got
     .filter((m) => m.data !== null && typeof m.data === "object" && m.data.v === 1 && m.data.sourceTopic === sourceTopic)
-    .map((m) => ({ ...m.data, targetTime: m.publishTime, order: m.position.offset }));
+    .map((m) => ({ data: m.data, targetTime: m.publishTime, order: m.position.offset }));
   if (to.capabilities.seek.offset) records.sort((a, b) => (BigInt(a.order) < BigInt(b.order) ? -1 : 1));
-  else records.sort((a, b) => a.targetTime.getTime() - b.targetTime.getTime() || (a.run === b.run ? a.seq - b.seq : 0));
-  return records.map(({ order: _order, ...c }) => c);
+  else records.sort((a, b) => a.targetTime.getTime() - b.targetTime.getTime());
+  const map: PositionMap = { checkpoints: [], duplicates: [] };
+  for (const r of records) {
+    if ("kind" in r.data && r.data.kind === "duplicates") map.duplicates.push({ ...r.data, before: map.checkpoints.length });
+    else if (!("kind" in r.data)) map.checkpoints.push({ ...(r.data as Checkpoint), targetTime: r.targetTime });
+  }
+  return map;
 }

@@ -54,6 +54,11 @@ export interface TranslateResult {
   /** the checkpoint used, or undefined when none was early enough (the target's beginning is used) */
   checkpoint: { run: string; seq: number; at: string } | undefined;
   partitions: TranslatedPartition[];
+  /**
+   * Target messages before the checkpoint's position the group reads again because the target
+   * kept an earlier copy (publish dedupe after a mirror restart) of a message it has not settled.
+   */
+  rewound: number;
   applied: boolean;
 }
 
@@ -75,19 +80,43 @@ export async function translate(options: TranslateOptions): Promise<TranslateRes
     if (positions.length === 0) {
       throw new BrookError("INVALID_ARGUMENT", `group: "${group}" has no position on source topic "${topic}"; nothing to translate (a group that never consumed starts on the target with its own startFrom)`);
     }
-    const checkpoints = await readPositionMap(to.broker, toTopic, topic);
+    const map = await readPositionMap(to.broker, toTopic, topic);
+    const checkpoints = map.checkpoints;
     const logSource = from.broker.capabilities.seek.offset;
     const chosen = latestValid(checkpoints, positions, logSource);
     const logTarget = to.broker.capabilities.seek.offset;
     let start: TranslateResult["start"];
+    let rewound = 0;
     if (logTarget) {
       const offsets = await to.broker.admin.partitionOffsets(toTopic);
+      // Copies the target kept from before the checkpoint (publish dedupe) of messages the group has not settled.
+      const earliest = new Map<string, bigint>();
+      const chosenIndex = chosen === undefined ? -1 : checkpoints.indexOf(chosen);
+      const committed = new Map(positions.map((p) => [p.partition, p]));
+      for (const d of map.duplicates) {
+        if (d.before <= chosenIndex) continue;
+        for (const c of d.copies) {
+          const p = committed.get(c.sourcePartition);
+          const settled = logSource
+            ? p?.committed !== undefined && BigInt(c.sourceOffset) <= BigInt(p.committed)
+            : p?.settledBefore !== undefined && new Date(c.sourceTime).getTime() < p.settledBefore.getTime();
+          if (settled) continue;
+          const at = BigInt(c.targetOffset);
+          const known = earliest.get(c.targetPartition);
+          if (known === undefined || at < known) earliest.set(c.targetPartition, at);
+        }
+      }
       start = {
         positions: offsets.map((o) => {
           const end = chosen?.ends?.[o.partition];
           // A partition the checkpoint does not know (or one retention moved past) starts at what is retained.
-          const offset = end === undefined || BigInt(end) < BigInt(o.start) ? o.start : end;
-          return { partition: o.partition, offset };
+          let offset = end === undefined || BigInt(end) < BigInt(o.start) ? BigInt(o.start) : BigInt(end);
+          const dup = earliest.get(o.partition);
+          if (dup !== undefined && dup < offset) {
+            rewound += Number(offset - (dup < BigInt(o.start) ? BigInt(o.start) : dup));
+            offset = dup < BigInt(o.start) ? BigInt(o.start) : dup;
+          }
+          return { partition: o.partition, offset: offset.toString() };
         }),
       };
     } else {
@@ -101,6 +130,7 @@ export async function translate(options: TranslateOptions): Promise<TranslateRes
       start,
       checkpoint: chosen === undefined ? undefined : { run: chosen.run, seq: chosen.seq, at: chosen.at },
       partitions,
+      rewound,
       applied: false,
     };
     if (options.dryRun !== true) {
