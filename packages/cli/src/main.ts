@@ -11,6 +11,7 @@ import "@brook/local-broker";
 import { DEFAULT_URL } from "./client.js";
 import { registerBench } from "./bench.js";
 import { registerGroups } from "./groups.js";
+import { registerMirror } from "./mirror.js";
 import { registerPublish } from "./publish.js";
 import { registerServe } from "./serve.js";
 import { registerTail } from "./tail.js";
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerTail(program);
   registerGroups(program);
   registerBench(program);
+  registerMirror(program);
   return program;
 }
 

@@ -46,7 +46,7 @@ export interface MirrorOptions {
   deadLetterTopic?: string;
   /** create the target topic (with the source's partition count) when it is missing */
   createTopic?: boolean;
-  /** source messages per target publishBatch (default 500) */
+  /** source messages per target publishBatch (default 500, at most syncEvery.messages) */
   batchSize?: number;
   /** `once` on a source without offsets: done after this long without a message (default 3 s) */
   idleMs?: number;
@@ -116,7 +116,8 @@ export async function mirror(options: MirrorOptions): Promise<MirrorResult> {
   if (options.group !== undefined && topics.length > 1) throw invalidArgument("group", "only with exactly one source topic (each topic has its own mirror group)", options.group);
   if (options.deadLetterTopic !== undefined) checkTopic(options.deadLetterTopic, "deadLetterTopic");
   const syncEvery = checkSyncEvery(options.syncEvery);
-  const batchSize = options.batchSize === undefined ? DEFAULT_BATCH_SIZE : checkPositiveInt(options.batchSize, "batchSize");
+  // A checkpoint falls between batches, so a batch larger than syncEvery would widen the bound.
+  const batchSize = options.batchSize === undefined ? Math.min(DEFAULT_BATCH_SIZE, syncEvery.messages) : checkPositiveInt(options.batchSize, "batchSize");
   const idleMs = options.idleMs === undefined ? DEFAULT_IDLE_MS : checkPositiveInt(options.idleMs, "idleMs");
   const retryForMs = options.retryForMs === undefined ? DEFAULT_RETRY_FOR_MS : checkPositiveInt(options.retryForMs, "retryForMs");
   const progressIntervalMs = options.progressIntervalMs === undefined ? 1_000 : checkPositiveInt(options.progressIntervalMs, "progressIntervalMs");
