@@ -1,5 +1,5 @@
 import { BrookError, type Admin, type GroupPosition, type PartitionOffsets, type TopicDescription, type TopicOptions } from "@brook/core";
-import { invalidArgument, validateTopicName } from "@brook/core/spi";
+import { checkGroupCopy, invalidArgument, validateTopicName } from "@brook/core/spi";
 import type { DriverAdmin } from "./driver.js";
 import { kafkaErrorType, toKafkaBrookError } from "./errors.js";
 
@@ -87,6 +87,30 @@ export class KafkaAdmin implements Admin {
       return { partition, committed: next === undefined || BigInt(next) <= 0n ? undefined : (BigInt(next) - 1n).toString() };
     });
     return positions.some((p) => p.committed !== undefined) ? positions : [];
+  }
+
+  async copyGroupPositions(topic: string, from: string, to: string): Promise<GroupPosition[]> {
+    validateTopicName(topic);
+    checkGroupCopy(from, to);
+    if (!(await this.topicExists(topic))) throw notFound(topic);
+    let committed: Map<number, string | undefined>;
+    try {
+      committed = await this.admin.committedOffsets(from, topic);
+    } catch (err) {
+      throw toKafkaBrookError(err, `read the committed offsets of group "${from}" on topic "${topic}"`);
+    }
+    const offsets = new Map<number, string>();
+    for (const [partition, next] of committed) if (next !== undefined) offsets.set(partition, next);
+    if (offsets.size === 0) throw new BrookError("INVALID_ARGUMENT", `from: group "${from}" has no position on topic "${topic}" to copy`);
+    try {
+      await this.admin.setCommittedOffsets(to, topic, offsets);
+    } catch (err) {
+      if (/running instances|rebalanc|not empty/i.test((err as Error).message ?? "")) {
+        throw new BrookError("INVALID_ARGUMENT", `to: group "${to}" has live members on the Kafka cluster; stop them before copying positions into it`, { cause: err });
+      }
+      throw toKafkaBrookError(err, `set the committed offsets of group "${to}" on topic "${topic}"`);
+    }
+    return this.groupPositions(topic, to);
   }
 
   async partitionOffsets(topic: string): Promise<PartitionOffsets[]> {

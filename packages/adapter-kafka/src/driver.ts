@@ -147,6 +147,8 @@ export interface DriverAdmin {
   offsetsForTime(topic: string, timestamp: number): Promise<Array<{ partition: number; offset: string }>>;
   /** per partition: the group's committed offset (next to read), undefined when none */
   committedOffsets(group: string, topic: string): Promise<Map<number, string | undefined>>;
+  /** sets the group's committed offsets (next to read); the group must have no live members */
+  setCommittedOffsets(group: string, topic: string, offsets: Map<number, string>): Promise<void>;
 }
 
 export interface KafkaDriver {

@@ -187,6 +187,10 @@ class KafkajsAdmin implements DriverAdmin {
     return (await this.admin.fetchTopicOffsetsByTimestamp(topic, timestamp)).map((o) => ({ partition: o.partition, offset: o.offset }));
   }
 
+  async setCommittedOffsets(group: string, topic: string, offsets: Map<number, string>): Promise<void> {
+    await this.admin.setOffsets({ groupId: group, topic, partitions: [...offsets].map(([partition, offset]) => ({ partition, offset })) });
+  }
+
   async committedOffsets(group: string, topic: string): Promise<Map<number, string | undefined>> {
     const out = new Map<number, string | undefined>();
     const result = await this.admin.fetchOffsets({ groupId: group, topics: [topic] });

@@ -1,5 +1,5 @@
 import { BrookError, type Admin, type GroupPosition, type Logger, type PartitionOffsets, type TopicDescription, type TopicOptions } from "@brook/core";
-import { invalidArgument, validateTopicName } from "@brook/core/spi";
+import { invalidArgument, validateTopicName, checkGroupCopy } from "@brook/core/spi";
 import {
   CreateStreamCommand,
   DeleteStreamCommand,
@@ -142,6 +142,13 @@ export class KinesisAdmin implements Admin {
   async groupPositions(topic: string, group: string): Promise<GroupPosition[]> {
     validateStreamName(topic);
     throw new BrookError("UNSUPPORTED", `groupPositions of group "${group}" on stream "${topic}": not yet on Kinesis (the checkpoints are in the group's lease table)`);
+  }
+
+  /** Not yet on Kinesis: the checkpoints to copy live in the groups' lease tables. */
+  async copyGroupPositions(topic: string, from: string, to: string): Promise<GroupPosition[]> {
+    validateStreamName(topic);
+    checkGroupCopy(from, to);
+    throw new BrookError("UNSUPPORTED", `copyGroupPositions of group "${from}" to "${to}" on stream "${topic}": not yet on Kinesis (the checkpoints are in the groups' lease tables)`);
   }
 
   /** Kinesis sequence numbers are not contiguous: a shard has no "offset the next record gets". */

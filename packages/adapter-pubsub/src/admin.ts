@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { BrookError, type Admin, type GroupPosition, type Logger, type PartitionOffsets, type TopicDescription, type TopicOptions } from "@brook/core";
-import { invalidArgument, validateTopicName } from "@brook/core/spi";
+import { checkGroupCopy, invalidArgument, validateTopicName } from "@brook/core/spi";
 import type { PubSub } from "@google-cloud/pubsub";
 import { GrpcStatus, grpcCodeOf, toPubSubError } from "./errors.js";
 import { PUBSUB_PARTITION } from "./capabilities.js";
@@ -148,6 +148,46 @@ export class PubSubAdmin implements Admin {
       throw new BrookError("INTERNAL", `snapshot of subscription "${subscription}" has no expire time; cannot tell group "${group}"'s position`);
     }
     return [{ partition: PUBSUB_PARTITION, committed: undefined, settledBefore: new Date(expireMs - SNAPSHOT_LIFETIME_MS) }];
+  }
+
+  /**
+   * A snapshot of `from`'s subscription (its unacknowledged messages and acknowledgement state),
+   * then `to`'s subscription (created with `from`'s settings when missing) sought to it; the
+   * snapshot is deleted again.
+   */
+  async copyGroupPositions(topic: string, from: string, to: string): Promise<GroupPosition[]> {
+    checkTopicName(topic);
+    checkGroupCopy(from, to);
+    if (!(await this.topicExists(topic))) throw new BrookError("TOPIC_NOT_FOUND", `topic "${topic}" does not exist`);
+    const name = (group: string, field: string): string => checkResourceId(fillTemplate(this.subscriptionTemplate, { topic, group }), `${field} (as a Pub/Sub subscription id)`, "subscription");
+    const source = this.pubsub.subscription(name(from, "from"));
+    const target = this.pubsub.subscription(name(to, "to"));
+    let metadata: Record<string, unknown> & { topic?: string | null };
+    try {
+      [metadata] = (await source.getMetadata({ timeout: this.requestTimeoutMs })) as unknown as [Record<string, unknown> & { topic?: string | null }];
+    } catch (err) {
+      if (grpcCodeOf(err) === GrpcStatus.NOT_FOUND) throw new BrookError("INVALID_ARGUMENT", `from: group "${from}" has no position on topic "${topic}" to copy`, { cause: err });
+      throw toPubSubError(err, `look up subscription "${source.name}"`);
+    }
+    if (metadata.topic !== this.pubsub.topic(topic).name) throw new BrookError("INVALID_ARGUMENT", `from: group "${from}" has no position on topic "${topic}" to copy`);
+    const snapshot = `brook-copy-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
+    try {
+      await source.createSnapshot(snapshot, { timeout: this.requestTimeoutMs });
+      const [exists] = await target.exists();
+      if (!exists) {
+        const settings: Record<string, unknown> = {};
+        for (const key of ["ackDeadlineSeconds", "enableMessageOrdering", "retryPolicy", "deadLetterPolicy", "filter", "messageRetentionDuration", "retainAckedMessages", "enableExactlyOnceDelivery", "expirationPolicy"]) {
+          if (metadata[key] !== undefined && metadata[key] !== null && metadata[key] !== "") settings[key] = metadata[key];
+        }
+        await this.pubsub.topic(topic).createSubscription(target.name.split("/").pop()!, settings);
+      }
+      await target.seek(snapshot);
+    } catch (err) {
+      throw toPubSubError(err, `copy the position of group "${from}" to group "${to}" on topic "${topic}"`);
+    } finally {
+      await this.pubsub.snapshot(snapshot).delete().catch(() => undefined);
+    }
+    return this.groupPositions(topic, to);
   }
 
   async partitionOffsets(topic: string): Promise<PartitionOffsets[]> {

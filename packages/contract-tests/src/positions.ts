@@ -68,4 +68,34 @@ export function positionCases(ctx: ContractContext): void {
     const name = await ctx.topic("no-offsets", 1);
     await expect(ctx.broker.admin.partitionOffsets(name)).rejects.toMatchObject({ code: "UNSUPPORTED" });
   });
+
+  when(
+    "copyGroupPositions starts a new group where another stands (blue/green): it gets every message the first had not settled, none that it had (on offsets), and bad requests are INVALID_ARGUMENT",
+    groupPositionsReadable,
+    async () => {
+      const name = await ctx.topic("blue-green", 1);
+      const blue = uniqueTopic("blue");
+      const green = uniqueTopic("green");
+      const pub = ctx.broker.publisher<number>(name);
+      const blueGot: number[] = [];
+      const blueSub = await ctx.broker.subscribe<number>(name, { group: blue, startFrom: "earliest", commitIntervalMs: 20, handler: (m) => void blueGot.push(m.data) });
+      for (let i = 0; i < 5; i++) await pub.publish({ key: "k", data: i });
+      await waitFor(() => blueGot.length >= 5, wait(20_000), "blue handles 0..4");
+      await blueSub.close();
+      for (let i = 5; i < 10; i++) await pub.publish({ key: "k", data: i });
+
+      const positions = await ctx.broker.admin.copyGroupPositions(name, blue, green);
+      expect(positions.length).toBeGreaterThan(0);
+      const greenGot: number[] = [];
+      await ctx.subscribe<number>(name, { group: green, startFrom: "latest", handler: (m) => void greenGot.push(m.data) });
+      await waitFor(() => [5, 6, 7, 8, 9].every((n) => greenGot.includes(n)), wait(30_000), "green gets 5..9");
+      await sleep(200);
+      // Nothing handled by neither: everything blue left is green's. With offsets, green starts exactly there.
+      if (ctx.caps.seek.offset) expect([...greenGot].sort((a, b) => a - b)).toEqual([5, 6, 7, 8, 9]);
+      await expect(ctx.broker.admin.copyGroupPositions(name, blue, blue)).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/^to:/) });
+      await expect(ctx.broker.admin.copyGroupPositions(name, uniqueTopic("never"), uniqueTopic("x"))).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/^from:/) });
+      await expect(ctx.broker.admin.copyGroupPositions(uniqueTopic("no-such-topic"), blue, green)).rejects.toMatchObject({ code: "TOPIC_NOT_FOUND" });
+      await pub.close();
+    },
+  );
 }

@@ -252,6 +252,15 @@ export interface Admin {
    * (capability seek.offset false: Pub/Sub). TOPIC_NOT_FOUND for a missing topic.
    */
   partitionOffsets(topic: string): Promise<PartitionOffsets[]>;
+  /**
+   * Blue/green: starts group `to` where group `from` stands on `topic`, through the backend's own
+   * mechanism (committed offsets on logs; a snapshot and seek on Pub/Sub), so a new version of a
+   * consumer can run beside the old one from the same place and take over without a message
+   * handled by neither. Returns the positions `to` now has. INVALID_ARGUMENT when `from` has no
+   * position, when the groups are the same, or while `to` has live members; UNSUPPORTED where
+   * the backend cannot set a group's position from outside.
+   */
+  copyGroupPositions(topic: string, from: string, to: string): Promise<GroupPosition[]>;
 }
 
 /**

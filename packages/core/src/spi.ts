@@ -143,6 +143,7 @@ export { Batcher } from "./batcher.js";
 export type { BatcherLimits } from "./batcher.js";
 export { murmur2, partitionForKey } from "./partitioner.js";
 export { CorePublisher, validateHeaders, validateTopicName, wireSize } from "./publisher.js";
+export { checkGroupCopy } from "./admin-checks.js";
 export * from "./subscription/index.js";
 export { BrokerSkeleton } from "./broker-skeleton.js";
 export type { PublisherBuilder, SubscriptionBuilder } from "./broker-skeleton.js";

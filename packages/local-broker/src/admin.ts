@@ -1,5 +1,5 @@
 import { BrookError, type Admin, type GroupPosition, type PartitionOffsets, type TopicDescription, type TopicOptions } from "@brook/core";
-import { validateTopicName } from "@brook/core/spi";
+import { checkGroupCopy, validateTopicName } from "@brook/core/spi";
 import type { EngineApi } from "./engine-api.js";
 
 /**
@@ -61,6 +61,17 @@ export class LocalAdmin implements Admin {
       const next = committed.get(partition);
       return { partition: String(partition), committed: next === undefined || next === 0 ? undefined : String(next - 1) };
     });
+  }
+
+  async copyGroupPositions(topic: string, from: string, to: string): Promise<GroupPosition[]> {
+    validateTopicName(topic);
+    checkGroupCopy(from, to);
+    await this.api.describeTopic(topic); // TOPIC_NOT_FOUND first
+    const committed = await this.api.committed(from, topic);
+    if (committed.size === 0) throw new BrookError("INVALID_ARGUMENT", `from: group "${from}" has no position on topic "${topic}" to copy`);
+    // The engine refuses an operator's commit while `to` has members (INVALID_ARGUMENT).
+    await this.api.commit(to, topic, committed);
+    return this.groupPositions(topic, to);
   }
 
   async partitionOffsets(topic: string): Promise<PartitionOffsets[]> {

@@ -145,6 +145,10 @@ export class FirehoseAdmin implements Admin {
   }
 
   /** A publish-only sink has no consumer groups: refused, never answered with a guess. */
+  async copyGroupPositions(topic: string, from: string, to: string): Promise<GroupPosition[]> {
+    throw new BrookError("UNSUPPORTED", `copyGroupPositions of group "${from}" to "${to}" on delivery stream "${topic}": Firehose is publish-only, it has no consumer groups`);
+  }
+
   async groupPositions(topic: string, group: string): Promise<GroupPosition[]> {
     validateDeliveryStreamName(topic);
     throw new BrookError("UNSUPPORTED", `groupPositions of group "${group}" on delivery stream "${topic}": Firehose is publish-only, it has no consumer groups`);
