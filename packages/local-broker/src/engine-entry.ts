@@ -16,3 +16,4 @@ export { RemoteEngineApi } from "./client/dispatch.js";
 export type { RemoteEngineOptions } from "./client/connection.js";
 export { connectRemoteEngine } from "./client/connect.js";
 export { redactUrl } from "./client/options.js";
+export { engineApiOf } from "./broker.js";

@@ -72,6 +72,10 @@ export class RequestDispatcher {
         const { group, topic, offsets, memberId } = decodeCommitRequest(f.body);
         return engine.commit(group, topic, offsets, memberId).then(done);
       }
+      case FrameType.DELETE_GROUP: {
+        const { group, topic } = decodeCommittedRequest(f.body);
+        return engine.deleteGroup(group, topic).then(done);
+      }
       case FrameType.JOIN:
         return this.membership.join(conn, id, decodeJoinRequest(f.body));
       case FrameType.LEAVE: {
