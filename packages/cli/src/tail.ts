@@ -15,7 +15,7 @@ interface TailOptions {
   count?: number;
   headers?: boolean;
   output: TailOutput;
-  format?: string;
+  format?: RecordFormatter;
   exitAtEnd?: boolean;
 }
 
@@ -88,12 +88,12 @@ export function registerTail(program: Command): void {
     .option("--count <n>", "exit after this many messages", integer("--count", 1))
     .option("-e, --exit-at-end", "exit once every partition read is at its end as of the start")
     .option("-o, --output <format>", "text (partition/offset key value), json (one object per line) or hex (value as hex)", tailOutput, "text")
-    .option("-f, --format <template>", "print each message with this template, e.g. '%k %v %p %o %T %h{name}' (see README)")
+    .option("-f, --format <template>", "print each message with this template, e.g. '%k %v %p %o %T %h{name}' (see README)", templateFormatter)
     .option("--headers", "text and hex output: add the headers as JSON")
     .action(async (topic: string, options: TailOptions, command: Command) => {
       if (options.from !== undefined && options.offset !== undefined) throw new BrookError("INVALID_ARGUMENT", "--from and --offset exclude each other");
       if (options.format !== undefined && options.output !== "text") throw new BrookError("INVALID_ARGUMENT", "--format and --output json|hex exclude each other");
-      const format = options.format === undefined ? outputFormatter(options.output, options.headers === true) : templateFormatter(options.format);
+      const format = options.format ?? outputFormatter(options.output, options.headers === true);
       await withClient(command, async (client) => {
         const stopper = new Stop();
         const printer = new Printer(format, options.count, stopper);

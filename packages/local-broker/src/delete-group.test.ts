@@ -43,6 +43,8 @@ describe("deleteGroup (brook groups delete)", () => {
       expect(err.message).toContain("has members");
       await engine.leave("g", "a", "m1");
       await engine.deleteGroup("g", "a");
+      // Nothing is left of it: no members, no offsets, so describeGroups no longer lists it.
+      expect(await engine.describeGroups()).toEqual([]);
       expect(((await engine.deleteGroup("g", "nope").catch((e: unknown) => e)) as BrookError).code).toBe("TOPIC_NOT_FOUND");
     } finally {
       await engine.close();

@@ -326,7 +326,8 @@ export class LogEngine implements EngineApi {
   async deleteGroup(group: string, topic: string): Promise<void> {
     this.ensureOpen();
     this.topic(topic);
-    if (this.coordinator.hasMembers(group, topic)) {
+    // forget() refuses a group with members, atomically with the check.
+    if (!this.coordinator.forget(group, topic)) {
       throw new BrookError("INVALID_ARGUMENT", `deleteGroup: group "${group}" of topic "${topic}" has members; stop them first`);
     }
     await this.store.metadata.deleteGroup(group, topic);
