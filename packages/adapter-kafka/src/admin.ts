@@ -68,6 +68,19 @@ export class KafkaAdmin implements Admin {
     }
   }
 
+  /**
+   * An extra beyond the contract: deletes a consumer group and its committed offsets (what
+   * `brook tail` does with its throwaway group). Kafka refuses it while the group has members.
+   */
+  async deleteGroup(group: string): Promise<void> {
+    if (typeof group !== "string" || group.length === 0) throw invalidArgument("group", "a non-empty string", group);
+    try {
+      await this.admin.deleteGroup(group);
+    } catch (err) {
+      throw toKafkaBrookError(err, `delete consumer group "${group}"`);
+    }
+  }
+
   async topicExists(name: string): Promise<boolean> {
     validateTopicName(name);
     return (await this.listTopics()).includes(name);

@@ -147,6 +147,8 @@ export interface DriverAdmin {
   offsetsForTime(topic: string, timestamp: number): Promise<Array<{ partition: number; offset: string }>>;
   /** per partition: the group's committed offset (next to read), undefined when none */
   committedOffsets(group: string, topic: string): Promise<Map<number, string | undefined>>;
+  /** Deletes a consumer group (its committed offsets); the cluster refuses a group with members. */
+  deleteGroup(group: string): Promise<void>;
 }
 
 export interface KafkaDriver {

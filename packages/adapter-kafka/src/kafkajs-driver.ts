@@ -182,6 +182,10 @@ class KafkajsAdmin implements DriverAdmin {
     }
     return out;
   }
+
+  async deleteGroup(group: string): Promise<void> {
+    await this.admin.deleteGroups([group]);
+  }
 }
 
 // ---- producer ----

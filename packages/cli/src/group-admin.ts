@@ -64,7 +64,10 @@ export function groupAdminFor(client: Client): GroupAdmin {
       seek: (group, topic, to) => admin.setGroupOffsets(group, topic, to),
     };
   }
-  throw new BrookError("UNSUPPORTED", `brook groups works on the local broker (memory:, local:, brook://) and kafka://; ${client.url} has no group administration Brook can reach`);
+  throw new BrookError(
+    "UNSUPPORTED",
+    `brook groups works on the local broker (memory:, local:, brook://); ${client.url} offers no group administration through Brook yet (on Kafka: kafka-consumer-groups.sh or rpk group)`,
+  );
 }
 
 class EngineGroupAdmin implements GroupAdmin {

@@ -22,6 +22,9 @@ interface TailOptions {
 /** Records per FETCH, and how long an idle FETCH waits on the broker (the group-less reader). */
 const FETCH_RECORDS = 500;
 const FETCH_WAIT_MS = 1_000;
+/** Tries, and the pause between them, at deleting a throwaway group after its member left. */
+const REMOVE_ATTEMPTS = 5;
+const REMOVE_RETRY_MS = 500;
 
 function from(value: string): "earliest" | "latest" | Date {
   if (value === "earliest" || value === "latest") return value;
@@ -258,11 +261,27 @@ async function startFromOptions(broker: Broker, topic: string, options: TailOpti
 
 async function removeThrowaway(broker: Broker, group: string, subscriptionName: string | undefined): Promise<void> {
   const admin = broker.admin as GroupRemoval;
-  try {
-    if (subscriptionName !== undefined && admin.deleteSubscription !== undefined) await admin.deleteSubscription(subscriptionName);
-    else if (admin.deleteGroup !== undefined) await admin.deleteGroup(group);
-    else process.stderr.write(`warning: the throwaway group ${group} stays on ${broker.url} (this backend cannot delete groups)\n`);
-  } catch (err) {
-    process.stderr.write(`warning: could not delete the throwaway group ${group}: ${(err as Error).message}\n`);
+  const remove =
+    subscriptionName !== undefined && admin.deleteSubscription !== undefined
+      ? () => admin.deleteSubscription!(subscriptionName)
+      : admin.deleteGroup !== undefined
+        ? () => admin.deleteGroup!(group)
+        : undefined;
+  if (remove === undefined) {
+    process.stderr.write(`warning: the throwaway group ${group} stays on ${broker.url} (this backend cannot delete groups)\n`);
+    return;
+  }
+  // The member's leave may still be settling on the broker (Kafka: NON_EMPTY_GROUP): a few tries.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await remove();
+      return;
+    } catch (err) {
+      if (attempt >= REMOVE_ATTEMPTS) {
+        process.stderr.write(`warning: could not delete the throwaway group ${group}: ${(err as Error).message}\n`);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, REMOVE_RETRY_MS));
+    }
   }
 }
