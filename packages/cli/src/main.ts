@@ -24,7 +24,20 @@ function isEntryPoint(): boolean {
   return false;
 }
 
+/**
+ * Node's warnings, except TimeoutNegativeWarning: KafkaJS 2.2.4 sets negative timers, which
+ * Node 24 reports on every run (and clamps to 1 ms, which is what KafkaJS meant).
+ */
+function printWarnings(): void {
+  process.removeAllListeners("warning");
+  process.on("warning", (warning) => {
+    if (warning.name === "TimeoutNegativeWarning" && process.env.BROOK_DEBUG !== "1") return;
+    process.stderr.write(`(node:${process.pid}) ${warning.name}: ${warning.message}\n`);
+  });
+}
+
 if (isEntryPoint()) {
+  printWarnings();
   const status = await runCli(process.argv);
   process.exitCode = status;
   // A failure may leave a connection attempt behind (a timed-out connect): exit now. After
