@@ -62,6 +62,7 @@ interface PublisherStub {
  */
 export class PubSubBroker extends BrokerSkeleton<PubSubAdmin, PubSubPublishTransport, PubSubSubscriptionSource> {
   readonly capabilities: Capabilities;
+  protected override readonly messagingSystem = "gcp_pubsub";
   private readonly pubsub: PubSub;
   private publisherStub: Promise<PublisherStub> | undefined;
   private readonly requestTimeoutMs: number;

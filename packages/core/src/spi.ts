@@ -35,6 +35,8 @@ export interface BackendLimits {
 export interface PublishTransport {
   readonly topic: string;
   readonly limits: BackendLimits;
+  /** OpenTelemetry `messaging.system` of the backend ("kafka", "gcp_pubsub", …; default "brook") */
+  readonly system?: string;
   /**
    * Sends messages in order and returns one result per message, in the same order. A failure
    * of one entry is an `{ ok: false }` result; a throw fails the whole call. Retriable failures

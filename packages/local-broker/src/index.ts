@@ -6,7 +6,7 @@
  * running `brook serve` in-process.
  * Engine-level tools (the CLI, servers over another wire protocol) use `@brook/local-broker/engine`.
  */
-import { type ConnectOptions, type Logger } from "@brook/core";
+import { toLogger, type ConnectOptions, type Logger } from "@brook/core";
 import { registerBackend } from "@brook/core/spi";
 import { LocalBroker } from "./broker.js";
 import { connectBrook } from "./client/connect.js";
@@ -31,7 +31,7 @@ const namedMemory = new SharedEngines();
 async function connectLocal(url: string, options: ConnectOptions): Promise<LocalBroker> {
   const parsed = parseLocalUrl(url);
   const opts = mergeOptions(parsed.options, options);
-  const logger = options.logger as Logger | undefined;
+  const logger = toLogger(options.logger);
   const engineOptions = {
     ...(opts.dedupeWindowMs === undefined ? {} : { dedupeWindowMs: opts.dedupeWindowMs }),
     ...(opts.maxMessageBytes === undefined ? {} : { maxMessageBytes: opts.maxMessageBytes }),

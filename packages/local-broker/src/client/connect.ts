@@ -3,7 +3,7 @@
  * (../../PROTOCOL.md). The same LocalBroker runs over a RemoteEngineApi instead of the
  * in-process LogEngine.
  */
-import { defaultLogger, type ConnectOptions, type Logger } from "@brook/core";
+import { defaultLogger, toLogger, type ConnectOptions, type Logger } from "@brook/core";
 import { LocalBroker } from "../broker.js";
 import { RemoteEngineApi } from "./dispatch.js";
 import { mergeBrookOptions, parseBrookUrl, redactUrl } from "./options.js";
@@ -20,12 +20,12 @@ export async function connectRemoteEngine(url: string, options: ConnectOptions =
     ...(opts.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: opts.requestTimeoutMs }),
     ...(opts.maxInFlight === undefined ? {} : { maxInFlight: opts.maxInFlight }),
     ...(opts.reconnectAttempts === undefined ? {} : { reconnect: { maxAttempts: opts.reconnectAttempts } }),
-    logger: (options.logger as Logger | undefined) ?? defaultLogger,
+    logger: toLogger(options.logger) ?? defaultLogger,
   });
 }
 
 /** `connect("brook://127.0.0.1:7654?token=…")`: a LocalBroker over the wire. */
 export async function connectBrook(url: string, options: ConnectOptions = {}): Promise<LocalBroker> {
   const api = await connectRemoteEngine(url, options);
-  return new LocalBroker(redactUrl(url), api, (options.logger as Logger | undefined) ?? defaultLogger);
+  return new LocalBroker(redactUrl(url), api, toLogger(options.logger) ?? defaultLogger);
 }
