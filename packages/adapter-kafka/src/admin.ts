@@ -2,6 +2,7 @@ import { BrookError, type Admin, type TopicDescription, type TopicOptions } from
 import { invalidArgument, validateTopicName } from "@brook/core/spi";
 import type { DriverAdmin } from "./driver.js";
 import { kafkaErrorType, toKafkaBrookError } from "./errors.js";
+import { listKafkaGroups, setKafkaGroupOffsets, type KafkaGroupInfo, type KafkaMovedPartition, type KafkaSeekTo } from "./groups.js";
 
 /** Topics on the Kafka cluster. Partition count is fixed at creation (Kafka can only add). */
 export class KafkaAdmin implements Admin {
@@ -79,6 +80,16 @@ export class KafkaAdmin implements Admin {
     } catch (err) {
       throw toKafkaBrookError(err, `delete consumer group "${group}"`);
     }
+  }
+
+  /** An extra beyond the contract: every consumer group per topic, with members, committed offsets and lag. */
+  listGroups(): Promise<KafkaGroupInfo[]> {
+    return listKafkaGroups(this.admin);
+  }
+
+  /** An extra beyond the contract: moves a group's committed offsets (reset-offsets); refused while it has members. */
+  setGroupOffsets(group: string, topic: string, to: KafkaSeekTo): Promise<KafkaMovedPartition[]> {
+    return setKafkaGroupOffsets(this.admin, group, topic, to);
   }
 
   async topicExists(name: string): Promise<boolean> {

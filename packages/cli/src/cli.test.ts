@@ -4,7 +4,7 @@
  * emulator when the root test runner provides them.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -41,6 +41,9 @@ function brook(url: string, args: string[], options: RunOptions = {}): Promise<R
     const started = Date.now();
     const env: NodeJS.ProcessEnv = { ...process.env, BROOK_URL: url, NO_COLOR: "1", ...options.env };
     delete env.BROOK_TOKEN;
+    // As in a user's shell: npx/pnpm's bin shims (how jest was started) set NODE_PATH to the
+    // workspace's hidden store, which would let require.resolve find any package from anywhere.
+    delete env.NODE_PATH;
     const child = spawn(process.execPath, [options.bin ?? main, ...args], { cwd: options.cwd ?? root, env, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
@@ -103,15 +106,26 @@ describe("the brook bin", () => {
     expect(r).toMatchObject({ code: 0, stdout: "0.1.0\n", stderr: "" });
   });
 
-  test("every subcommand's --help shows the global options", async () => {
-    for (const args of [["topics", "create"], ["tail"], ["publish"], ["groups", "seek"], ["bench"], ["serve"]]) {
-      const r = await brook("memory:", [...args, "--help"]);
-      expect(r.code).toBe(0);
-      expect(r.stdout).toContain("Global Options:");
-      expect(r.stdout).toMatch(/--url <url>/);
-      expect(r.stdout).toMatch(/--timeout <ms>/);
-    }
-  }, 60_000);
+  test("every subcommand's --help shows the global options (walking the command tree the help lists)", async () => {
+    const commandsIn = (help: string): string[] =>
+      (/\nCommands:\n([\s\S]*?)(\n\S|$)/.exec(help)?.[1] ?? "")
+        .split("\n")
+        .map((line) => /^ {2}(\S+)/.exec(line)?.[1])
+        .filter((name): name is string => name !== undefined && name !== "help");
+    const seen: string[] = [];
+    const walk = async (path: string[]): Promise<void> => {
+      const r = await brook("memory:", [...path, "--help"]);
+      expect({ path, code: r.code }).toEqual({ path, code: 0 });
+      const children = commandsIn(r.stdout);
+      if (path.length > 0 && children.length === 0) {
+        seen.push(path.join(" "));
+        expect({ path, global: /Global Options:[\s\S]*--url <url>[\s\S]*--timeout <ms>/.test(r.stdout) }).toEqual({ path, global: true });
+      }
+      for (const child of children) await walk([...path, child]);
+    };
+    await walk([]);
+    expect(seen).toEqual(expect.arrayContaining(["serve", "topics create", "topics list", "publish", "tail", "groups list", "groups seek", "bench"]));
+  }, 90_000);
 
   test("--timeout bounds connecting: a server that never answers fails in about that long, with TIMEOUT", async () => {
     const silent: Server = createServer(() => undefined); // accepts, never says HELLO_OK
@@ -128,9 +142,47 @@ describe("the brook bin", () => {
       expect(kafka.stderr).toMatch(/^error (TIMEOUT|UNAVAILABLE): /);
       expect(kafka.stderr.trim().split("\n")).toHaveLength(1);
       expect(kafka.ms).toBeLessThan(8_000);
+      // A Pub/Sub host nobody listens on (the client library alone retries for over a minute).
+      const pubsub = await brook("pubsub://brook-cli-test?emulatorHost=127.0.0.1:1", ["topics", "list", "--timeout", "1500"]);
+      expect(pubsub.code).toBe(1);
+      expect(pubsub.stderr).toMatch(/^error (TIMEOUT|UNAVAILABLE): /);
+      expect(pubsub.ms).toBeLessThan(8_000);
     } finally {
       silent.close();
     }
+  }, 60_000);
+
+  test("the root script runs the bin (npm run brook, as pnpm brook)", () => {
+    const r = spawnSync("npm", ["run", "-s", "brook", "--", "--version"], { cwd: root, encoding: "utf8", timeout: 120_000 });
+    expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 0, stdout: "0.1.0\n" });
+  }, 120_000);
+
+  test("an adapter installed only in the working directory's project is found (a global or npx install of the CLI)", async () => {
+    // The CLI installed on its own, as npm -g or npx's cache lay it out: it sees its own
+    // dependencies only, not the adapters.
+    const global = tempDir("brook-global-");
+    const modules = join(global, "node_modules");
+    mkdirSync(join(modules, "@brook/cli"), { recursive: true });
+    cpSync(join(pkg, "dist"), join(modules, "@brook/cli/dist"), { recursive: true });
+    cpSync(join(pkg, "package.json"), join(modules, "@brook/cli/package.json"));
+    symlinkSync(join(root, "packages/core"), join(modules, "@brook/core"));
+    symlinkSync(join(root, "packages/local-broker"), join(modules, "@brook/local-broker"));
+    for (const dep of ["commander", "cli-progress", "cli-table3", "hdr-histogram-js", "picocolors"]) symlinkSync(realpathSync(join(pkg, "node_modules", dep)), join(modules, dep));
+    const globalBin = join(modules, "@brook/cli/dist/main.js");
+    // A project that installed @brook/adapter-kafka.
+    const project = tempDir("brook-project-");
+    writeFileSync(join(project, "package.json"), '{"name":"app","private":true}');
+    mkdirSync(join(project, "node_modules/@brook"), { recursive: true });
+    symlinkSync(join(root, "packages/adapter-kafka"), join(project, "node_modules/@brook/adapter-kafka"));
+
+    const elsewhere = await brook("kafka://127.0.0.1:1", ["topics", "list", "--timeout", "1500"], { bin: globalBin, cwd: global });
+    expect(elsewhere.code).toBe(1);
+    expect(elsewhere.stderr).toMatch(/^error INVALID_URL: kafka:\/\/ URLs need the package @brook\/adapter-kafka/);
+    const inProject = await brook("kafka://127.0.0.1:1", ["topics", "list", "--timeout", "1500"], { bin: globalBin, cwd: project });
+    expect(inProject.code).toBe(1);
+    expect(inProject.stderr).toMatch(/^error (TIMEOUT|UNAVAILABLE): /); // the adapter loaded and tried to connect
+    // memory:, local: and brook:// come with the CLI itself.
+    expect(ok(await brook("memory:", ["topics", "list"], { bin: globalBin, cwd: global })).stdout).toBe("");
   }, 60_000);
 
   test("a URL whose adapter is not installed names the package to install", async () => {
@@ -321,4 +373,38 @@ if (pubsubHost !== undefined) backends.push(["pubsub", `pubsub://brook-cli-test?
     expect(tail.stderr).toBe("");
     ok(await brook(url, ["topics", "delete", topic], { timeoutMs: 60_000 }));
   }, 240_000);
+});
+
+(kafka === undefined ? describe.skip : describe)("groups on Kafka", () => {
+  const url = `kafka://${kafka}?clientId=brook-cli-groups`;
+  const slow = { timeoutMs: 90_000 };
+
+  test("list and describe show committed offsets and lag; seek --to earliest, a partition:offset and latest; delete removes the group", async () => {
+    const topic = uniqueTopic("cli-kgroups");
+    const group = `g-${topic}`;
+    ok(await brook(url, ["topics", "create", topic, "--partitions", "2"], slow));
+    ok(await brook(url, ["publish", topic, "--key", "k"], { ...slow, input: "a\nb\nc\n" }));
+    expect(ok(await brook(url, ["tail", topic, "--group", group, "--from", "earliest", "--count", "3", "--format", "%v"], slow)).stdout).toBe("a\nb\nc\n");
+
+    const listed = JSON.parse(ok(await brook(url, ["groups", "list", "-o", "json"], slow)).stdout) as Array<{ group: string; topic: string; members: number; lag: number | null }>;
+    expect(listed.filter((g) => g.group === group)).toEqual([{ group, topic, members: 0, lag: 0 }]);
+    const described = JSON.parse(ok(await brook(url, ["groups", "describe", group, "-o", "json"], slow)).stdout);
+    const p = described[0].partitions.find((x: { end: string }) => x.end === "3").partition as string;
+    expect(described[0]).toMatchObject({ group, topic, members: [] });
+    expect(described[0].partitions).toContainEqual({ partition: p, committed: "3", end: "3", lag: 0 });
+
+    const toEarliest = JSON.parse(ok(await brook(url, ["groups", "seek", group, "--to", "earliest", "-o", "json"], slow)).stdout);
+    expect(toEarliest.partitions).toContainEqual({ partition: p, before: "3", after: "0" });
+    expect(ok(await brook(url, ["tail", topic, "--group", group, "--count", "3", "--format", "%v"], slow)).stdout).toBe("a\nb\nc\n");
+    ok(await brook(url, ["groups", "seek", group, "--to", `${p}:2`], slow));
+    expect(ok(await brook(url, ["tail", topic, "--group", group, "--count", "1", "--format", "%v"], slow)).stdout).toBe("c\n");
+    const past = await brook(url, ["groups", "seek", group, "--to", `${p}:99`], slow);
+    expect(past.code).toBe(1);
+    expect(past.stderr).toMatch(/^error OUT_OF_RANGE: /);
+
+    expect(ok(await brook(url, ["groups", "delete", group], slow)).stdout).toBe(`deleted group ${group} on topic ${topic}\n`);
+    const after = JSON.parse(ok(await brook(url, ["groups", "list", "-o", "json"], slow)).stdout) as Array<{ group: string }>;
+    expect(after.filter((g) => g.group === group)).toEqual([]);
+    ok(await brook(url, ["topics", "delete", topic], slow));
+  }, 300_000);
 });

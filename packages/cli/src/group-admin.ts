@@ -60,13 +60,20 @@ export function groupAdminFor(client: Client): GroupAdmin {
   if (hasKafkaExtras(admin)) {
     return {
       list: () => admin.listGroups(),
-      delete: async (group) => admin.deleteGroup(group),
+      delete: async (group, topics) => {
+        // Kafka deletes a group whole (KafkaJS has no OffsetDelete): refuse to take other topics' offsets with it.
+        const others = (await admin.listGroups()).filter((g) => g.group === group && !topics.includes(g.topic)).map((g) => g.topic);
+        if (others.length > 0) {
+          throw new BrookError("UNSUPPORTED", `on Kafka a group is deleted whole, and "${group}" also has offsets on ${others.join(", ")}; leave out --topic to delete it everywhere`);
+        }
+        await admin.deleteGroup(group);
+      },
       seek: (group, topic, to) => admin.setGroupOffsets(group, topic, to),
     };
   }
   throw new BrookError(
     "UNSUPPORTED",
-    `brook groups works on the local broker (memory:, local:, brook://); ${client.url} offers no group administration through Brook yet (on Kafka: kafka-consumer-groups.sh or rpk group)`,
+    `brook groups works on the local broker (memory:, local:, brook://) and Kafka; ${client.url} has no consumer groups to administer this way (on Pub/Sub a group is a subscription: gcloud pubsub subscriptions seek)`,
   );
 }
 

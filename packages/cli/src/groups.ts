@@ -42,7 +42,7 @@ async function topicsOf(client: Client, group: string, topic: string | undefined
 export function registerGroups(program: Command): void {
   const groups = program
     .command("groups")
-    .description("consumer groups: list, describe, delete, seek (the local broker: memory:, local:, brook://)");
+    .description("consumer groups: list, describe, delete, seek (the local broker: memory:, local:, brook://; and Kafka)");
 
   groups
     .command("list")
