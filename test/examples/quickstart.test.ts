@@ -57,6 +57,17 @@ function withTempDir<T>(fn: (dir: string) => T): T {
   }
 }
 
+test("the data directories the README, the quickstart and the demo create are git-ignored", () => {
+  // quickstart: local:./data (from the root, or examples/quickstart's `npm start`); demo:
+  // local:./.brook-data; README: brook serve --dir ./data.
+  const paths = ["data/orders/0/00000000000000000000.log", "examples/quickstart/data/LOCK", ".brook-data/LOCK", "examples/orders/.brook-data/LOCK"];
+  const r = spawnSync("git", ["check-ignore", "--no-index", ...paths], { cwd: root, encoding: "utf8" });
+  expect(r.stdout.trim().split("\n").sort()).toEqual([...paths].sort());
+  // and the sources are not
+  const sources = spawnSync("git", ["check-ignore", "--no-index", "examples/quickstart/src/main.ts", "packages/local-broker/src/index.ts"], { cwd: root, encoding: "utf8" });
+  expect(sources.stdout).toBe("");
+});
+
 describe("the README quickstart", () => {
   test("the README shows examples/quickstart/src/main.ts verbatim", () => {
     const readme = readFileSync(join(root, "README.md"), "utf8");

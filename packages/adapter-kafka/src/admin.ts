@@ -82,6 +82,27 @@ export class KafkaAdmin implements Admin {
     }
   }
 
+  /** An extra beyond the contract: per partition, the first offset still in the log and the next one to be written. */
+  async partitionOffsets(topic: string): Promise<Array<{ partition: number; start: string; end: string }>> {
+    validateTopicName(topic);
+    if (!(await this.topicExists(topic))) throw notFound(topic);
+    try {
+      return (await this.admin.topicOffsets(topic)).map((o) => ({ partition: o.partition, start: o.low, end: o.high }));
+    } catch (err) {
+      throw toKafkaBrookError(err, `read the offsets of "${topic}"`);
+    }
+  }
+
+  /** An extra beyond the contract: per partition, the first offset written at or after `time` (else its end). */
+  async partitionOffsetsAt(topic: string, time: Date): Promise<Array<{ partition: number; offset: string }>> {
+    validateTopicName(topic);
+    try {
+      return await this.admin.offsetsForTime(topic, time.getTime());
+    } catch (err) {
+      throw toKafkaBrookError(err, `find the offsets of "${topic}" at ${time.toISOString()}`);
+    }
+  }
+
   /** An extra beyond the contract: every consumer group per topic, with members, committed offsets and lag. */
   listGroups(): Promise<KafkaGroupInfo[]> {
     return listKafkaGroups(this.admin);

@@ -336,6 +336,27 @@ describe("bench", () => {
     expect(ok(await brook(serverUrl, ["topics", "list"])).stdout).not.toMatch(/brook-bench-/);
   }, 90_000);
 
+  (existsSync("/usr/bin/script") ? test : test.skip)("on a terminal: a progress bar and a bold table header; NO_COLOR keeps the bar and drops every colour", () => {
+    // util-linux `script` runs the bin on a pseudo-terminal, as a user's shell does.
+    const onTerminal = (env: Record<string, string>): string => {
+      const command = [process.execPath, main, "--url", serverUrl, "bench", "--messages", "20000"].map((a) => `'${a}'`).join(" ");
+      const full: NodeJS.ProcessEnv = { ...process.env, TERM: "xterm", ...env };
+      delete full.NO_COLOR;
+      delete full.FORCE_COLOR;
+      Object.assign(full, env);
+      const r = spawnSync("script", ["-qec", command, "/dev/null"], { cwd: root, env: full, encoding: "utf8", timeout: 60_000 });
+      expect(r.status).toBe(0);
+      return r.stdout;
+    };
+    const colour = onTerminal({});
+    expect(colour).toMatch(/publish +[\u2588\u2591]+ \d+% \| \d+\/20000/); // cli-progress' bar
+    expect(colour).toContain("\x1b[1mp50"); // the percentile table's header, bold
+    const plain = onTerminal({ NO_COLOR: "1" });
+    expect(plain).toMatch(/publish +[=-]+ \d+% \| \d+\/20000/);
+    expect(plain).not.toMatch(/\x1b\[[\d;]*m/); // no SGR (colour or bold) sequence at all
+    expect(plain).toMatch(/^p50\s+p90/m);
+  }, 120_000);
+
   test("Ctrl-C (SIGINT) stops it and removes its topic", async () => {
     const child = spawn(process.execPath, [main, "bench", "--messages", "50000000", "--batch", "100"], { cwd: root, env: { ...process.env, BROOK_URL: serverUrl }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -371,6 +392,22 @@ if (pubsubHost !== undefined) backends.push(["pubsub", `pubsub://brook-cli-test?
     const tail = ok(await brook(url, ["tail", topic, "--from", "earliest", "--count", "2", "--format", "%k %v"], { timeoutMs: 90_000 }));
     expect(tail.stdout).toBe("k v1\nk v2\n");
     expect(tail.stderr).toBe("");
+    if (name === "kafka") {
+      // Kafka has partition offsets: --exit-at-end, --offset from the end, --partition, --from a time.
+      const slow = { timeoutMs: 90_000 };
+      expect(ok(await brook(url, ["tail", topic, "--from", "earliest", "-e", "--format", "%v"], slow)).stdout).toBe("v1\nv2\n");
+      const p = ok(await brook(url, ["tail", topic, "--from", "earliest", "-e", "--format", "%p"], slow)).stdout.split("\n")[0]!;
+      expect(ok(await brook(url, ["tail", topic, "--offset", "-1", "-e", "--format", "%o %v"], slow)).stdout).toBe("1 v2\n");
+      expect(ok(await brook(url, ["tail", topic, "--partition", p, "--offset", "1", "-e", "--format", "%v"], slow)).stdout).toBe("v2\n");
+      expect(ok(await brook(url, ["tail", topic, "--partition", p === "0" ? "1" : "0", "--from", "earliest", "-e"], slow)).stdout).toBe("");
+      expect(ok(await brook(url, ["tail", topic, "--from", "-1h", "-e", "--format", "%v"], slow)).stdout).toBe("v1\nv2\n");
+      expect(ok(await brook(url, ["tail", topic, "-e"], slow)).stdout).toBe(""); // latest: already at the end
+    }
+    if (name === "pubsub") {
+      const r = await brook(url, ["tail", topic, "-e"], { timeoutMs: 60_000 });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^error UNSUPPORTED: --exit-at-end needs partition offsets/);
+    }
     ok(await brook(url, ["topics", "delete", topic], { timeoutMs: 60_000 }));
   }, 240_000);
 });

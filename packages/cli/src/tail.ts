@@ -187,6 +187,40 @@ async function readWithoutGroup(client: Client, api: EngineApi, topic: string, o
   stopper.stop();
 }
 
+/** The log offsets a backend's admin offers beyond the contract (the Kafka adapter's extras). */
+interface LogOffsets {
+  partitionOffsets(topic: string): Promise<Array<{ partition: number; start: string; end: string }>>;
+  partitionOffsetsAt(topic: string, time: Date): Promise<Array<{ partition: number; offset: string }>>;
+}
+
+function hasLogOffsets(admin: object): admin is LogOffsets {
+  const a = admin as Partial<LogOffsets>;
+  return typeof a.partitionOffsets === "function" && typeof a.partitionOffsetsAt === "function";
+}
+
+/** Where each partition starts (from --offset, --from or latest), and the end now of each one read (--partition). */
+async function logRange(client: Client, log: LogOffsets, topic: string, options: TailOptions): Promise<{ starts: Map<string, string>; ends: Map<string, string> }> {
+  const offsets = await client.bounded(log.partitionOffsets(topic), "read partition offsets");
+  const read = offsets.filter((o) => options.partition === undefined || o.partition === options.partition);
+  if (read.length === 0) throw new BrookError("INVALID_ARGUMENT", `--partition ${options.partition}: topic "${topic}" has partitions 0 to ${offsets.length - 1}`);
+  const at = options.from instanceof Date ? new Map((await client.bounded(log.partitionOffsetsAt(topic, options.from), "find offsets for --from")).map((o) => [o.partition, o.offset])) : undefined;
+  const starts = new Map<string, string>();
+  for (const o of offsets) {
+    let start: bigint;
+    if (!read.includes(o)) start = BigInt(o.end); // not printed (--partition): nothing to fetch
+    else if (options.offset !== undefined) {
+      start = options.offset < 0 ? BigInt(o.end) + BigInt(options.offset) : BigInt(options.offset);
+      if (start < BigInt(o.start)) start = options.offset < 0 ? BigInt(o.start) : start;
+      if (start < BigInt(o.start) || start > BigInt(o.end)) {
+        throw new BrookError("OUT_OF_RANGE", `--offset ${options.offset}: partition ${o.partition} of "${topic}" holds offsets ${o.start} to ${o.end} (its end)`);
+      }
+    } else if (at !== undefined) start = BigInt(at.get(o.partition) ?? o.end);
+    else start = BigInt(options.from === "earliest" ? o.start : o.end);
+    starts.set(String(o.partition), String(start));
+  }
+  return { starts, ends: new Map(read.map((o) => [String(o.partition), o.end])) };
+}
+
 /** What a backend offers to remove a throwaway group (extras of the Kafka and Pub/Sub admins). */
 interface GroupRemoval {
   deleteGroup?(group: string): Promise<void>;
@@ -200,17 +234,31 @@ interface GroupRemoval {
 async function readAsGroup(client: Client, topic: string, options: TailOptions, printer: Printer, stopper: Stop): Promise<void> {
   const { broker } = client;
   const throwaway = options.group === undefined;
-  if (options.exitAtEnd === true) {
-    throw new BrookError("UNSUPPORTED", `--exit-at-end reads without a group, on the local broker (memory:, local:, brook://); with --group or on ${client.url} it has no end to stop at yet`);
+  const log = hasLogOffsets(broker.admin) ? broker.admin : undefined;
+  if (options.exitAtEnd === true && (!throwaway || log === undefined)) {
+    throw new BrookError(
+      "UNSUPPORTED",
+      throwaway
+        ? `--exit-at-end needs partition offsets to stop at: the local broker (memory:, local:, brook://) and Kafka have them, ${client.url} has not`
+        : "--exit-at-end reads without a group (a group starts where it last committed, with no end to stop at); drop --group",
+    );
   }
   if (!throwaway && options.partition !== undefined) {
     throw new BrookError("INVALID_ARGUMENT", "--partition with --group: the group would commit the other partitions' messages unread; drop --group to read one partition");
   }
-  if (options.offset !== undefined && options.offset < 0) {
-    throw new BrookError("UNSUPPORTED", `--offset ${options.offset} (from the end) needs the local broker; on ${client.url} give an absolute offset or --from`);
+  if (options.offset !== undefined && options.offset < 0 && (log === undefined || !throwaway)) {
+    throw new BrookError("UNSUPPORTED", `--offset ${options.offset} (from the end) needs partition offsets: the local broker and Kafka have them; on ${client.url} give an absolute offset or --from`);
   }
   const group = options.group ?? `brook-tail-${randomBytes(4).toString("hex")}`;
-  const startFrom = await startFromOptions(broker, topic, options, client);
+  // With the log's offsets (Kafka): where each partition read starts, and the end to stop at (-e).
+  const range = log === undefined || !throwaway ? undefined : await logRange(client, log, topic, options);
+  const startFrom = range === undefined ? await startFromOptions(broker, topic, options, client) : { positions: [...range.starts].map(([partition, offset]) => ({ partition, offset })) };
+  /** partitions still short of the end they had at the start (--exit-at-end) */
+  const pending = new Set<string>();
+  if (options.exitAtEnd === true && range !== undefined) {
+    for (const [p, end] of range.ends) if (BigInt(range.starts.get(p)!) < BigInt(end)) pending.add(p);
+    if (pending.size === 0) return;
+  }
   const subscription = await client.bounded(
     broker.subscribe<Uint8Array>(topic, {
       group,
@@ -221,6 +269,8 @@ async function readAsGroup(client: Client, topic: string, options: TailOptions, 
         // Past --count, messages are left unacknowledged (uncommitted) for the group's next reader.
         if (!printer.wantsMore) return new Promise<void>(() => undefined);
         if (options.partition !== undefined && m.position.partition !== String(options.partition)) return;
+        const end = options.exitAtEnd === true ? range?.ends.get(m.position.partition) : undefined;
+        if (end !== undefined && BigInt(m.position.offset) >= BigInt(end)) return; // written after the start
         await printer.print({
           topic,
           partition: m.position.partition,
@@ -231,6 +281,10 @@ async function readAsGroup(client: Client, topic: string, options: TailOptions, 
           timestamp: m.publishTime,
           idempotencyKey: m.idempotencyKey,
         });
+        if (end !== undefined && BigInt(m.position.offset) + 1n >= BigInt(end)) {
+          pending.delete(m.position.partition);
+          if (pending.size === 0) stopper.stop();
+        }
       },
     }),
     "subscribe",
