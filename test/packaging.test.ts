@@ -38,12 +38,15 @@ function packedFiles(name: string): Promise<string[]> {
     child.on("error", reject);
     child.on("exit", (code) => {
       if (code !== 0) return reject(new Error(`npm pack in packages/${name} exited ${code}: ${err}`));
+      // npm's own complaints about the manifest (a bin path it had to clean, an invalid field).
+      warnings.set(name, err.split("\n").filter((line) => /npm warn/i.test(line)));
       resolve((JSON.parse(out) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path));
     });
   });
 }
 
 const packed = new Map<string, Set<string>>();
+const warnings = new Map<string, string[]>();
 
 beforeAll(async () => {
   const build = spawnSync("npx", ["tsc", "-b"], { cwd: root, encoding: "utf8" });
@@ -76,6 +79,10 @@ describe.each(packages)("packages/%s", (name) => {
     expect(wanted.filter((f) => !files.has(f))).toEqual([]);
     expect([...files].filter((f) => /\.test\.ts$|tsbuildinfo|crash-child/.test(f))).toEqual([]);
     for (const bin of Object.values(m.bin ?? {})) expect(readFileSync(join(root, "packages", name, bin), "utf8")).toMatch(/^#!\/usr\/bin\/env node\n/);
+  });
+
+  test("npm packs it without a warning", () => {
+    expect(warnings.get(name)).toEqual([]);
   });
 
   test("every declaration map and source map points at sources the tarball ships", () => {
