@@ -4,7 +4,7 @@ import * as hdr from "hdr-histogram-js";
 import { BrookError } from "@brook/core";
 import type { Command } from "commander";
 import { integer, withClient } from "./client.js";
-import { colorEnabled, stdout, table } from "./output.js";
+import { colorEnabled, listingFormat, stdout, table, type ListingFormat } from "./output.js";
 
 interface BenchOptions {
   messages: number;
@@ -12,6 +12,14 @@ interface BenchOptions {
   batch: number;
   partitions: number;
   publishers: number;
+  output: ListingFormat;
+}
+
+interface PhaseResult {
+  messages: number;
+  ms: number;
+  messagesPerSecond: number;
+  mibPerSecond: number;
 }
 
 /** How often progress is reported when stderr is not a terminal (one plain line each). */
@@ -70,10 +78,12 @@ class Progress {
   }
 }
 
-function rateRow(label: string, count: number, bytes: number, ms: number): string[] {
-  const perSecond = Math.round((count / ms) * 1000);
-  const mib = ((bytes / ms) * 1000) / (1024 * 1024);
-  return [label, String(count), `${Math.round(ms)} ms`, `${perSecond.toLocaleString("en-US")} msg/s`, `${mib.toFixed(1)} MiB/s`];
+function phase(count: number, bytes: number, ms: number): PhaseResult {
+  return { messages: count, ms: Math.round(ms), messagesPerSecond: Math.round((count / ms) * 1000), mibPerSecond: Number((((bytes / ms) * 1000) / (1024 * 1024)).toFixed(1)) };
+}
+
+function rateRow(label: string, r: PhaseResult): string[] {
+  return [label, String(r.messages), `${r.ms} ms`, `${r.messagesPerSecond.toLocaleString("en-US")} msg/s`, `${r.mibPerSecond.toFixed(1)} MiB/s`];
 }
 
 /** Resolves on Ctrl-C / SIGTERM, so the bench stops early and still deletes its topic. */
@@ -106,13 +116,17 @@ export function registerBench(program: Command): void {
     .option("--batch <n>", "messages per publishBatch call", integer("--batch", 1), 1_000)
     .option("--partitions <n>", "partitions of the bench topic", integer("--partitions", 1, 10_000), 4)
     .option("--publishers <n>", "publishers working at once on the one connection", integer("--publishers", 1, 1_000), 4)
+    .option("-o, --output <format>", "text (tables) or json (one object: rates and latency percentiles in ms)", listingFormat, "text")
     .action(async (options: BenchOptions, command: Command) => {
       await withClient(command, async ({ broker, url, bounded }) => {
         const topic = `brook-bench-${randomBytes(4).toString("hex")}`;
         const stop = interruption();
         await bounded(broker.admin.createTopic(topic, { partitions: options.partitions }), "create the bench topic");
         try {
-          await stdout().write(`bench on ${url}: ${options.messages} messages of ${options.size} bytes, ${options.partitions} partitions, topic ${topic}\n`);
+          // With --output json, stdout holds the result object only; this line goes to stderr.
+          const intro = `bench on ${url}: ${options.messages} messages of ${options.size} bytes, ${options.partitions} partitions, topic ${topic}\n`;
+          if (options.output === "json") process.stderr.write(intro);
+          else await stdout().write(intro);
           const payload = new Uint8Array(randomBytes(options.size));
           const batch = Array.from({ length: Math.min(options.batch, options.messages) }, () => ({ data: payload }));
           // Publish latency per publishBatch call, in microseconds (1 µs to 1 h, 3 significant digits).
@@ -145,7 +159,7 @@ export function registerBench(program: Command): void {
           }
           if (stop.isInterrupted()) throw new BrookError("CLOSED", `interrupted; deleted the bench topic ${topic}`);
           const published = performance.now() - started;
-          const rows = [rateRow("publish", options.messages, options.messages * options.size, published)];
+          const publishResult = phase(options.messages, options.messages * options.size, published);
           if (failed > 0) process.stderr.write(`warning: ${failed} publishes failed\n`);
 
           let consumed = 0;
@@ -175,8 +189,16 @@ export function registerBench(program: Command): void {
           }
           if (stop.isInterrupted()) throw new BrookError("CLOSED", `interrupted; deleted the bench topic ${topic}`);
           const consumedMs = performance.now() - consumeStart;
-          rows.push(rateRow("consume", consumed, consumed * options.size, consumedMs));
-          const us = (p: number): string => `${(latency.getValueAtPercentile(p) / 1000).toFixed(2)} ms`;
+          const consumeResult = phase(consumed, consumed * options.size, consumedMs);
+          const ms = (p: number): number => Number((latency.getValueAtPercentile(p) / 1000).toFixed(2));
+          if (options.output === "json") {
+            const publishLatencyMs = { p50: ms(50), p90: ms(90), p99: ms(99), "p99.9": ms(99.9), max: ms(100) };
+            const result = { url, topic, size: options.size, partitions: options.partitions, batch: batch.length, failed, publish: publishResult, consume: consumeResult, publishLatencyMs };
+            await stdout().write(`${JSON.stringify(result)}\n`);
+            return;
+          }
+          const us = (p: number): string => `${ms(p).toFixed(2)} ms`;
+          const rows = [rateRow("publish", publishResult), rateRow("consume", consumeResult)];
           await stdout().write(
             `${table(["phase", "messages", "time", "rate", "throughput"], rows)}\n\n` +
               `publish latency per publishBatch of ${batch.length} (${latency.totalCount} calls)\n` +

@@ -336,6 +336,16 @@ describe("bench", () => {
     expect(ok(await brook(serverUrl, ["topics", "list"])).stdout).not.toMatch(/brook-bench-/);
   }, 90_000);
 
+  test("--output json: one result object on stdout (rates, latency percentiles), the intro on stderr", async () => {
+    const r = ok(await brook(serverUrl, ["bench", "--messages", "5000", "--batch", "500", "-o", "json"], { timeoutMs: 60_000 }));
+    const result = JSON.parse(r.stdout);
+    expect(result).toMatchObject({ size: 100, partitions: 4, batch: 500, failed: 0, publish: { messages: 5000 }, consume: { messages: 5000 } });
+    expect(result.publish.messagesPerSecond).toBeGreaterThan(0);
+    expect(result.publishLatencyMs.p50).toBeGreaterThan(0);
+    expect(result.publishLatencyMs.p50).toBeLessThanOrEqual(result.publishLatencyMs.max);
+    expect(r.stderr).toMatch(/^bench on brook:\/\/.*topic brook-bench-/m);
+  }, 90_000);
+
   (existsSync("/usr/bin/script") ? test : test.skip)("on a terminal: a progress bar and a bold table header; NO_COLOR keeps the bar and drops every colour", () => {
     // util-linux `script` runs the bin on a pseudo-terminal, as a user's shell does.
     const onTerminal = (env: Record<string, string>): string => {

@@ -19,6 +19,15 @@ import { registerTopics } from "./topics.js";
 
 export const VERSION = "0.1.0";
 
+/**
+ * The subcommands, in help order. Each module exports `registerX(program)`, which adds its
+ * command(s) with their own options and action; the global options (--url, --token,
+ * --timeout), help and the one-line error form come from createProgram. A new command is one
+ * more module and one more entry here; client commands open their broker with
+ * withClient(command, …) from client.ts, which applies --url/--token/--timeout.
+ */
+const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerServe, registerTopics, registerPublish, registerTail, registerGroups, registerBench];
+
 export function createProgram(): Command {
   const program = new Command("brook");
   program
@@ -37,12 +46,7 @@ export function createProgram(): Command {
       outputError: (message, write) => write(`error INVALID_ARGUMENT: ${message.replace(/^error:\s*/, "").trim()}\n`),
     })
     .exitOverride();
-  registerServe(program);
-  registerTopics(program);
-  registerPublish(program);
-  registerTail(program);
-  registerGroups(program);
-  registerBench(program);
+  for (const register of COMMANDS) register(program);
   return program;
 }
 

@@ -10,7 +10,7 @@ type InputFormat = "text" | "jsonl";
 
 interface PublishOptions {
   key?: string;
-  header: Record<string, string>;
+  header?: Record<string, string>;
   idempotencyKey?: string;
   keySeparator?: string;
   input: InputFormat;
@@ -20,10 +20,10 @@ interface PublishOptions {
 /** Messages per publishBatch call when reading lines. */
 const BATCH = 1_000;
 
-function header(value: string, previous: Record<string, string>): Record<string, string> {
+function header(value: string, previous: Record<string, string> | undefined): Record<string, string> {
   const eq = value.indexOf("=");
   if (eq <= 0) throw new InvalidArgumentError(`--header expects name=value, got "${value}"`);
-  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+  return { ...(previous ?? {}), [value.slice(0, eq)]: value.slice(eq + 1) };
 }
 
 function inputFormat(value: string): InputFormat {
@@ -91,7 +91,7 @@ export function registerPublish(program: Command): void {
     .description("publish each argument, or each line of stdin (or --file), as a message")
     .option("--key <key>", "key of every message (same key: same partition, in order)")
     .option("-K, --key-separator <sep>", "text lines are KEY<sep>VALUE: a key per line (lines without it have no key)")
-    .option("--header <name=value>", "a header on every message (repeatable)", header, {})
+    .option("--header <name=value>", "a header on every message (repeatable)", header)
     .option("--idempotency-key <key>", "idempotency key (only with a single message argument)")
     .option("--input <format>", "how lines are read: text (a line is the value) or jsonl ({key, headers, idempotencyKey, data | dataBase64} per line)", inputFormat, "text")
     .option("--file <path>", "read lines from this file instead of stdin")
