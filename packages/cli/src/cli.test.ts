@@ -417,6 +417,9 @@ if (pubsubHost !== undefined) backends.push(["pubsub", `pubsub://brook-cli-test?
       const r = await brook(url, ["tail", topic, "-e"], { timeoutMs: 60_000 });
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/^error UNSUPPORTED: --exit-at-end needs partition offsets/);
+      const groups = await brook(url, ["groups", "list"], { timeoutMs: 60_000 });
+      expect(groups.code).toBe(1);
+      expect(groups.stderr).toMatch(/^error UNSUPPORTED: brook groups works on the local broker .* and Kafka; .*a group is a subscription/);
     }
     ok(await brook(url, ["topics", "delete", topic], { timeoutMs: 60_000 }));
   }, 240_000);
