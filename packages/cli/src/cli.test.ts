@@ -124,7 +124,7 @@ describe("the brook bin", () => {
       for (const child of children) await walk([...path, child]);
     };
     await walk([]);
-    expect(seen).toEqual(expect.arrayContaining(["serve", "topics create", "topics list", "publish", "tail", "groups list", "groups seek", "bench"]));
+    expect(seen).toEqual(expect.arrayContaining(["serve", "topics create", "topics list", "publish", "tail", "groups list", "groups seek", "bench", "check", "repair"]));
   }, 90_000);
 
   test("--timeout bounds connecting: a server that never answers fails in about that long, with TIMEOUT", async () => {

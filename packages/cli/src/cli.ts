@@ -14,6 +14,7 @@ import { registerGroups } from "./groups.js";
 import { errorColors } from "./output.js";
 import { registerPublish } from "./publish.js";
 import { registerServe } from "./serve.js";
+import { registerStorage } from "./storage.js";
 import { registerTail } from "./tail.js";
 import { registerTopics } from "./topics.js";
 
@@ -26,7 +27,15 @@ export const VERSION = "0.1.0";
  * more module and one more entry here; client commands open their broker with
  * withClient(command, …) from client.ts, which applies --url/--token/--timeout.
  */
-const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerServe, registerTopics, registerPublish, registerTail, registerGroups, registerBench];
+const COMMANDS: ReadonlyArray<(program: Command) => void> = [
+  registerServe,
+  registerTopics,
+  registerPublish,
+  registerTail,
+  registerGroups,
+  registerBench,
+  registerStorage,
+];
 
 export function createProgram(): Command {
   const program = new Command("brook");
@@ -54,7 +63,8 @@ export function createProgram(): Command {
 export async function runCli(argv: string[]): Promise<number> {
   try {
     await createProgram().parseAsync(argv);
-    return 0;
+    // A command may end with a status of its own that is not a failure (check: 3 = damage found).
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and --version end with exit code 0; usage errors were printed by outputError.
