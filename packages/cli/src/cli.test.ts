@@ -127,7 +127,11 @@ describe("the brook bin", () => {
     expect(seen).toEqual(expect.arrayContaining(["serve", "topics create", "topics list", "publish", "tail", "groups list", "groups seek", "bench", "check", "repair"]));
   }, 90_000);
 
-  test("--timeout bounds connecting: a server that never answers fails in about that long, with TIMEOUT", async () => {
+  test("--timeout bounds connecting: a server that never answers fails with TIMEOUT after that long, not the client library's minutes", async () => {
+    // The wall-clock bound is loose (process start and loading a client library take seconds on
+    // a loaded machine); the message shows the bound applied was --timeout's, and without it a
+    // dead Pub/Sub host took 83 s.
+    const WALL_MS = 20_000;
     const silent: Server = createServer(() => undefined); // accepts, never says HELLO_OK
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
     try {
@@ -135,22 +139,22 @@ describe("the brook bin", () => {
       const r = await brook(`brook://127.0.0.1:${port}`, ["topics", "list", "--timeout", "1000"]);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/^error (TIMEOUT|UNAVAILABLE): .*127\.0\.0\.1/);
-      expect(r.ms).toBeLessThan(6_000);
+      expect(r.ms).toBeLessThan(WALL_MS);
       // A Kafka URL nobody listens on: the adapter is found (not "not available") and it fails fast.
       const kafka = await brook("kafka://127.0.0.1:1", ["topics", "list", "--timeout", "1500"]);
       expect(kafka.code).toBe(1);
-      expect(kafka.stderr).toMatch(/^error (TIMEOUT|UNAVAILABLE): /);
+      expect(kafka.stderr).toMatch(/^error TIMEOUT: connect to kafka:\/\/127\.0\.0\.1:1: no answer within 1500 ms \(--timeout\)/);
       expect(kafka.stderr.trim().split("\n")).toHaveLength(1);
-      expect(kafka.ms).toBeLessThan(8_000);
+      expect(kafka.ms).toBeLessThan(WALL_MS);
       // A Pub/Sub host nobody listens on (the client library alone retries for over a minute).
       const pubsub = await brook("pubsub://brook-cli-test?emulatorHost=127.0.0.1:1", ["topics", "list", "--timeout", "1500"]);
       expect(pubsub.code).toBe(1);
-      expect(pubsub.stderr).toMatch(/^error (TIMEOUT|UNAVAILABLE): /);
-      expect(pubsub.ms).toBeLessThan(8_000);
+      expect(pubsub.stderr).toMatch(/^error TIMEOUT: .*pubsub:\/\/brook-cli-test.*: no answer within 1500 ms \(--timeout\)/);
+      expect(pubsub.ms).toBeLessThan(WALL_MS);
     } finally {
       silent.close();
     }
-  }, 60_000);
+  }, 90_000);
 
   test("the root script runs the bin (npm run brook, as pnpm brook)", () => {
     const r = spawnSync("npm", ["run", "-s", "brook", "--", "--version"], { cwd: root, encoding: "utf8", timeout: 120_000 });
