@@ -190,9 +190,9 @@ describe("the brook bin", () => {
   }, 60_000);
 
   test("a URL whose adapter is not installed names the package to install", async () => {
-    const r = await brook("kinesis://us-east-1", ["topics", "list"]);
+    const r = await brook("eventhubs://ns.servicebus.windows.net", ["topics", "list"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^error INVALID_URL: kinesis:\/\/ URLs need the package @brook\/adapter-kinesis.*npm install @brook\/adapter-kinesis/);
+    expect(r.stderr).toMatch(/^error INVALID_URL: eventhubs:\/\/ URLs need the package @brook\/adapter-eventhubs.*npm install @brook\/adapter-eventhubs/);
   });
 });
 
