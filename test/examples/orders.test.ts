@@ -77,3 +77,14 @@ test("the orders demo drains on SIGTERM: its services close and it exits 0", asy
   // Stopped while the services worked (drained), or, on a fast machine, after the demo finished.
   expect(out).toMatch(/SIGTERM: services drained and closed \(\d+ of 200 shipped so far\); stopping|demo OK/);
 }, 60_000);
+
+const kinesisEndpoint = process.env.BROOK_TEST_KINESIS_ENDPOINT;
+const dynamoEndpoint = process.env.BROOK_TEST_DYNAMO_ENDPOINT;
+(kinesisEndpoint === undefined || dynamoEndpoint === undefined ? test.skip : test)("the orders demo runs unchanged on Kinesis (kinesis-local + dynalite)", () => {
+  const { status, out } = runDemo(
+    `kinesis://us-east-1?endpoint=${encodeURIComponent(kinesisEndpoint!)}&dynamoEndpoint=${encodeURIComponent(dynamoEndpoint!)}&pollIntervalMs=200`,
+  );
+  expect(out).toContain("200 of 200 shipped");
+  expect(out).toContain("demo OK");
+  expect(status).toBe(0);
+}, 150_000);

@@ -131,3 +131,10 @@ const pubsubHost = process.env.BROOK_TEST_PUBSUB_HOST;
 (pubsubHost === undefined ? test.skip : test)("the quickstart runs unchanged on Pub/Sub (emulator)", () => {
   withTempDir((dir) => expectBilled(runQuickstart(dir, `pubsub://brook-quickstart?emulatorHost=${pubsubHost}`)));
 }, 90_000);
+
+const kinesisEndpoint = process.env.BROOK_TEST_KINESIS_ENDPOINT;
+const dynamoEndpoint = process.env.BROOK_TEST_DYNAMO_ENDPOINT;
+(kinesisEndpoint === undefined || dynamoEndpoint === undefined ? test.skip : test)("the quickstart runs unchanged on Kinesis (kinesis-local + dynalite)", () => {
+  const url = `kinesis://us-east-1?endpoint=${encodeURIComponent(kinesisEndpoint!)}&dynamoEndpoint=${encodeURIComponent(dynamoEndpoint!)}&pollIntervalMs=200`;
+  withTempDir((dir) => expectBilled(runQuickstart(dir, url)));
+}, 120_000);
