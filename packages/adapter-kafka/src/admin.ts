@@ -2,6 +2,7 @@ import { BrookError, type Admin, type GroupPosition, type PartitionOffsets, type
 import { checkGroupCopy, invalidArgument, validateTopicName } from "@brook/core/spi";
 import type { DriverAdmin } from "./driver.js";
 import { kafkaErrorType, toKafkaBrookError } from "./errors.js";
+import { listKafkaGroups, setKafkaGroupOffsets, type KafkaGroupInfo, type KafkaMovedPartition, type KafkaSeekTo } from "./groups.js";
 
 /** Topics on the Kafka cluster. Partition count is fixed at creation (Kafka can only add). */
 export class KafkaAdmin implements Admin {
@@ -68,6 +69,39 @@ export class KafkaAdmin implements Admin {
     }
   }
 
+  /**
+   * An extra beyond the contract: deletes a consumer group and its committed offsets (what
+   * `brook tail` does with its throwaway group). Kafka refuses it while the group has members.
+   */
+  async deleteGroup(group: string): Promise<void> {
+    if (typeof group !== "string" || group.length === 0) throw invalidArgument("group", "a non-empty string", group);
+    try {
+      await this.admin.deleteGroup(group);
+    } catch (err) {
+      throw toKafkaBrookError(err, `delete consumer group "${group}"`);
+    }
+  }
+
+  /** An extra beyond the contract: per partition, the first offset written at or after `time` (else its end). */
+  async partitionOffsetsAt(topic: string, time: Date): Promise<Array<{ partition: number; offset: string }>> {
+    validateTopicName(topic);
+    try {
+      return await this.admin.offsetsForTime(topic, time.getTime());
+    } catch (err) {
+      throw toKafkaBrookError(err, `find the offsets of "${topic}" at ${time.toISOString()}`);
+    }
+  }
+
+  /** An extra beyond the contract: every consumer group per topic, with members, committed offsets and lag. */
+  listGroups(): Promise<KafkaGroupInfo[]> {
+    return listKafkaGroups(this.admin);
+  }
+
+  /** An extra beyond the contract: moves a group's committed offsets (reset-offsets); refused while it has members. */
+  setGroupOffsets(group: string, topic: string, to: KafkaSeekTo): Promise<KafkaMovedPartition[]> {
+    return setKafkaGroupOffsets(this.admin, group, topic, to);
+  }
+
   async topicExists(name: string): Promise<boolean> {
     validateTopicName(name);
     return (await this.listTopics()).includes(name);
@@ -103,7 +137,7 @@ export class KafkaAdmin implements Admin {
     for (const [partition, next] of committed) if (next !== undefined) offsets.set(partition, next);
     if (offsets.size === 0) throw new BrookError("INVALID_ARGUMENT", `from: group "${from}" has no position on topic "${topic}" to copy`);
     try {
-      await this.admin.setCommittedOffsets(to, topic, offsets);
+      await this.admin.setGroupOffsets(to, topic, [...offsets].map(([partition, offset]) => ({ partition, offset })));
     } catch (err) {
       if (/running instances|rebalanc|not empty/i.test((err as Error).message ?? "")) {
         throw new BrookError("INVALID_ARGUMENT", `to: group "${to}" has live members on the Kafka cluster; stop them before copying positions into it`, { cause: err });

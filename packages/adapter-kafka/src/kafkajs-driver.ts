@@ -40,6 +40,7 @@ import type {
   DriverConfig,
   DriverConsumer,
   DriverConsumerOptions,
+  DriverGroup,
   DriverLogLevel,
   DriverOutgoing,
   DriverProducer,
@@ -187,10 +188,6 @@ class KafkajsAdmin implements DriverAdmin {
     return (await this.admin.fetchTopicOffsetsByTimestamp(topic, timestamp)).map((o) => ({ partition: o.partition, offset: o.offset }));
   }
 
-  async setCommittedOffsets(group: string, topic: string, offsets: Map<number, string>): Promise<void> {
-    await this.admin.setOffsets({ groupId: group, topic, partitions: [...offsets].map(([partition, offset]) => ({ partition, offset })) });
-  }
-
   async committedOffsets(group: string, topic: string): Promise<Map<number, string | undefined>> {
     const out = new Map<number, string | undefined>();
     const result = await this.admin.fetchOffsets({ groupId: group, topics: [topic] });
@@ -199,6 +196,41 @@ class KafkajsAdmin implements DriverAdmin {
       for (const p of t.partitions) out.set(p.partition, BigInt(p.offset) >= 0n ? p.offset : undefined);
     }
     return out;
+  }
+
+  async deleteGroup(group: string): Promise<void> {
+    await this.admin.deleteGroups([group]);
+  }
+
+  async listGroups(): Promise<DriverGroup[]> {
+    const { groups } = await this.admin.listGroups();
+    const consumerGroups = groups.filter((g) => g.protocolType === "consumer" || g.protocolType === "").map((g) => g.groupId);
+    if (consumerGroups.length === 0) return [];
+    const described = await this.admin.describeGroups(consumerGroups);
+    return described.groups.map((g) => ({
+      group: g.groupId,
+      members: g.members.map((m) => {
+        const assignment = new Map<string, number[]>();
+        // An empty buffer while the group is rebalancing: the member owns nothing yet.
+        const decoded = m.memberAssignment.length === 0 ? null : AssignerProtocol.MemberAssignment.decode(m.memberAssignment);
+        for (const [topic, partitions] of Object.entries(decoded?.assignment ?? {})) assignment.set(topic, partitions);
+        return { id: m.memberId, assignment };
+      }),
+    }));
+  }
+
+  async groupOffsets(group: string): Promise<Map<string, Map<number, string>>> {
+    const out = new Map<string, Map<number, string>>();
+    for (const t of await this.admin.fetchOffsets({ groupId: group })) {
+      const partitions = new Map<number, string>();
+      for (const p of t.partitions) if (BigInt(p.offset) >= 0n) partitions.set(p.partition, p.offset);
+      if (partitions.size > 0) out.set(t.topic, partitions);
+    }
+    return out;
+  }
+
+  async setGroupOffsets(group: string, topic: string, offsets: Array<{ partition: number; offset: string }>): Promise<void> {
+    await this.admin.setOffsets({ groupId: group, topic, partitions: offsets });
   }
 }
 

@@ -6,7 +6,8 @@
 import { BrookError } from "@brook/core";
 import { mirror, translate, type MirrorProgress, type TranslateOptions, type TranslateResult } from "@brook/mirror";
 import type { Command } from "commander";
-import { cliLogger, table } from "./client.js";
+import { cliLogger } from "./client.js";
+import { table } from "./output.js";
 
 /** Plain progress lines when stdout is not a terminal: one per this many ms. */
 const PLAIN_PROGRESS_MS = 5_000;
@@ -137,7 +138,7 @@ export function printTranslation(r: TranslateResult): void {
           : "unknown";
     rows.push([p.partition, at, p.mark ?? "-", again]);
   }
-  process.stdout.write(`group ${r.group}: ${r.topic} → ${r.toTopic}\n${table(rows)}\n`);
+  process.stdout.write(`group ${r.group}: ${r.topic} → ${r.toTopic}\n${table(rows[0]!, rows.slice(1))}\n`);
   if (r.rewound > 0) process.stdout.write(`plus ${r.rewound} target message(s) before the checkpoint, kept there by the target's publish dedupe\n`);
   const start = "positions" in r.start ? r.start.positions.map((p) => `${p.partition}@${p.offset}`).join(" ") : `time ${r.start.time.toISOString()}`;
   process.stdout.write(`start on the target: ${start}${r.checkpoint === undefined ? " (no checkpoint early enough: the target's beginning)" : ""}\n`);

@@ -60,11 +60,10 @@ export function registerServe(program: Command): void {
         await engine.close();
         throw err;
       }
-      process.stdout.write(`brook serve: listening on ${server.url} (${store}; ${token === undefined ? "no token" : "token required"})\n`);
-      if (token === undefined && options.host !== "127.0.0.1" && options.host !== "localhost" && options.host !== "::1") {
-        cliLogger.warn(`listening on ${options.host} without a token: anyone who can reach it can read and write`);
-      }
-      await new Promise<void>((resolve) => {
+      // The signal listeners go in before "listening" is printed: until a listener exists, the
+      // signal's default action ends the process at once, and whoever waits for that line (a
+      // script, a test) may send SIGTERM the moment it reads it.
+      const stopped = new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off("SIGINT", stop);
           process.off("SIGTERM", stop);
@@ -73,6 +72,11 @@ export function registerServe(program: Command): void {
         process.on("SIGINT", stop);
         process.on("SIGTERM", stop);
       });
+      process.stdout.write(`brook serve: listening on ${server.url} (${store}; ${token === undefined ? "no token" : "token required"})\n`);
+      if (token === undefined && options.host !== "127.0.0.1" && options.host !== "localhost" && options.host !== "::1") {
+        cliLogger.warn(`listening on ${options.host} without a token: anyone who can reach it can read and write`);
+      }
+      await stopped;
       process.stdout.write("brook serve: stopping\n");
       await server.close();
       await engine.close();

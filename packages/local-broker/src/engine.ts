@@ -437,6 +437,19 @@ export class LogEngine implements EngineApi {
     for (const [partition, next] of offsets) await this.store.metadata.commit(group, topic, partition, next);
   }
 
+  /**
+   * Forgets a group's committed offsets on a topic. Like an operator's commit, refused while
+   * the group has members there: they would commit their positions again a second later.
+   */
+  async deleteGroup(group: string, topic: string): Promise<void> {
+    this.ensureOpen();
+    this.topic(topic);
+    // forget() refuses a group with members, atomically with the check.
+    if (!this.coordinator.forget(group, topic)) {
+      throw new BrookError("INVALID_ARGUMENT", `deleteGroup: group "${group}" of topic "${topic}" has members; stop them first`);
+    }
+    await this.store.metadata.deleteGroup(group, topic);
+  }
 
   /** Adds a member to the group; resolves after the rebalance it causes. TOPIC_NOT_FOUND first. */
   async join(group: string, topic: string, member: GroupMember): Promise<void> {

@@ -106,6 +106,12 @@ export class RequestDispatcher {
         if (memberId !== undefined) validateName(memberId, "memberId");
         return engine.commit(group, topic, offsets, memberId).then(done);
       }
+      case FrameType.DELETE_GROUP: {
+        const { group, topic } = decodeCommittedRequest(f.body);
+        validateName(group, "group");
+        validateTopicName(topic, "topic");
+        return engine.deleteGroup(group, topic).then(done);
+      }
       case FrameType.JOIN: {
         const join = decodeJoinRequest(f.body);
         validateName(join.group, "group");

@@ -24,6 +24,7 @@ export const FrameType = {
   JOIN: 0x19,
   LEAVE: 0x1a,
   DESCRIBE_GROUPS: 0x1b,
+  DELETE_GROUP: 0x1c,
   ASSIGN: 0x40,
   REVOKE: 0x41,
   ERROR: 0xff,
@@ -46,6 +47,7 @@ export const REQUEST_TYPES: ReadonlySet<number> = new Set([
   FrameType.JOIN,
   FrameType.LEAVE,
   FrameType.DESCRIBE_GROUPS,
+  FrameType.DELETE_GROUP,
 ]);
 
 /** length u32 + type u8 + id u32 (§2) */

@@ -123,8 +123,9 @@ export function decodeOffsetForTimeResponse(body: Buffer): number {
 
 // ---- committed offsets (§4) ----
 
-export function encodeCommittedRequest(group: string, topic: string): Buffer {
-  return jsonFrame(FrameType.COMMITTED, 0, { group, topic });
+/** COMMITTED and DELETE_GROUP: `{ group, topic }`. */
+export function encodeCommittedRequest(group: string, topic: string, type: typeof FrameType.COMMITTED | typeof FrameType.DELETE_GROUP = FrameType.COMMITTED): Buffer {
+  return jsonFrame(type, 0, { group, topic });
 }
 
 export function decodeCommittedRequest(body: Buffer): { group: string; topic: string } {
