@@ -192,6 +192,23 @@ describe("MemoryDedupeStore", () => {
   });
 });
 
+describe("MemoryDedupeStore ownership", () => {
+  test("a complete by a token whose claim expired or was taken over is FENCED; the holder's complete and a repeat of it succeed", async () => {
+    let now = 1_000;
+    const store = new MemoryDedupeStore({ claimTimeoutMs: 100, now: () => now });
+    expect(await store.claim("k", 10_000, "w1")).toBe("claimed");
+    now += 101; // w1 stalled past its claim
+    await expect(store.complete("k", "w1")).rejects.toMatchObject({ code: "FENCED", retriable: false });
+    expect(await store.claim("k", 10_000, "w2")).toBe("claimed");
+    await expect(store.complete("k", "w1")).rejects.toMatchObject({ code: "FENCED" });
+    await store.release("k", "w1"); // not w1's claim any more: nothing happens
+    expect(await store.claim("k", 10_000, "w3")).toBe("busy");
+    await store.complete("k", "w2");
+    await store.complete("k", "w2"); // a retried complete is accepted
+    expect(await store.claim("k", 10_000, "w3")).toBe("done");
+  });
+});
+
 describe("Batcher", () => {
   test("packs by count and bytes, one result per entry, in order", async () => {
     const batches: number[][] = [];
