@@ -50,7 +50,7 @@ export class DedupeTable {
     // The transactional inbox writes "done" at once, inside the handler's transaction: until
     // it commits, the uncommitted row is the claim (others wait on it or see "busy").
     this.claimDoneSql = `INSERT INTO ${t} AS d (scope, key, state, token, ttl_ms, expires_at)
-        VALUES ($1, $2, 'done', $3, $4, clock_timestamp() + $4::float8 * interval '1 millisecond')
+        VALUES ($1, $2, 'done', $3, $4::bigint, clock_timestamp() + $4::bigint * interval '1 millisecond')
         ON CONFLICT (scope, key) DO UPDATE SET state = 'done', token = EXCLUDED.token, ttl_ms = EXCLUDED.ttl_ms, expires_at = EXCLUDED.expires_at
         WHERE d.expires_at <= clock_timestamp()
         RETURNING 1`;
