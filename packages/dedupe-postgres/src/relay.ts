@@ -244,10 +244,11 @@ export class OutboxRelay {
         const keyed = locked.filter((k) => !k.startsWith("\u0001"));
         const keyless = locked.filter((k) => k.startsWith("\u0001")).map((k) => k.slice(1));
         // A new statement, so a new snapshot taken after the locks: it sees every row a
-        // previous holder of these keys marked sent before it committed.
+        // previous holder of these keys marked sent before it committed. `id` stays bigint
+        // here (pg hands it over as a string): ordering by a text alias would put "111" before "88".
         const rows = (
           await q(
-            `SELECT id::text AS id, topic, key, idempotency_key, headers, data FROM ${this.sql}
+            `SELECT id, topic, key, idempotency_key, headers, data FROM ${this.sql}
              WHERE sent_at IS NULL AND failed_at IS NULL AND (key = ANY($1::text[]) OR (key IS NULL AND id = ANY($2::bigint[])))
              ORDER BY id LIMIT $3`,
             [keyed, keyless, this.batchSize],
