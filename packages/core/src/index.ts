@@ -35,6 +35,8 @@ export { BrookError, PermanentError, isBrookError } from "./errors.js";
 export type { BrookErrorCode, BrookErrorOptions } from "./errors.js";
 export { CONTENT_TYPE_HEADER, autoCodec, bytesCodec, jsonCodec, resolveCodec, stringCodec } from "./codec.js";
 export type { Codec, CodecName } from "./codec.js";
+export { schemaCodec } from "./schema-codec.js";
+export type { StandardSchemaV1 } from "@standard-schema/spec";
 export { connect, registeredSchemes, schemeOf } from "./registry.js";
 export type { BaseConnectOptions, BrokerFor, BrokersByScheme, ConnectOptions, ConnectOptionsByScheme, SchemeOf } from "./registry.js";
 export { MemoryDedupeStore } from "./dedupe.js";

@@ -185,6 +185,11 @@ export class CorePublisher<T> implements Publisher<T> {
       const type = this.codec.contentType(message.data);
       if (type !== undefined) headers[CONTENT_TYPE_HEADER] = type;
     }
+    if (this.codec.headers !== undefined) {
+      for (const [name, value] of Object.entries(this.codec.headers(message.data) ?? {})) {
+        if (headers[name] === undefined) headers[name] = value;
+      }
+    }
     let value: Uint8Array;
     try {
       value = this.codec.encode(message.data);
