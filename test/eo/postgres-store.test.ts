@@ -192,5 +192,50 @@ describe("PostgresInbox", () => {
       expect(await s.claim("finished", 600_000, "w2")).toBe("done");
       await s.complete("live", "w1");
     }, 90_000);
+
+    test("an inbox subscription keeps going through a crash and restart of PostgreSQL: every message one effect, the outage surfaced to the retry as UNAVAILABLE", async () => {
+      server ??= await ownServer(startPostgresServer);
+      const db = new pg.Pool({ connectionString: server.url, max: 6, connectionTimeoutMillis: 2_000 });
+      db.on("error", () => undefined);
+      cleanups.push(() => db.end());
+      const i = new PostgresInbox(db, { table: uniqueName("inbox") });
+      await i.install();
+      const effects = uniqueName("effects");
+      await db.query(`CREATE TABLE ${effects} (msg text NOT NULL)`);
+      const broker = await connect("memory:", { logger: silentLogger });
+      cleanups.push(() => broker.close());
+      const topic = uniqueTopic("inbox-restart");
+      await broker.admin.createTopic(topic, { partitions: 2 });
+      const errors: unknown[] = [];
+      const work = i.handler<number>(async (m, tx) => void (await tx.query(`INSERT INTO ${effects} VALUES ($1)`, [String(m.data)])));
+      const sub = await broker.subscribe<number>(topic, {
+        group: "g",
+        startFrom: "earliest",
+        retry: { maxAttempts: 10_000, minDelayMs: 20, maxDelayMs: 300 },
+        handler: async (m) => {
+          try {
+            await work(m);
+          } catch (err) {
+            errors.push(err);
+            throw err;
+          }
+        },
+      });
+      cleanups.push(() => sub.close());
+      const pub = broker.publisher<number>(topic);
+      const total = 120;
+      for (let n = 0; n < total; n++) {
+        if (n === 50) await server.down(true);
+        if (n === 80) await server.up();
+        await pub.publish({ key: `k${n % 5}`, idempotencyKey: `m-${n}`, data: n });
+        if (n === 50) await sleep(300); // deliveries meet the dead server
+      }
+      await waitFor(() => sub.stats().acked === total, 60_000, `${total} acks`);
+      const r = await db.query(`SELECT msg, count(*)::int AS n FROM ${effects} GROUP BY msg`);
+      expect(r.rows).toHaveLength(total);
+      expect((r.rows as { n: number }[]).every((x) => x.n === 1)).toBe(true);
+      expect(errors.length).toBeGreaterThan(0);
+      for (const e of errors) expect(e).toMatchObject({ code: "UNAVAILABLE", retriable: true });
+    }, 120_000);
   });
 });
