@@ -10,6 +10,7 @@ const all = [
   ["server", ["scripts/bench-server.mjs"]],
   ["kafka", ["scripts/bench-kafka.mjs"]],
   ["pubsub", ["scripts/bench-pubsub.mjs"]],
+  ["eo", ["scripts/bench-eo.mjs"]],
 ];
 const only = (process.env.BENCH_ONLY ?? "").split(",").filter(Boolean);
 const summary = {};
