@@ -2,8 +2,8 @@
 //   node scripts/bench-eo.mjs [--rows N] [--claims N] [--concurrency C]
 // Starts its own PostgreSQL and Redis (scripts/backends/*.mjs, 127.0.0.1, free ports), then
 // measures, each beside a raw client loop doing the same round trips in the same run:
-//   - outbox relay throughput: N committed outbox rows drained by OutboxRelay to memory: and to
-//     a brook:// server (in this process), vs a raw loop (SELECT … FOR UPDATE SKIP LOCKED,
+//   - outbox relay throughput: N committed outbox rows drained by OutboxRelay to memory:, to
+//     a brook:// server (in this process) and to a real Kafka broker (scripts/backends/kafka.mjs), vs a raw loop (SELECT … FOR UPDATE SKIP LOCKED,
 //     publishBatch, UPDATE sent) on the same pool and broker;
 //   - dedupe claim+complete per key at concurrency C: PostgresDedupeStore vs the same two SQL
 //     statements on pg; RedisDedupeStore vs the same two Lua scripts through ioredis EVAL.
@@ -24,6 +24,8 @@ const { RedisDedupeStore } = await import(dist("dedupe-redis"));
 const { CLAIM, COMPLETE } = await import(path.join(root, "packages/dedupe-redis/dist/scripts.js"));
 const { startPostgres } = await import("./backends/postgres.mjs");
 const { startRedis } = await import("./backends/redis.mjs");
+const { startKafka } = await import("./backends/kafka.mjs");
+await import(dist("adapter-kafka")); // registers kafka://
 
 const args = process.argv.slice(2);
 const arg = (name, fallback) => (args.includes(`--${name}`) ? Number(args[args.indexOf(`--${name}`) + 1]) : fallback);
@@ -44,6 +46,8 @@ const redisServer = await startRedis({ appendfsync: "everysec" });
 const pool = new pg.Pool({ connectionString: postgres.url, max: CONCURRENCY + 4 });
 const engine = await LogEngine.open(new MemoryStore());
 const server = await startServer({ engine, port: 0, logger: silentLogger });
+// BENCH_EO_KAFKA=0 leaves Kafka out (it takes a few seconds to start).
+const kafka = process.env.BENCH_EO_KAFKA === "0" ? undefined : await startKafka({});
 try {
   async function fill(table, topic) {
     const outbox = new Outbox({ table });
@@ -57,7 +61,9 @@ try {
       c.release();
     }
   }
-  for (const [label, url] of [["memory:", "memory:"], ["brook:// server", server.url]]) {
+  const targets = [["memory:", "memory:"], ["brook:// server", server.url]];
+  if (kafka !== undefined) targets.push(["kafka", `kafka://${kafka.brokers}?clientId=bench-eo`]);
+  for (const [label, url] of targets) {
     const broker = await connect(url, { logger: silentLogger });
     const topic = unique("bench_outbox");
     await broker.admin.createTopic(topic, { partitions: 4 });
@@ -147,6 +153,7 @@ try {
   await server.close();
   await engine.close();
   await redisServer.stop();
+  await kafka?.stop();
   await postgres.stop();
 }
 fs.mkdirSync(path.join(root, "bench-results"), { recursive: true });
