@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `brook`: serve the local broker (brook serve) and work with a broker from the shell:
- * topics, publish, tail, groups, bench; `brook outbox relay` publishes a PostgreSQL outbox. Client commands take --url (default
+ * topics, publish, tail, groups, bench; check and repair a local broker's data directory;
+ * `brook outbox relay` publishes a PostgreSQL outbox. Client commands take --url (default
  * brook://127.0.0.1:7654, or env BROOK_URL) and --token (or env BROOK_TOKEN). A failure
  * prints one line, `error CODE: message`, and exits with status 1 (2 for usage errors).
  */
@@ -14,6 +15,7 @@ import { registerGroups } from "./groups.js";
 import { registerOutbox } from "./outbox.js";
 import { registerPublish } from "./publish.js";
 import { registerServe } from "./serve.js";
+import { registerStorage } from "./storage.js";
 import { registerTail } from "./tail.js";
 import { registerTopics } from "./topics.js";
 
@@ -37,6 +39,7 @@ export function buildProgram(): Command {
   registerTail(program);
   registerGroups(program);
   registerBench(program);
+  registerStorage(program);
   registerOutbox(program);
   return program;
 }

@@ -36,6 +36,8 @@ export type { BrookErrorCode, BrookErrorOptions } from "./errors.js";
 export { CONTENT_TYPE_HEADER, autoCodec, bytesCodec, jsonCodec, resolveCodec, stringCodec } from "./codec.js";
 export type { Codec, CodecName } from "./codec.js";
 export { schemaCodec } from "./schema-codec.js";
+export { createPushHandler, forwardToPush, parseEnvelope, toPushEnvelope } from "./push.js";
+export type { PushEnvelope, PushForwardOptions, PushHandlerOptions, PushRequestHandler } from "./push.js";
 export type { StandardSchemaV1 } from "@standard-schema/spec";
 export { connect, registeredSchemes, schemeOf } from "./registry.js";
 export type { BaseConnectOptions, BrokerFor, BrokersByScheme, ConnectOptions, ConnectOptionsByScheme, SchemeOf } from "./registry.js";
