@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { BrookError, type MessageHandler, type ReceivedMessage } from "@brook/core";
 import { inTransaction, openPool, positiveInt } from "./db.js";
-import { toPgBrookError } from "./errors.js";
+import { isConnectionLoss, toPgBrookError } from "./errors.js";
 import { dedupeSchema, installSchema } from "./schema.js";
 import { DedupeTable, checkKey, type PostgresDedupeOptions } from "./store.js";
 
@@ -51,7 +51,8 @@ export class PostgresInbox {
   /**
    * Runs `work(tx)` in a transaction that also marks the message handled, unless it already
    * was: then `work` is not called and the result is `{ duplicate: true }`. A throw from
-   * `work` rolls back everything (the message is not marked) and is rethrown as it is.
+   * `work` rolls back everything (the message is not marked) and is rethrown as it is, except
+   * a pg error of a lost connection, which becomes BrookError UNAVAILABLE (cause kept).
    */
   async handle<R>(message: ReceivedMessage<unknown> | { key: string }, work: (tx: pg.PoolClient) => Promise<R>): Promise<InboxResult<R>> {
     const key = "position" in message ? this.keyOf(message) : message.key;
@@ -122,6 +123,9 @@ export class PostgresInbox {
     } catch (err) {
       if (err === DUPLICATE) return { duplicate: true };
       if (err === BUSY) return "busy";
+      // The work's own queries on `tx` throw pg's errors; a lost connection (server down or
+      // restarting) is reported typed and retriable, like every other call of this package.
+      if (!(err instanceof BrookError) && isConnectionLoss(err)) throw toPgBrookError(err, `${what}: the transaction lost its connection`);
       throw err;
     }
   }
