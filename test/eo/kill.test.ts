@@ -36,6 +36,7 @@ beforeAll(async () => {
   server = await startServer({ engine, port: 0, sessionTimeoutMs: 1_500, logger: silentLogger });
   broker = await connect(server.url, { logger: silentLogger });
   pool = new pg.Pool({ connectionString: pgUrl(), max: 6 });
+  pool.on("error", () => undefined); // the shared server may stop before this pool ends (afterAll order)
 });
 afterAll(async () => {
   await broker?.close();

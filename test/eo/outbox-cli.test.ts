@@ -24,6 +24,7 @@ beforeAll(async () => {
   server = await startServer({ engine, port: 0, logger: silentLogger });
   broker = await connect(server.url, { logger: silentLogger });
   pool = new pg.Pool({ connectionString: pgUrl(), max: 2 });
+  pool.on("error", () => undefined); // the shared server may stop before this pool ends (afterAll order)
 }, 180_000);
 afterAll(async () => {
   await broker?.close();

@@ -15,6 +15,7 @@ afterEach(async () => {
 let pool: pg.Pool;
 beforeAll(() => {
   pool = new pg.Pool({ connectionString: pgUrl(), max: 12 });
+  pool.on("error", () => undefined); // the shared server may stop before this pool ends (afterAll order)
 });
 afterAll(async () => pool.end());
 

@@ -21,6 +21,7 @@ let pool: pg.Pool;
 beforeAll(async () => {
   broker = await connect(`kafka://${kafka.brokers()}?clientId=outbox-relay-test`, { logger: silentLogger });
   pool = new pg.Pool({ connectionString: pgUrl(), max: 8 });
+  pool.on("error", () => undefined); // the shared server may stop before this pool ends (afterAll order)
 });
 afterAll(async () => {
   await broker?.close();

@@ -46,7 +46,10 @@ export async function withClient<R>(pool: pg.Pool, what: string, fn: (client: pg
     if (isConnectionLoss(err)) lost ??= err instanceof Error ? err : new Error(String(err));
     throw err;
   } finally {
-    client.off("error", onError);
+    // A lost client is destroyed by release(err), but its socket may still deliver the server's
+    // last words (57P01 "terminating connection") after the pool stopped listening: keep a
+    // listener on it, or pg's unhandled 'error' event would crash the process.
+    if (lost === undefined) client.off("error", onError);
     client.release(lost);
   }
 }
