@@ -25,6 +25,9 @@ export function openPool(db: string | pg.Pool, what: string): { pool: pg.Pool; o
   return { pool, owned: true };
 }
 
+const guarded = new WeakSet<pg.PoolClient>();
+const ignoreClientError = (): void => undefined;
+
 /**
  * Runs `fn` on a client checked out of `pool`, guarding it against the error event pg emits
  * when the connection dies between queries (unhandled, it would crash the process), and
@@ -39,6 +42,14 @@ export async function withClient<R>(pool: pg.Pool, what: string, fn: (client: pg
   }
   let lost: Error | undefined;
   const onError = (err: Error): void => void (lost ??= err);
+  // Every client this package checks out keeps one listener for good: the server's last words
+  // (57P01 after a crash) can arrive when no query is active and, with no listener, pg's 'error'
+  // event would crash the process. Nothing is lost by it: the next query on that client fails
+  // typed, and a lost client is discarded below.
+  if (!guarded.has(client)) {
+    guarded.add(client);
+    client.on("error", ignoreClientError);
+  }
   client.on("error", onError);
   try {
     return await fn(client);
@@ -46,10 +57,7 @@ export async function withClient<R>(pool: pg.Pool, what: string, fn: (client: pg
     if (isConnectionLoss(err)) lost ??= err instanceof Error ? err : new Error(String(err));
     throw err;
   } finally {
-    // A lost client is destroyed by release(err), but its socket may still deliver the server's
-    // last words (57P01 "terminating connection") after the pool stopped listening: keep a
-    // listener on it, or pg's unhandled 'error' event would crash the process.
-    if (lost === undefined) client.off("error", onError);
+    client.off("error", onError);
     client.release(lost);
   }
 }
