@@ -153,9 +153,11 @@ try {
   if (!skipped.has("kafka") && existsSync(join(root, "scripts/backends/kafka.mjs"))) {
     const { fetchKafka, startKafka } = await import("./backends/kafka.mjs");
     await fetchKafka({ log });
-    const kafka = await startKafka({ log });
+    const kafka = await startKafka({ log, proxied: true });
     backends.push(kafka);
     env.BROOK_TEST_KAFKA_BROKERS = kafka.brokers;
+    // test/faults puts its fault proxy on advertisedPort, in front of the PROXIED listener.
+    env.BROOK_TEST_KAFKA_PROXIED = `${kafka.proxied.port}:${kafka.proxied.advertisedPort}`;
     log(`kafka on ${kafka.brokers} (pid ${kafka.pid})`);
   }
   if (!skipped.has("pubsub") && existsSync(join(root, "scripts/backends/pubsub.mjs"))) {
