@@ -12,6 +12,7 @@ import "@brook/local-broker";
 import { DEFAULT_URL } from "./client.js";
 import { registerBench } from "./bench.js";
 import { registerGroups } from "./groups.js";
+import { registerMirror } from "./mirror.js";
 import { registerOutbox } from "./outbox.js";
 import { registerPublish } from "./publish.js";
 import { registerServe } from "./serve.js";
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerGroups(program);
   registerBench(program);
   registerStorage(program);
+  registerMirror(program);
   registerOutbox(program);
   return program;
 }
