@@ -12,6 +12,7 @@ const all = [
   ["pubsub", ["scripts/bench-pubsub.mjs"]],
   ["kinesis", ["scripts/bench-kinesis.mjs"]],
   ["firehose", ["scripts/bench-firehose.mjs"]],
+  ["eo", ["scripts/bench-eo.mjs"]],
 ];
 const only = (process.env.BENCH_ONLY ?? "").split(",").filter(Boolean);
 const summary = {};

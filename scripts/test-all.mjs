@@ -190,6 +190,19 @@ try {
     env.AWS_EC2_METADATA_DISABLED = "true";
     log(`moto (Firehose, S3) on ${moto.endpoint} (pid ${moto.pid})`);
   }
+  // The inbox/outbox packages' databases (@brook/dedupe-redis, @brook/dedupe-postgres).
+  if (!skipped.has("redis")) {
+    const { startRedis } = await import("./backends/redis.mjs");
+    const redis = await startRedis({ log });
+    backends.push(redis);
+    env.BROOK_TEST_REDIS_URL = redis.url;
+  }
+  if (!skipped.has("postgres")) {
+    const { startPostgres } = await import("./backends/postgres.mjs");
+    const postgres = await startPostgres({ log });
+    backends.push(postgres);
+    env.BROOK_TEST_POSTGRES_URL = postgres.url;
+  }
   env.BROOK_SKIP_BACKENDS = [...skipped].join(",");
 
   for (const runtime of runtimes) {

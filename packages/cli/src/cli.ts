@@ -16,6 +16,7 @@ import { registerPublish } from "./publish.js";
 import { registerServe } from "./serve.js";
 import { registerStorage } from "./storage.js";
 import { registerMirror } from "./mirror.js";
+import { registerOutbox } from "./outbox.js";
 import { registerTail } from "./tail.js";
 import { registerTopics } from "./topics.js";
 
@@ -37,6 +38,7 @@ const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerBench,
   registerStorage,
   registerMirror,
+  registerOutbox,
 ];
 
 export function createProgram(): Command {
