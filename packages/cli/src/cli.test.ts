@@ -124,7 +124,7 @@ describe("the brook bin", () => {
       for (const child of children) await walk([...path, child]);
     };
     await walk([]);
-    expect(seen).toEqual(expect.arrayContaining(["serve", "topics create", "topics list", "publish", "tail", "groups list", "groups seek", "bench", "check", "repair"]));
+    expect(seen).toEqual(expect.arrayContaining(["serve", "topics create", "topics list", "publish", "tail", "groups list", "groups seek", "groups copy", "bench", "check", "repair"]));
   }, 90_000);
 
   test("--timeout bounds connecting: a server that never answers fails with TIMEOUT after that long, not the client library's minutes", async () => {
@@ -266,6 +266,19 @@ describe.each([
     // None of those reads joined a group.
     const groups = ok(await brook(url, ["groups", "list", "-o", "json"]));
     expect(JSON.parse(groups.stdout).filter((g: { topic: string }) => g.topic === topic)).toEqual([]);
+  }, 90_000);
+
+  test("groups copy (blue/green): the new group starts where the old one stands and reads only what it left", async () => {
+    const topic = uniqueTopic("cli-copy");
+    ok(await brook(url, ["topics", "create", topic]));
+    ok(await brook(url, ["publish", topic], { input: "a\nb\nc\n" }));
+    expect(ok(await brook(url, ["tail", topic, "--group", "blue", "--from", "earliest", "--count", "2", "--format", "%v"])).stdout).toBe("a\nb\n");
+    const copied = JSON.parse(ok(await brook(url, ["groups", "copy", "blue", "green", "--topic", topic, "-o", "json"])).stdout);
+    expect(copied).toMatchObject({ topic, from: "blue", to: "green", positions: [{ partition: "0", committed: "1" }] });
+    expect(ok(await brook(url, ["tail", topic, "--group", "green", "--count", "1", "--format", "%v"])).stdout).toBe("c\n");
+    const same = await brook(url, ["groups", "copy", "blue", "blue", "--topic", topic]);
+    expect(same.code).toBe(1);
+    expect(same.stderr).toMatch(/INVALID_ARGUMENT: to: the same group/);
   }, 90_000);
 
   test("groups describe, seek (earliest, latest, a time, partition:offset) and delete; seek and delete refuse a group with live members", async () => {

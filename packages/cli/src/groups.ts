@@ -42,7 +42,7 @@ async function topicsOf(client: Client, group: string, topic: string | undefined
 export function registerGroups(program: Command): void {
   const groups = program
     .command("groups")
-    .description("consumer groups: list, describe, delete, seek (the local broker: memory:, local:, brook://; and Kafka)");
+    .description("consumer groups: list, describe, delete, seek (the local broker: memory:, local:, brook://; and Kafka), copy (also Pub/Sub)");
 
   groups
     .command("list")
@@ -95,6 +95,23 @@ export function registerGroups(program: Command): void {
         }
         await client.bounded(admin.delete(group, found.map((g) => g.topic)), "delete group");
         await stdout().write(`deleted group ${group}${found.length === 1 ? ` on topic ${found[0]!.topic}` : ` on topics ${found.map((g) => g.topic).join(", ")}`}\n`);
+      });
+    });
+
+  groups
+    .command("copy <from> <to>")
+    .description("blue/green: start group <to> where group <from> stands on the topic, through the backend's own mechanism (offsets, or a Pub/Sub snapshot); <to> must have no live members")
+    .requiredOption("--topic <topic>", "the topic")
+    .option("-o, --output <format>", "text or json", listingFormat, "text")
+    .action(async (from: string, to: string, options: { topic: string; output: ListingFormat }, command: Command) => {
+      await withClient(command, async (client) => {
+        const positions = await client.bounded(client.broker.admin.copyGroupPositions(options.topic, from, to), "copy group positions");
+        if (options.output === "json") {
+          await stdout().write(`${JSON.stringify({ topic: options.topic, from, to, positions })}\n`);
+          return;
+        }
+        const rows = positions.map((p) => [p.partition, p.committed ?? "-", p.settledBefore?.toISOString() ?? "-"]);
+        await stdout().write(`group ${to} now starts where ${from} stands on ${options.topic}\n${table(["partition", "last settled", "settled before"], rows)}\n`);
       });
     });
 
