@@ -166,6 +166,15 @@ try {
     env.BROOK_TEST_PUBSUB_HOST = pubsub.host;
     log(`pubsub emulator on ${pubsub.host} (pid ${pubsub.pid})`);
   }
+  if (!skipped.has("eventhubs") && existsSync(join(root, "scripts/backends/eventhubs.mjs"))) {
+    // The project's AMQP test server + Azurite (checkpoints); see scripts/backends/eventhubs.mjs.
+    const { startEventHubs } = await import("./backends/eventhubs.mjs");
+    const eventhubs = await startEventHubs({ log });
+    backends.push(eventhubs);
+    env.BROOK_TEST_EVENTHUBS_CONNECTION_STRING = eventhubs.connectionString;
+    env.BROOK_TEST_EVENTHUBS_CONTROL_URL = eventhubs.controlUrl;
+    env.BROOK_TEST_EVENTHUBS_BLOB = eventhubs.blobConnectionString;
+  }
   env.BROOK_SKIP_BACKENDS = [...skipped].join(",");
 
   for (const runtime of runtimes) {
