@@ -46,6 +46,12 @@ function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Resolves with `p`'s value, or null after `ms`; the timer is cleared either way. */
+function within(p, ms) {
+  let timer;
+  return Promise.race([p, new Promise((r) => (timer = setTimeout(() => r(null), ms)))]).finally(() => clearTimeout(timer));
+}
+
 function httpStatus(port, pathname) {
   return new Promise((resolve) => {
     const req = http.get({ host: HOST, port, path: pathname, timeout: 2000, agent: false }, (res) => {
@@ -82,11 +88,11 @@ function spawnChild(name, args, log) {
     process.removeListener("exit", onExit);
     if (exited === null) {
       kill("SIGTERM");
-      const done = await Promise.race([exitedP, sleep(5_000).then(() => null)]);
+      const done = await within(exitedP, 5_000);
       if (done === null) {
         log(`${name}: pid ${child.pid} ignored SIGTERM, sending SIGKILL`);
         kill("SIGKILL");
-        await Promise.race([exitedP, sleep(5_000)]);
+        await within(exitedP, 5_000);
       }
     }
     child.stdout.destroy();
