@@ -14,7 +14,7 @@
 // Node 24 comes from scripts/runtimes/node24.mjs (PyPI wheel into .cache/node24), installed here
 // when missing so the command works on a fresh machine. In CI (CI=true) a backend that cannot
 // start, or a runtime that cannot be installed, fails the run; locally they fail it too unless
-// BROOK_SKIP_BACKENDS names the backend (e.g. "pubsub,kafka") or BROOK_SKIP_RUNTIMES names the
+// BROOK_SKIP_BACKENDS names the backend (e.g. "pubsub,kafka,eventhubs") or BROOK_SKIP_RUNTIMES names the
 // runtime (e.g. "node24"; "node20" skips the machine's own run).
 // Arguments are passed to every jest run (e.g. a test path pattern).
 import { spawn, spawnSync } from "node:child_process";
@@ -153,9 +153,11 @@ try {
   if (!skipped.has("kafka") && existsSync(join(root, "scripts/backends/kafka.mjs"))) {
     const { fetchKafka, startKafka } = await import("./backends/kafka.mjs");
     await fetchKafka({ log });
-    const kafka = await startKafka({ log });
+    // With a SASL_SSL listener too (throwaway certificate): test/kafka/sasl-ssl.test.ts.
+    const kafka = await startKafka({ log, saslSsl: true });
     backends.push(kafka);
     env.BROOK_TEST_KAFKA_BROKERS = kafka.brokers;
+    env.BROOK_TEST_KAFKA_SASL_SSL = JSON.stringify(kafka.saslSsl);
     log(`kafka on ${kafka.brokers} (pid ${kafka.pid})`);
   }
   if (!skipped.has("pubsub") && existsSync(join(root, "scripts/backends/pubsub.mjs"))) {

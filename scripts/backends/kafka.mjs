@@ -133,16 +133,18 @@ function randomClusterId() {
   }
 }
 
-function serverProperties({ port, controllerPort, dataDir }) {
+function serverProperties({ port, controllerPort, dataDir, saslSsl }) {
+  const extra = saslSsl === undefined ? "" : `,SASL_SSL://${HOST}:${saslSsl.port}`;
   return [
     "process.roles=broker,controller",
     "node.id=1",
     `controller.quorum.voters=1@${HOST}:${controllerPort}`,
-    `listeners=PLAINTEXT://${HOST}:${port},CONTROLLER://${HOST}:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://${HOST}:${port}`,
+    `listeners=PLAINTEXT://${HOST}:${port},CONTROLLER://${HOST}:${controllerPort}${extra}`,
+    `advertised.listeners=PLAINTEXT://${HOST}:${port}${extra}`,
     "controller.listener.names=CONTROLLER",
     "inter.broker.listener.name=PLAINTEXT",
-    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+    `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${saslSsl === undefined ? "" : ",SASL_SSL:SASL_SSL"}`,
+    ...(saslSsl === undefined ? [] : saslSslProperties(saslSsl)),
     `log.dirs=${path.join(dataDir, "data")}`,
     // single node
     "num.partitions=1",
@@ -171,6 +173,37 @@ function serverProperties({ port, controllerPort, dataDir }) {
     "log.retention.check.interval.ms=60000",
     "",
   ].join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Optional SASL_SSL listener: TLS with a throwaway self-signed certificate (keytool, valid two
+// days, for 127.0.0.1) and SASL PLAIN with one user, the code path cloud Kafka services use
+// (Event Hubs' Kafka endpoint: user "$ConnectionString", password the connection string).
+
+/** A PKCS12 keystore and its certificate as PEM (the CA a client trusts), in `dir`. */
+async function makeCertificate(dir) {
+  const keystore = path.join(dir, "broker.p12");
+  const caFile = path.join(dir, "broker-ca.pem");
+  const password = randomBytes(12).toString("hex");
+  await run("keytool", ["-genkeypair", "-alias", "broker", "-keyalg", "RSA", "-keysize", "2048", "-validity", "2",
+    "-dname", `CN=${HOST}`, "-ext", `SAN=ip:${HOST},dns:localhost`, "-keystore", keystore, "-storetype", "PKCS12",
+    "-storepass", password, "-keypass", password]);
+  await run("keytool", ["-exportcert", "-rfc", "-alias", "broker", "-keystore", keystore, "-storepass", password, "-file", caFile]);
+  return { keystore, caFile, password };
+}
+
+/** JAAS quoting: backslash and double quote escaped inside a quoted value. */
+const jaasQuote = (v) => `"${String(v).replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+
+function saslSslProperties({ keystore, password, username, userPassword }) {
+  return [
+    "sasl.enabled.mechanisms=PLAIN",
+    `listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${username}=${jaasQuote(userPassword)};`,
+    `listener.name.sasl_ssl.ssl.keystore.location=${keystore}`,
+    `listener.name.sasl_ssl.ssl.keystore.password=${password}`,
+    "listener.name.sasl_ssl.ssl.keystore.type=PKCS12",
+    `listener.name.sasl_ssl.ssl.key.password=${password}`,
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -303,15 +336,19 @@ function installExitHook() {
 /**
  * Starts a single-node KRaft broker on free 127.0.0.1 ports and waits until it serves Metadata.
  * @param {{ log?: (msg: string) => void, dataDir?: string, readyTimeoutMs?: number, heap?: string,
- *           killOnExit?: boolean, version?: string, jvmArgs?: string[] }} [opts]
+ *           killOnExit?: boolean, version?: string, jvmArgs?: string[],
+ *           saslSsl?: boolean | { username?: string, password?: string } }} [opts]
  *   dataDir: folder for server.properties, the log file and the data (made if missing; kept on
  *   stop). Without it a temp folder is made and removed on stop.
  *   killOnExit (default true): SIGKILL the broker if this Node process exits without stop().
  *   version: another cached/fetchable Kafka version (default KAFKA_VERSION); jvmArgs: extra JVM flags.
+ *   saslSsl: also a SASL_SSL listener (throwaway certificate, SASL PLAIN; default user
+ *   "$ConnectionString" with a connection-string-like password); the result then has
+ *   saslSsl: { brokers, caFile, username, password }.
  * @returns {Promise<{ brokers: string, port: number, pid: number, logFile: string, dataDir: string,
  *           stop: () => Promise<void> }>}
  */
-export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000, heap = "512m", killOnExit = true, version = KAFKA_VERSION, jvmArgs = [] } = {}) {
+export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000, heap = "512m", killOnExit = true, version = KAFKA_VERSION, jvmArgs = [], saslSsl } = {}) {
   const started = Date.now();
   const lib = await fetchKafka({ log, version });
   const ownDir = !dataDir;
@@ -321,9 +358,14 @@ export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000,
     if (ownDir) rmSync(dir, { recursive: true, force: true });
   };
 
-  const [port, controllerPort] = await freePorts(2);
+  const [port, controllerPort, saslSslPort] = await freePorts(saslSsl ? 3 : 2);
+  let secure;
+  if (saslSsl) {
+    const cert = await makeCertificate(dir);
+    secure = { port: saslSslPort, ...cert, username: saslSsl.username ?? "$ConnectionString", userPassword: saslSsl.password ?? `Endpoint=sb://${HOST}/;SharedAccessKeyName=test;SharedAccessKey=${randomBytes(8).toString("hex")}` };
+  }
   const props = path.join(dir, "server.properties");
-  writeFileSync(props, serverProperties({ port, controllerPort, dataDir: dir }));
+  writeFileSync(props, serverProperties({ port, controllerPort, dataDir: dir, saslSsl: secure }));
   const logFile = path.join(dir, "kafka.log");
   const cp = `${lib}${path.sep}*`;
   const jvm = [
@@ -410,7 +452,10 @@ export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000,
     await sleep(250);
   }
   log(`kafka: ready at ${HOST}:${port} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return { brokers: `${HOST}:${port}`, port, pid, logFile, dataDir: dir, stop };
+  const saslSslInfo = secure === undefined ? {} : {
+    saslSsl: { brokers: `${HOST}:${secure.port}`, caFile: secure.caFile, username: secure.username, password: secure.userPassword },
+  };
+  return { brokers: `${HOST}:${port}`, port, pid, logFile, dataDir: dir, stop, ...saslSslInfo };
 }
 
 function sleep(ms) {
