@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import { BrookError, connect, type Broker, type ReceivedMessage } from "@brook/core";
 import "@brook/adapter-eventhubs";
+import type { EventHubsBroker } from "@brook/adapter-eventhubs";
 import { uniqueTopic, waitFor } from "@brook/contract-tests";
 import { EventHubConsumerClient, EventHubProducerClient, earliestEventPosition, type ReceivedEventData } from "@azure/event-hubs";
 import { describeEventHubs, eventHubsUrl, fault, testServerHubManager, uniqueContainer } from "./backend.js";
@@ -65,6 +66,17 @@ describeEventHubs("interop with the raw SDK", (eh) => {
     expect(got[0]!.idempotencyKey).toBe("raw-1");
     expect(got[1]!.idempotencyKey).toBeUndefined();
     expect(got[0]!.position.offset).toBe(String(Number(got[1]!.position.offset) - 1));
+  });
+
+  test("a publisher with partitionId sends every event to that partition; an unknown partition is INVALID_ARGUMENT", async () => {
+    const hub = uniqueTopic("pinned");
+    await broker.admin.createTopic(hub, { partitions: 3 });
+    const eventhubs = broker as EventHubsBroker;
+    const results = await eventhubs.publisher<number>(hub, { partitionId: "1" }).publishBatch([0, 1, 2, 3].map((i) => ({ key: `k${i}`, data: i })));
+    expect(results.map((r) => r.ok && r.position)).toEqual([0, 1, 2, 3].map((i) => ({ partition: "1", offset: String(i) })));
+    const [bad] = await eventhubs.publisher<number>(hub, { partitionId: "7", maxRetries: 0 }).publishBatch([{ data: 1 }]);
+    expect(!bad!.ok && bad!.error.code).toBe("INVALID_ARGUMENT");
+    expect(() => eventhubs.publisher(hub, { partitionId: "one" })).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }) as unknown as Error);
   });
 
   test("a missing event hub is TOPIC_NOT_FOUND for publish and subscribe", async () => {

@@ -1,5 +1,5 @@
-import { BrookError, type Capabilities, type Logger } from "@brook/core";
-import { BOUNDS, BrokerSkeleton, type ResolvedSubscribeOptions } from "@brook/core/spi";
+import { BrookError, type Capabilities, type Logger, type Publisher, type PublisherOptions } from "@brook/core";
+import { BOUNDS, BrokerSkeleton, invalidArgument, type ResolvedSubscribeOptions } from "@brook/core/spi";
 import { EventHubConsumerClient, EventHubProducerClient, type CheckpointStore } from "@azure/event-hubs";
 import { EventHubsAdmin, checkHubName, notFound } from "./admin.js";
 import { eventHubsCapabilities, eventHubsLimits } from "./capabilities.js";
@@ -7,6 +7,12 @@ import { eventHubsErrorCode, toEventHubsBrookError } from "./errors.js";
 import type { ResolvedEventHubsOptions } from "./options.js";
 import { EventHubsPublishTransport } from "./publisher.js";
 import { EventHubsSubscriptionSource } from "./subscriber.js";
+
+/** Publisher options of Event Hubs: Brook's, plus a fixed partition. */
+export interface EventHubsPublisherOptions<T> extends PublisherOptions<T> {
+  /** Sends every event of this publisher to this partition (keys still travel as partition keys). */
+  partitionId?: string;
+}
 
 /**
  * A Brook broker over one Event Hubs namespace: a topic is an event hub. One producer client per
@@ -16,6 +22,8 @@ import { EventHubsSubscriptionSource } from "./subscriber.js";
 export class EventHubsBroker extends BrokerSkeleton<EventHubsAdmin, EventHubsPublishTransport, EventHubsSubscriptionSource> {
   readonly capabilities: Capabilities;
   private readonly producers = new Map<string, EventHubProducerClient>();
+  /** the partitionId of the publisher() call in progress, for openTransport (same tick) */
+  private nextPartitionId: string | undefined;
 
   constructor(
     url: string,
@@ -41,8 +49,22 @@ export class EventHubsBroker extends BrokerSkeleton<EventHubsAdmin, EventHubsPub
     }
   }
 
+  /** A publisher of `topic`; with `partitionId`, every event goes to that partition. */
+  override publisher<T = unknown>(topic: string, options: EventHubsPublisherOptions<T> = {}): Publisher<T> {
+    const { partitionId, ...rest } = options;
+    if (partitionId !== undefined && (typeof partitionId !== "string" || !/^\d+$/.test(partitionId))) {
+      throw invalidArgument("partitionId", "a partition id (a non-negative integer string)", partitionId);
+    }
+    this.nextPartitionId = partitionId;
+    try {
+      return super.publisher<T>(topic, rest);
+    } finally {
+      this.nextPartitionId = undefined;
+    }
+  }
+
   protected openTransport(topic: string): EventHubsPublishTransport {
-    return new EventHubsPublishTransport(topic, this.clientFor(topic), eventHubsLimits(this.options.maxMessageBytes), this.logger);
+    return new EventHubsPublishTransport(topic, this.clientFor(topic), eventHubsLimits(this.options.maxMessageBytes), this.logger, this.nextPartitionId);
   }
 
   protected async openSource<T>(topic: string, options: ResolvedSubscribeOptions<T>): Promise<EventHubsSubscriptionSource> {

@@ -6,6 +6,7 @@ import { parseEventHubsUrl, resolveEventHubsOptions } from "./options.js";
 import type { EventHubsBrokerOptions } from "./options.js";
 
 export { EventHubsBroker } from "./broker.js";
+export type { EventHubsPublisherOptions } from "./broker.js";
 export { EventHubsAdmin, checkHubName } from "./admin.js";
 export type { EventHubsHubManager } from "./admin.js";
 export { EventHubsPublishTransport } from "./publisher.js";

@@ -32,6 +32,8 @@ export class EventHubsPublishTransport implements PublishTransport {
     private readonly client: EventHubProducerClient,
     readonly limits: BackendLimits,
     private readonly logger: Logger,
+    /** the publisher's fixed partition, if it has one */
+    private readonly partitionId?: string | undefined,
   ) {}
 
   async send(messages: WireMessage[]): Promise<PublishBatchResult[]> {
@@ -43,10 +45,15 @@ export class EventHubsPublishTransport implements PublishTransport {
       const error = eventHubsErrorCode(err) === "MessagingEntityNotFoundError" ? notFound(this.topic, err) : toEventHubsBrookError(err, `publish to event hub "${this.topic}"`);
       return messages.map(() => ({ ok: false as const, error }));
     }
+    if (this.partitionId !== undefined && !ids.includes(this.partitionId)) {
+      const error = new BrookError("INVALID_ARGUMENT", `partitionId: event hub "${this.topic}" has partitions ${ids.join(", ")}, not "${this.partitionId}"`);
+      return messages.map(() => ({ ok: false as const, error }));
+    }
     const keyless = ids[this.nextKeyless++ % ids.length]!;
     const byPartition = new Map<string, number[]>();
     messages.forEach((m, i) => {
-      const partition = m.key === undefined ? keyless : ids[partitionForKey(Buffer.from(m.key, "utf8"), ids.length)]!;
+      const partition =
+        this.partitionId ?? (m.key === undefined ? keyless : ids[partitionForKey(Buffer.from(m.key, "utf8"), ids.length)]!);
       let list = byPartition.get(partition);
       if (list === undefined) byPartition.set(partition, (list = []));
       list.push(i);
