@@ -85,7 +85,7 @@ export function eventHubsUrl(eh: EventHubsUnderTest, container: string, params =
     container,
     updateIntervalMs: "300",
     ownershipExpirationMs: "3000",
-    maxWaitTimeMs: "500",
+    maxWaitTimeMs: "200",
     partitionPropertiesIntervalMs: "1000",
   });
   return `eventhubs://?${q.toString()}${params}`;
