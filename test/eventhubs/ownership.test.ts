@@ -1,0 +1,112 @@
+/**
+ * Ownership moves while work is in flight: a member that loses a partition to another member
+ * (whose receiver takes it over) stops delivering it, drains what it had in flight, and never
+ * writes a checkpoint for it once the other member's claim is in the store; the group's
+ * checkpoint of that partition is the new owner's, and every message is handled.
+ */
+import { afterAll, expect, test } from "@jest/globals";
+import { connect, type Broker } from "@brook/core";
+import "@brook/adapter-eventhubs";
+import { sleep, uniqueTopic, waitFor } from "@brook/contract-tests";
+import type { Checkpoint, CheckpointStore, PartitionOwnership } from "@azure/event-hubs";
+import { BlobCheckpointStore } from "@azure/eventhubs-checkpointstore-blob";
+import { ContainerClient } from "@azure/storage-blob";
+import { describeEventHubs, eventHubsUrl, testServerHubManager, uniqueContainer } from "./backend.js";
+
+interface Write {
+  at: number;
+  partition: string;
+  sequenceNumber: number;
+}
+
+/** The blob store, recording this member's checkpoint writes and successful claims. */
+function recording(inner: CheckpointStore, writes: Write[], claims: Array<{ at: number; partition: string }>): CheckpointStore {
+  return {
+    listOwnership: (ns, hub, group) => inner.listOwnership(ns, hub, group),
+    listCheckpoints: (ns, hub, group) => inner.listCheckpoints(ns, hub, group),
+    async claimOwnership(requested: PartitionOwnership[]) {
+      const claimed = await inner.claimOwnership(requested);
+      const at = Date.now();
+      for (const o of claimed) if (o.ownerId !== "") claims.push({ at, partition: o.partitionId });
+      return claimed;
+    },
+    async updateCheckpoint(c: Checkpoint) {
+      writes.push({ at: Date.now(), partition: c.partitionId, sequenceNumber: c.sequenceNumber });
+      await inner.updateCheckpoint(c);
+    },
+  };
+}
+
+describeEventHubs("ownership moves", (eh) => {
+  const brokers: Broker[] = [];
+  afterAll(async () => {
+    await Promise.allSettled(brokers.map((b) => b.close()));
+  });
+
+  test("a member that loses a partition with work in flight never checkpoints it after the new owner's claim", async () => {
+    const container = uniqueContainer("owner");
+    const blob = new ContainerClient(eh.blobConnectionString, container);
+    await blob.createIfNotExists();
+    const store = new BlobCheckpointStore(blob);
+    const url = eventHubsUrl(eh, container).replace(/&checkpointStore=blob[^&]*&blobConnectionString=[^&]*&container=[^&]*/, "");
+    const aWrites: Write[] = [];
+    const aClaims: Array<{ at: number; partition: string }> = [];
+    const bWrites: Write[] = [];
+    const bClaims: Array<{ at: number; partition: string }> = [];
+    const a = await connect(url, { checkpointStore: recording(store, aWrites, aClaims), hubManager: testServerHubManager(eh.controlUrl) });
+    const b = await connect(url, { checkpointStore: recording(store, bWrites, bClaims) });
+    brokers.push(a, b);
+    const hub = uniqueTopic("owner");
+    await a.admin.createTopic(hub, { partitions: 2 });
+    const handled = new Map<number, string[]>();
+    const revokedAt = new Map<string, number>();
+    const slow = await a.subscribe<number>(hub, {
+      group: "g",
+      startFrom: "earliest",
+      maxInFlight: 8,
+      commitIntervalMs: 50,
+      handler: async (m) => {
+        await sleep(100);
+        handled.set(m.data, [...(handled.get(m.data) ?? []), "a"]);
+      },
+    });
+    slow.on("revoked", (ps) => ps.forEach((p) => revokedAt.set(p, Date.now())));
+    expect(slow.assignment().sort()).toEqual(["0", "1"]);
+    const total = 120;
+    const pub = a.publisher<number>(hub);
+    const results = await pub.publishBatch(Array.from({ length: total }, (_, i) => ({ key: `k${i}`, data: i })));
+    expect(results.every((r) => r.ok)).toBe(true);
+    await waitFor(() => handled.size >= 10, 20_000, "the slow member to be working");
+
+    // B joins: the greedy balancer takes one partition from A while A has work in flight.
+    const fast = await b.subscribe<number>(hub, {
+      group: "g",
+      startFrom: "earliest",
+      handler: (m) => void handled.set(m.data, [...(handled.get(m.data) ?? []), "b"]),
+    });
+    await waitFor(() => fast.assignment().length === 1 && slow.assignment().length === 1, 20_000, "one partition each");
+    const moved = fast.assignment()[0]!;
+    await waitFor(() => handled.size >= total, 60_000, `all ${total} messages (got ${handled.size})`);
+    await sleep(500);
+
+    const claimedByB = bClaims.filter((c) => c.partition === moved).map((c) => c.at);
+    expect(claimedByB.length).toBeGreaterThan(0);
+    const firstClaim = Math.min(...claimedByB);
+    // A wrote checkpoints for the moved partition before (it owned it), none after B's claim.
+    expect(aWrites.filter((w) => w.partition === moved && w.at < firstClaim).length).toBeGreaterThan(0);
+    expect(aWrites.filter((w) => w.partition === moved && w.at >= firstClaim)).toEqual([]);
+    expect(revokedAt.has(moved)).toBe(true);
+    // The group's checkpoint of the moved partition is B's last write.
+    const cps = await store.listCheckpoints("127.0.0.1", hub, "g");
+    const last = bWrites.filter((w) => w.partition === moved).at(-1)!;
+    expect(cps.find((c) => c.partitionId === moved)?.sequenceNumber).toBe(last.sequenceNumber);
+    // Every message handled; repeats only on the moved partition (what A had not checkpointed).
+    for (let i = 0; i < total; i++) expect(handled.has(i) ? "handled" : `${i} lost`).toBe("handled");
+    for (const [data, who] of handled) {
+      if (who.length > 1) expect([data, results[data]!.ok && results[data]!.position.partition]).toEqual([data, moved]);
+    }
+    await pub.close();
+    await fast.close();
+    await slow.close();
+  }, 120_000);
+});
