@@ -19,7 +19,8 @@ import { fileURLToPath } from "node:url";
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { connect, silentLogger } = await import(path.join(root, "packages/core/dist/index.js"));
-const { RemoteEngineApi } = await import(path.join(root, "packages/local-broker/dist/index.js"));
+await import(path.join(root, "packages/local-broker/dist/index.js")); // registers brook://
+const { RemoteEngineApi } = await import(path.join(root, "packages/local-broker/dist/engine-entry.js"));
 
 const args = process.argv.slice(2);
 const arg = (name, fallback) => {

@@ -53,6 +53,9 @@ test("publish and process spans share one trace through the traceparent header",
   expect(header?.spanId).toBe(publish.spanContext().spanId);
   expect(processSpan.parentSpanContext?.spanId ?? (processSpan as unknown as { parentSpanId?: string }).parentSpanId).toBe(publish.spanContext().spanId);
   expect(processSpan.attributes["messaging.destination.name"]).toBe("traced");
+  // The local broker is its own system; the Kafka and Pub/Sub adapters say "kafka" and "gcp_pubsub".
+  expect(processSpan.attributes["messaging.system"]).toBe("brook");
+  expect(publish.attributes["messaging.system"]).toBe("brook");
 });
 
 test("a traceparent the application set travels untouched", async () => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll } from "@jest/globals";
 import { connect, silentLogger } from "@brook/core";
-import { LogEngine, MemoryStore, localCapabilities, startServer, type BrookServer } from "@brook/local-broker";
+import { localCapabilities, startServer, type BrookServer } from "@brook/local-broker";
+import { LogEngine, MemoryStore } from "@brook/local-broker/engine";
 import { runContractSuite } from "@brook/contract-tests";
 
 // The whole contract through a `brook serve` server (in this process, on a free port, with a token).

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { BrookError, connect, silentLogger, type PublishResult } from "@brook/core";
-import { RemoteEngineApi } from "@brook/local-broker";
+import { RemoteEngineApi } from "@brook/local-broker/engine";
 import { uniqueTopic, waitFor } from "@brook/contract-tests";
 
 const root = join(__dirname, "..", "..");

@@ -14,7 +14,8 @@ import {
   type PublishResult,
   type Subscription,
 } from "@brook/core";
-import { LogEngine, MemoryStore, RemoteEngineApi, startServer, type BrookServer } from "@brook/local-broker";
+import { startServer, type BrookServer } from "@brook/local-broker";
+import { LogEngine, MemoryStore, RemoteEngineApi } from "@brook/local-broker/engine";
 import { gate, uniqueTopic, waitFor } from "@brook/contract-tests";
 
 // ---- helpers ----
@@ -132,7 +133,7 @@ async function tcpProxy(targetPort: number): Promise<{ port: number; freeze: () 
 
 async function readAll(engine: LogEngine, topic: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  const d = engine.describeTopic(topic);
+  const d = await engine.describeTopic(topic);
   for (const p of d.partitions) {
     for (let offset = p.start; offset < p.end; ) {
       const { records } = await engine.fetch(topic, p.partition, offset, 10_000, 0);
@@ -463,6 +464,56 @@ describe("connection loss", () => {
     stuck.open();
     proxy.cut(); // A notices, reconnects and joins afresh
     await waitFor(() => engine.coordinator.members("g", topic).length === 2, 20_000, "A back in the group");
+    await pub.close();
+  }, 60_000);
+
+  test("an evicted member that comes back cannot move the group back: its stale commit is FENCED, committed offsets never decrease", async () => {
+    const sessionTimeoutMs = 1_000;
+    const { server, engine } = await serve({ sessionTimeoutMs });
+    const proxy = await tcpProxy(server.port);
+    const topic = uniqueTopic("fence");
+    const a = await open(`brook://127.0.0.1:${proxy.port}?requestTimeoutMs=2000`);
+    const b = await open(`brook://127.0.0.1:${server.port}`);
+    await a.admin.createTopic(topic, { partitions: 1 });
+    const pub = b.publisher<number>(topic);
+    await pub.publishBatch(Array.from({ length: 50 }, (_, i) => ({ data: i })));
+
+    // A owns the partition and holds message 5 in flight while it acknowledges 0..49 around it.
+    const stuck = gate();
+    const errorsOfA: BrookError[] = [];
+    const byB: number[] = [];
+    const subA = await a.subscribe<number>(topic, {
+      group: "g",
+      startFrom: "earliest",
+      ordering: "none",
+      commitIntervalMs: 20,
+      handler: async (m) => {
+        if (m.data === 5) await stuck.promise;
+      },
+    });
+    subA.on("error", (e) => errorsOfA.push(e));
+    await waitFor(async () => (await engine.committed("g", topic)).get(0) === 5, 10_000, "A to commit up to the held message");
+    const subB = await b.subscribe<number>(topic, { group: "g", commitIntervalMs: 20, handler: (m) => void byB.push(m.data) });
+
+    // Sample the group's position from here on: it may only move forward.
+    const samples: number[] = [];
+    const sampler = setInterval(() => void engine.committed("g", topic).then((c) => samples.push(c.get(0) ?? -1)), 10);
+    try {
+      proxy.freeze(); // A pauses (as if SIGSTOPped): evicted after the session timeout
+      await waitFor(() => subB.assignment().length === 1, 10_000, "B to take the partition after A's eviction");
+      await pub.publishBatch(Array.from({ length: 50 }, (_, i) => ({ data: 50 + i })));
+      await waitFor(async () => (await engine.committed("g", topic)).get(0) === 100, 10_000, "B to commit everything");
+      stuck.open(); // A's held message finishes: A's watermark is now 49, far behind B's 100
+      proxy.cut(); // A notices, reconnects, finds itself evicted, lets go (commit!) and joins afresh
+      await waitFor(() => errorsOfA.some((e) => e.code === "FENCED"), 10_000, "A's stale commit to be refused with FENCED");
+      await waitFor(() => engine.coordinator.members("g", topic).length === 2, 20_000, "A back in the group");
+      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      clearInterval(sampler);
+    }
+    for (let i = 1; i < samples.length; i++) expect(samples[i]).toBeGreaterThanOrEqual(samples[i - 1]!);
+    expect((await engine.committed("g", topic)).get(0)).toBe(100);
+    expect(byB.filter((d) => d >= 50).sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => 50 + i));
     await pub.close();
   }, 60_000);
 

@@ -13,6 +13,7 @@ import { KafkaSubscriptionSource } from "./subscriber.js";
  */
 export class KafkaBroker extends BrokerSkeleton<KafkaAdmin, KafkaPublishTransport, KafkaSubscriptionSource> {
   readonly capabilities: Capabilities;
+  protected override readonly messagingSystem = "kafka";
 
   constructor(
     url: string,

@@ -1,4 +1,4 @@
-import { defaultLogger, type ConnectOptions, type Logger } from "@brook/core";
+import { defaultLogger, toLogger, type ConnectOptions, type Logger } from "@brook/core";
 import { registerBackend } from "@brook/core/spi";
 import { KafkaBroker } from "./broker.js";
 import { DEFAULT_MESSAGE_MAX_BYTES } from "./capabilities.js";
@@ -22,7 +22,7 @@ export type * from "./driver.js";
 /** Opens `kafka://host:port,host:port?clientId=…`; typed options (KafkaBrokerOptions) win over the URL. */
 export async function connectKafka(url: string, options: ConnectOptions = {}): Promise<KafkaBroker> {
   const opts = resolveKafkaOptions(parseKafkaUrl(url), options);
-  const logger = (options.logger as Logger | undefined) ?? defaultLogger;
+  const logger = toLogger(options.logger) ?? defaultLogger;
   const driver = (opts.driver ?? kafkajsDriver)({
     brokers: opts.brokers,
     clientId: opts.clientId,

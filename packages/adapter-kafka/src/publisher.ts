@@ -38,6 +38,7 @@ export function javaCompatiblePartitioner(): (key: Buffer | null, partitionCount
  * publishers. Results carry each record's real partition and offset.
  */
 export class KafkaPublishTransport implements PublishTransport {
+  readonly system = "kafka";
   private topicChecked = false;
 
   constructor(

@@ -1,32 +1,51 @@
-import { BrookError, type Admin, type TopicDescription, type TopicOptions } from "@brook/core";
+import { BrookError, type Admin, type Logger, type TopicDescription, type TopicOptions } from "@brook/core";
 import { invalidArgument, validateTopicName } from "@brook/core/spi";
 import type { PubSub } from "@google-cloud/pubsub";
 import { GrpcStatus, grpcCodeOf, toPubSubError } from "./errors.js";
-import { checkResourceId } from "./options.js";
-
-/** Pub/Sub's bounds for a topic's messageRetentionDuration. */
-const TOPIC_RETENTION_MIN_MS = 10 * 60_000;
-const TOPIC_RETENTION_MAX_MS = 31 * 24 * 3600_000;
+import { TOPIC_RETENTION_MAX_MS, TOPIC_RETENTION_MIN_MS, checkResourceId } from "./options.js";
 
 /**
- * Topics on Pub/Sub. A topic has no partitions: `partitions` may be omitted or 1 (one stream),
- * anything else is UNSUPPORTED. `retentionMs` is the topic's message retention, which lets a
- * new subscription start from before it was created (startFrom "earliest" or { time }).
+ * Topics on Pub/Sub. `retentionMs` is the topic's message retention, which lets a new
+ * subscription start from before it was created (startFrom "earliest" or { time }); topics
+ * created here get `defaultRetentionMs` when the caller names none (0: none).
+ *
+ * Capacity hints are accepted and ignored, so the same createTopic call runs on every backend:
+ * - `partitions`: a Pub/Sub topic is one stream with order per ordering key and no partitions to
+ *   size. An application never relies on a partition count for correctness (order is per key
+ *   everywhere), only for throughput, which Pub/Sub scales by itself. describeTopic reports
+ *   `partitions: undefined`.
+ * - `retentionBytes`: Pub/Sub retains by time only. A byte cap only bounds how far back a
+ *   replay can reach; ignoring it keeps more history (still bounded by the time retention),
+ *   never less, so nothing an application counts on is lost. Storage is bounded by retentionMs.
+ * Both are still validated as on every backend (an integer >= 1; a positive integer or -1) and
+ * logged at debug level.
  */
 export class PubSubAdmin implements Admin {
   constructor(
     private readonly pubsub: PubSub,
     private readonly requestTimeoutMs: number,
+    private readonly defaultRetentionMs: number,
+    private readonly logger: Logger,
   ) {}
 
   async createTopic(name: string, options: TopicOptions & { ifNotExists?: boolean } = {}): Promise<void> {
     checkTopicName(name);
     const { ifNotExists, partitions, retentionMs, retentionBytes } = options;
-    if (partitions !== undefined && partitions !== 1) {
-      throw new BrookError("UNSUPPORTED", `partitions: Pub/Sub topics have no partitions (order is per ordering key); omit it or pass 1, got ${String(partitions)}`);
+    if (partitions !== undefined) {
+      if (!Number.isSafeInteger(partitions) || partitions < 1) throw invalidArgument("partitions", "an integer >= 1", partitions);
+      this.logger.debug(`pubsub: topic "${name}": partitions ${partitions} ignored (Pub/Sub topics have no partitions; order is per ordering key)`, {
+        topic: name,
+        partitions,
+      });
     }
     if (retentionBytes !== undefined) {
-      throw new BrookError("UNSUPPORTED", "retentionBytes: Pub/Sub retains by time only; use retentionMs");
+      if (!(Number.isSafeInteger(retentionBytes) && (retentionBytes > 0 || retentionBytes === -1))) {
+        throw invalidArgument("retentionBytes", "a positive integer (or -1 for no limit)", retentionBytes);
+      }
+      this.logger.debug(`pubsub: topic "${name}": retentionBytes ${retentionBytes} ignored (Pub/Sub retains by time only: retentionMs)`, {
+        topic: name,
+        retentionBytes,
+      });
     }
     const metadata: { name: string; messageRetentionDuration?: { seconds: number; nanos: number } } = { name };
     if (retentionMs !== undefined) {
@@ -34,6 +53,8 @@ export class PubSubAdmin implements Admin {
         throw invalidArgument("retentionMs", `a number of ms from ${TOPIC_RETENTION_MIN_MS} (10 min) to ${TOPIC_RETENTION_MAX_MS} (31 days)`, retentionMs);
       }
       metadata.messageRetentionDuration = toDuration(retentionMs);
+    } else if (this.defaultRetentionMs > 0) {
+      metadata.messageRetentionDuration = toDuration(this.defaultRetentionMs);
     }
     try {
       await this.pubsub.createTopic(metadata, { timeout: this.requestTimeoutMs });

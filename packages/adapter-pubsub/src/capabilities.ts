@@ -50,6 +50,16 @@ export const pubsubLimits: BackendLimits = {
  * UNIMPLEMENTED to a seek to a time on a subscription with message ordering (what Brook
  * creates by default), and it rounds seek times down to whole seconds. Seek to a snapshot
  * works on every subscription there.
+ *
+ * `historyForNewGroups`: on the service, topics Brook creates keep their messages (topic
+ * retention, 7 days by default) and a new subscription is sought back to them. Measured on
+ * emulator jar 0.8.20: with messageOrdering=false, topic retention + seek to a time places a new
+ * subscription exactly (to the second) — true there. With message ordering there is no route:
+ * seek to a time is UNIMPLEMENTED, and seeking an ordered subscription to a snapshot of an
+ * unordered one (which could be sought) is refused with FAILED_PRECONDITION ("may cause
+ * out-of-order redelivery"); ordering cannot be changed after creation (INVALID_ARGUMENT, not
+ * mutable). The emulator does hand every new subscription all the topic retains, so "earliest"
+ * happens to reach history there, but { time } cannot and "latest" cannot exclude it — false.
  */
 export function pubsubCapabilities(connection: { emulator: boolean; messageOrdering: boolean } = { emulator: false, messageOrdering: true }): Capabilities {
   return {

@@ -1,4 +1,4 @@
-import { type ConnectOptions, type Logger } from "@brook/core";
+import { toLogger, type ConnectOptions, type Logger } from "@brook/core";
 import { registerBackend } from "@brook/core/spi";
 import { PubSubBroker } from "./broker.js";
 import { mergeOptions, parsePubSubUrl } from "./options.js";
@@ -18,7 +18,7 @@ export type { PubSubBrokerOptions } from "./options.js";
 /** Opens `pubsub://<project-id>?emulatorHost=…`; typed options override the URL's parameters. */
 export async function connectPubSub(url: string, options: ConnectOptions = {}): Promise<PubSubBroker> {
   const merged = mergeOptions(parsePubSubUrl(url), options);
-  return new PubSubBroker(url, merged, options.logger as Logger | undefined);
+  return new PubSubBroker(url, merged, toLogger(options.logger));
 }
 
 registerBackend("pubsub", connectPubSub);

@@ -6,7 +6,7 @@ describe("pubsub URL options", () => {
   test("every URL parameter has a typed option and round-trips", () => {
     const url =
       "pubsub://my-project?emulatorHost=127.0.0.1%3A8085&apiEndpoint=europe-west1-pubsub.googleapis.com&subscriptionName=%7Bgroup%7D-on-%7Btopic%7D" +
-      "&deadLetterTopic=dead.%7Btopic%7D&exactlyOnceDelivery=true&messageOrdering=false&retryPolicy=false&maxStreams=2&maxBufferedMessages=500&requestTimeoutMs=5000&subscriptionRetentionMs=600000";
+      "&deadLetterTopic=dead.%7Btopic%7D&exactlyOnceDelivery=true&messageOrdering=false&retryPolicy=false&maxStreams=2&maxBufferedMessages=500&requestTimeoutMs=5000&subscriptionRetentionMs=600000&topicRetentionMs=86400000";
     const parsed = parsePubSubUrl(url);
     expect(parsed).toEqual({
       projectId: "my-project",
@@ -21,6 +21,7 @@ describe("pubsub URL options", () => {
       maxBufferedMessages: 500,
       requestTimeoutMs: 5000,
       subscriptionRetentionMs: 600000,
+      topicRetentionMs: 86400000,
     });
     expect(parsePubSubUrl(formatPubSubUrl(parsed))).toEqual(parsed);
   });
@@ -30,6 +31,17 @@ describe("pubsub URL options", () => {
     expect(merged).toMatchObject({ projectId: "p", maxStreams: 1, exactlyOnceDelivery: true });
     expect(() => mergeOptions({ projectId: "p" }, { maxStreams: "2" })).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/maxStreams/) }));
     expect(() => mergeOptions({ projectId: "p" }, { subscriptionName: "{topic}-only" })).toThrow(/subscriptionName/);
+  });
+
+  test("topicRetentionMs: 0 means topics without retention; otherwise Pub/Sub's 10 min to 31 days", () => {
+    expect(parsePubSubUrl("pubsub://p?topicRetentionMs=0").topicRetentionMs).toBe(0);
+    expect(parsePubSubUrl(formatPubSubUrl({ projectId: "p", topicRetentionMs: 0 })).topicRetentionMs).toBe(0);
+    expect(mergeOptions({ projectId: "p" }, { topicRetentionMs: 31 * 24 * 3600_000 }).topicRetentionMs).toBe(31 * 24 * 3600_000);
+    expect(() => mergeOptions({ projectId: "p" }, { topicRetentionMs: 60_000 })).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/topicRetentionMs/) }));
+    expect(() => mergeOptions({ projectId: "p" }, { topicRetentionMs: -1 })).toThrow(/topicRetentionMs/);
+    expect(() => parsePubSubUrl("pubsub://p?topicRetentionMs=0.5")).toThrow(expect.objectContaining({ code: "INVALID_URL" }));
+    // 0 is allowed for topicRetentionMs only.
+    expect(() => parsePubSubUrl("pubsub://p?maxStreams=0")).toThrow(/maxStreams/);
   });
 
   test("bad URLs are INVALID_URL naming the problem", () => {

@@ -38,11 +38,21 @@ export interface PubSubBrokerOptions {
   requestTimeoutMs?: number;
   /** how long subscriptions Brook creates keep acknowledged messages for seek (600000..604800000, default 7 days) */
   subscriptionRetentionMs?: number;
+  /**
+   * message retention of the topics Brook creates (admin.createTopic, createIfMissing, the
+   * native dead-letter topic) unless createTopic names its own retentionMs: 600000..2678400000
+   * (10 min..31 days), default 7 days; 0 creates topics without retention. Retention is what
+   * lets a new group start before it existed (startFrom "earliest" or { time }): without it a
+   * new subscription starts at its creation. Retained messages are billed as storage.
+   */
+  topicRetentionMs?: number;
 }
 
 type OptionName = Exclude<keyof PubSubBrokerOptions, "projectId">;
 const STRINGS = ["emulatorHost", "apiEndpoint", "subscriptionName", "deadLetterTopic"] as const;
-const NUMBERS = ["maxStreams", "maxBufferedMessages", "requestTimeoutMs", "subscriptionRetentionMs"] as const;
+const NUMBERS = ["maxStreams", "maxBufferedMessages", "requestTimeoutMs", "subscriptionRetentionMs", "topicRetentionMs"] as const;
+/** Numbers where 0 means "none" rather than being out of range. */
+const ZERO_ALLOWED: readonly string[] = ["topicRetentionMs"];
 const BOOLEANS = ["exactlyOnceDelivery", "messageOrdering", "retryPolicy"] as const;
 const KNOWN: readonly OptionName[] = [...STRINGS, ...NUMBERS, ...BOOLEANS];
 
@@ -50,9 +60,18 @@ export const DEFAULT_SUBSCRIPTION_NAME = "{topic}.{group}";
 export const DEFAULT_DEAD_LETTER_TOPIC = "{subscription}.dlq";
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 export const DEFAULT_SUBSCRIPTION_RETENTION_MS = 7 * 24 * 3600_000;
+/**
+ * Seven days, like the local broker's default retention and the longest a subscription keeps
+ * acknowledged messages: a service that replays a week is the common case, and the storage
+ * this costs is bounded by it.
+ */
+export const DEFAULT_TOPIC_RETENTION_MS = 7 * 24 * 3600_000;
 /** Pub/Sub's bounds for a subscription's messageRetentionDuration. */
 const RETENTION_MIN_MS = 600_000;
 const RETENTION_MAX_MS = 7 * 24 * 3600_000;
+/** Pub/Sub's bounds for a topic's messageRetentionDuration (the emulator enforces the same). */
+export const TOPIC_RETENTION_MIN_MS = 10 * 60_000;
+export const TOPIC_RETENTION_MAX_MS = 31 * 24 * 3600_000;
 
 /** Parses `pubsub://my-project?emulatorHost=127.0.0.1:8085&exactlyOnceDelivery=true`. */
 export function parsePubSubUrl(url: string): PubSubBrokerOptions {
@@ -106,7 +125,10 @@ function setOption(out: PubSubBrokerOptions, name: string, value: unknown, fromU
     out[name as (typeof STRINGS)[number]] = value;
   } else if ((NUMBERS as readonly string[]).includes(name)) {
     const n = fromUrl ? Number(value) : value;
-    if (typeof n !== "number" || !Number.isFinite(n) || n <= 0) throw invalidArgument(name, "a positive number", value);
+    const zeroAllowed = ZERO_ALLOWED.includes(name);
+    if (typeof n !== "number" || !Number.isFinite(n) || n < 0 || (n === 0 && !zeroAllowed)) {
+      throw invalidArgument(name, zeroAllowed ? "0 or a positive number" : "a positive number", value);
+    }
     out[name as (typeof NUMBERS)[number]] = n;
   } else if ((BOOLEANS as readonly string[]).includes(name)) {
     const b = fromUrl ? (value === "true" ? true : value === "false" ? false : value) : value;
@@ -128,6 +150,10 @@ function validate(options: PubSubBrokerOptions): PubSubBrokerOptions {
   const retention = options.subscriptionRetentionMs;
   if (retention !== undefined && (retention < RETENTION_MIN_MS || retention > RETENTION_MAX_MS)) {
     throw invalidArgument("subscriptionRetentionMs", `a number of ms from ${RETENTION_MIN_MS} to ${RETENTION_MAX_MS}`, retention);
+  }
+  const topicRetention = options.topicRetentionMs;
+  if (topicRetention !== undefined && topicRetention !== 0 && !(topicRetention >= TOPIC_RETENTION_MIN_MS && topicRetention <= TOPIC_RETENTION_MAX_MS)) {
+    throw invalidArgument("topicRetentionMs", `0 (no retention) or a number of ms from ${TOPIC_RETENTION_MIN_MS} (10 min) to ${TOPIC_RETENTION_MAX_MS} (31 days)`, topicRetention);
   }
   return options;
 }

@@ -72,6 +72,7 @@ interface PausedKey {
  */
 export class PubSubPublishTransport implements PublishTransport {
   readonly limits: BackendLimits = pubsubLimits;
+  readonly system = "gcp_pubsub";
   private readonly paused = new Map<string, PausedKey>();
 
   constructor(

@@ -1,5 +1,6 @@
 import { BrookError, connect, schemeOf, type Broker, type Logger } from "@brook/core";
-import { LocalBroker, connectRemoteEngine, redactUrl, type EngineApi } from "@brook/local-broker";
+import { LocalBroker } from "@brook/local-broker";
+import { connectRemoteEngine, redactUrl, type EngineApi } from "@brook/local-broker/engine";
 import { InvalidArgumentError, type Command } from "commander";
 
 export const DEFAULT_URL = "brook://127.0.0.1:7654";

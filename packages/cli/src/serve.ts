@@ -1,5 +1,6 @@
 import { BrookError } from "@brook/core";
-import { LogEngine, MemoryStore, openDirectoryEngine, startServer, type FsyncPolicy } from "@brook/local-broker";
+import { openDirectoryEngine, startServer, type FsyncPolicy } from "@brook/local-broker";
+import { LogEngine, MemoryStore } from "@brook/local-broker/engine";
 import { InvalidArgumentError, type Command } from "commander";
 import { cliLogger, integer, type GlobalOptions } from "./client.js";
 

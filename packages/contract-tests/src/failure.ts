@@ -1,7 +1,7 @@
 import { expect } from "@jest/globals";
 import { DLQ_HEADERS, PermanentError, type ReceivedMessage } from "@brook/core";
 import { needs, type ContractContext } from "./context.js";
-import { sleep, waitFor } from "./helpers.js";
+import { sleep, uniqueTopic, waitFor } from "./helpers.js";
 
 /** A handler that throws: retries with a counted attempt, then the dead-letter topic. */
 export function failureCases(ctx: ContractContext): void {
@@ -72,4 +72,14 @@ export function failureCases(ctx: ContractContext): void {
       await pub.close();
     },
   );
+
+  when("a dead-letter topic that does not exist is refused at subscribe (TOPIC_NOT_FOUND naming deadLetter.topic), not discovered at the first poison message", needs.nothing, async () => {
+    const name = await ctx.topic("dlq-missing", 1);
+    const missing = uniqueTopic("dlq-nowhere");
+    await expect(ctx.broker.subscribe(name, { group: "g", deadLetter: { topic: missing }, handler: () => undefined })).rejects.toMatchObject({
+      code: "TOPIC_NOT_FOUND",
+      message: expect.stringContaining("deadLetter.topic"),
+    });
+    expect(await ctx.broker.admin.topicExists(missing)).toBe(false);
+  });
 }

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "@jest/globals";
+import { apiCases } from "./api.js";
 import { atLeastOnceCases } from "./at-least-once.js";
 import { createContractContext, type ContractBackend } from "./context.js";
 import { deliveryCases } from "./delivery.js";
@@ -36,5 +37,6 @@ export function runContractSuite(backend: ContractBackend): void {
     describe("seek", () => seekCases(ctx));
     describe("publish", () => publishCases(ctx));
     describe("lifecycle", () => lifecycleCases(ctx));
+    describe("api", () => apiCases(ctx));
   });
 }

@@ -36,6 +36,24 @@ export function lifecycleCases(ctx: ContractContext): void {
     await pub.close();
   });
 
+  when(
+    "the start a new group resolves (latest) is saved when subscribe() resolves: a message published after it is delivered even if that subscriber closes before fetching it",
+    needs.nothing,
+    async () => {
+      const name = await ctx.topic("start-saved", 1);
+      const pub = ctx.broker.publisher<string>(name);
+      const first = await ctx.broker.subscribe<string>(name, { group: "g", startFrom: "latest", handler: () => new Promise(() => undefined) });
+      await first.close({ drain: false });
+      await pub.publish({ data: "after subscribe resolved" });
+      const got: string[] = [];
+      await ctx.subscribe<string>(name, { group: "g", startFrom: "latest", handler: (m) => void got.push(m.data) });
+      await waitFor(() => got.length >= 1, wait(20_000), "the message published after the first subscribe resolved");
+      await sleep(200);
+      expect(got).toEqual(["after subscribe resolved"]);
+      await pub.close();
+    },
+  );
+
   when("after close({ drain: false }) resolves, the handler is not called again (queued messages are abandoned, not run)", needs.nothing, async () => {
     const name = await ctx.topic("no-drain", 1);
     const hold = gate();

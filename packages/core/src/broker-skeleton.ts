@@ -1,11 +1,12 @@
-import { BrookError, toBrookError } from "./errors.js";
+import { BrookError, abortable, abortedError, toBrookError } from "./errors.js";
 import { bytesCodec } from "./codec.js";
 import { defaultLogger, type Logger } from "./logger.js";
 import { BOUNDS } from "./bounds.js";
 import { CorePublisher, validateTopicName } from "./publisher.js";
 import { ManagedSubscription, type SubscriptionInit } from "./subscription/managed-subscription.js";
 import { resolveSubscribeOptions, type ResolvedSubscribeOptions } from "./subscription/options.js";
-import type { Admin, Broker, Capabilities, Publisher, PublisherOptions, SubscribeOptions, Subscription } from "./contract.js";
+import { MessageStream } from "./subscription/message-stream.js";
+import type { Admin, Broker, Capabilities, ConsumeOptions, Publisher, PublisherOptions, SubscribeOptions, Subscription, WaitOptions } from "./contract.js";
 import type { PublishTransport, SubscriptionSource } from "./spi.js";
 
 /** Builds the publisher object for a transport; adapters with publisher extras pass their own. */
@@ -33,6 +34,8 @@ export abstract class BrokerSkeleton<
   Src extends SubscriptionSource = SubscriptionSource,
 > implements Broker {
   abstract readonly capabilities: Capabilities;
+  /** OpenTelemetry `messaging.system` (semantic conventions): "kafka", "gcp_pubsub", … */
+  protected readonly messagingSystem: string = "brook";
   private readonly publishers = new Set<Publisher<unknown>>();
   private readonly subscriptions = new Set<Subscription>();
   private closed = false;
@@ -62,12 +65,25 @@ export abstract class BrokerSkeleton<
     return this.buildSubscription<T, ManagedSubscription<T, Src>>(topic, options, (init) => new ManagedSubscription<T, Src>(init));
   }
 
-  async close(): Promise<void> {
+  consume<T = unknown>(topic: string, options: ConsumeOptions<T>): MessageStream<T> {
+    this.ensureOpen();
+    return new MessageStream<T>((opts) => this.subscribe<T>(topic, opts), options);
+  }
+
+  async close(options?: WaitOptions): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled([...this.subscriptions].map((s) => s.close({ drain: true, timeoutMs: BOUNDS.brokerCloseDrainMs })));
-    await Promise.allSettled([...this.publishers].map((p) => p.close()));
+    const signal = options?.signal;
+    // The signal cuts the drain short (in-flight work is redelivered later); the connection is
+    // still closed, so nothing is left open.
+    await Promise.allSettled([...this.subscriptions].map((s) => s.close({ drain: true, timeoutMs: BOUNDS.brokerCloseDrainMs, ...(signal === undefined ? {} : { signal }) })));
+    await Promise.allSettled([...this.publishers].map((p) => p.close(signal === undefined ? {} : { signal })));
     await this.closeConnection();
+  }
+
+  /** `await using broker = await connect(…)` closes it at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   get isClosed(): boolean {
@@ -98,6 +114,7 @@ export abstract class BrokerSkeleton<
     this.ensureOpen();
     this.checkTopicName(topic);
     const resolved = resolveSubscribeOptions(options, this.capabilities);
+    if (options.signal?.aborted === true) throw abortedError(options.signal, `subscribe to topic "${topic}"`);
     if (resolved.deadLetter.kind === "topic") this.checkTopicName(resolved.deadLetter.topic, "deadLetter.topic");
     await this.ensureTopic(topic, "topic", resolved.createIfMissing);
     // A dead-letter topic that does not exist would leave the first poison message in flight
@@ -105,16 +122,37 @@ export abstract class BrokerSkeleton<
     if (resolved.deadLetter.kind === "topic") await this.ensureTopic(resolved.deadLetter.topic, "deadLetter.topic", resolved.createIfMissing);
     this.ensureOpen();
     const source = await this.openSource<T>(topic, resolved);
+    let detach = (): void => undefined;
     const subscription = build({
       topic,
       source,
       options: resolved,
       logger: this.logger,
       openDeadLetterPublisher: (dlq) => this.publisher<Uint8Array>(dlq, { codec: bytesCodec() }),
-      onClosed: () => this.subscriptions.delete(subscription),
+      system: this.messagingSystem,
+      onClosed: () => {
+        this.subscriptions.delete(subscription);
+        detach();
+      },
     });
     this.subscriptions.add(subscription);
-    await subscription.start();
+    const signal = options.signal;
+    if (signal === undefined) {
+      await subscription.start();
+      return subscription;
+    }
+    const closeOnAbort = (): void => void subscription.close().catch(() => undefined);
+    try {
+      await abortable(subscription.start(), signal, `subscribe to topic "${topic}" (group "${resolved.group}")`);
+    } catch (err) {
+      closeOnAbort();
+      throw err;
+    }
+    if (signal.aborted) closeOnAbort();
+    else {
+      signal.addEventListener("abort", closeOnAbort, { once: true });
+      detach = () => signal.removeEventListener("abort", closeOnAbort);
+    }
     return subscription;
   }
 

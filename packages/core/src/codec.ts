@@ -1,13 +1,22 @@
 import { BrookError, invalidArgument } from "./errors.js";
 
+import type { Headers } from "./contract.js";
+
 /** Turns application values into message bytes and back. */
 export interface Codec<T> {
   readonly name: string;
   encode(value: T): Uint8Array;
-  decode(bytes: Uint8Array): T;
+  /** `headers`: the message's headers (the auto codec decodes by content-type). */
+  decode(bytes: Uint8Array, headers?: Headers): T;
+  /** The content-type header a value is published with, when the codec sets one. */
+  contentType?(value: T): string | undefined;
 }
 
-export type CodecName = "bytes" | "string" | "json";
+export type CodecName = "auto" | "bytes" | "string" | "json";
+
+export const CONTENT_TYPE_HEADER = "content-type";
+const JSON_TYPE = "application/json";
+const TEXT_TYPE = "text/plain; charset=utf-8";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
@@ -65,13 +74,44 @@ export function jsonCodec<T = unknown>(): Codec<T> {
   };
 }
 
-/** Resolves a codec option to a codec; json is the default. */
+/**
+ * The default: publishes what the application passes. Bytes stay bytes (no header), strings
+ * are UTF-8 text (content-type text/plain), anything else is JSON (content-type
+ * application/json). A subscriber decodes by the content-type header: JSON (application/json or
+ * any +json type), text (text/*), and bytes for anything else, including messages from
+ * producers that set no content-type.
+ */
+export function autoCodec<T = unknown>(): Codec<T> {
+  const json = jsonCodec<T>();
+  const text = stringCodec();
+  return {
+    name: "auto",
+    encode(value) {
+      if (value instanceof Uint8Array) return value;
+      if (typeof value === "string") return encoder.encode(value);
+      return json.encode(value);
+    },
+    contentType(value) {
+      if (value instanceof Uint8Array) return undefined;
+      return typeof value === "string" ? TEXT_TYPE : JSON_TYPE;
+    },
+    decode(bytes, headers) {
+      const type = headers?.[CONTENT_TYPE_HEADER]?.split(";")[0]?.trim().toLowerCase();
+      if (type === JSON_TYPE || type?.endsWith("+json") === true) return json.decode(bytes);
+      if (type?.startsWith("text/") === true) return text.decode(bytes) as T;
+      return bytes as T;
+    },
+  };
+}
+
+/** Resolves a codec option to a codec; "auto" is the default. */
 export function resolveCodec<T>(option: CodecName | Codec<T> | undefined, field = "codec"): Codec<T> {
-  if (option === undefined || option === "json") return jsonCodec<T>();
+  if (option === undefined || option === "auto") return autoCodec<T>();
+  if (option === "json") return jsonCodec<T>();
   if (option === "string") return stringCodec() as unknown as Codec<T>;
   if (option === "bytes") return bytesCodec() as unknown as Codec<T>;
   if (typeof option === "object" && option !== null && typeof option.encode === "function" && typeof option.decode === "function") {
     return option;
   }
-  throw invalidArgument(field, '"bytes", "string", "json" or an object with encode() and decode()', option);
+  throw invalidArgument(field, '"auto", "bytes", "string", "json" or an object with encode() and decode()', option);
 }

@@ -47,16 +47,24 @@ export interface PublisherOptions<T> {
   maxRetries?: number;
 }
 
-export interface Publisher<T> {
+/**
+ * How long a caller waits. Aborting rejects the call with ABORTED. It stops the waiting, not
+ * the work: a message already handed to the backend may still be published (at least once).
+ */
+export interface WaitOptions {
+  signal?: AbortSignal;
+}
+
+export interface Publisher<T> extends AsyncDisposable {
   readonly topic: string;
   /** Resolves once the backend has acknowledged the message (durably, where it can). */
-  publish(message: OutgoingMessage<T>): Promise<PublishResult>;
+  publish(message: OutgoingMessage<T>, options?: WaitOptions): Promise<PublishResult>;
   /** Publishes every entry; a bad or failed entry fails alone, the rest are published. */
-  publishBatch(messages: readonly OutgoingMessage<T>[]): Promise<PublishBatchResult[]>;
+  publishBatch(messages: readonly OutgoingMessage<T>[], options?: WaitOptions): Promise<PublishBatchResult[]>;
   /** Resolves when everything published so far has been acknowledged or has failed. */
-  flush(): Promise<void>;
-  /** Flushes, then refuses further publishes with CLOSED. */
-  close(): Promise<void>;
+  flush(options?: WaitOptions): Promise<void>;
+  /** Flushes, then refuses further publishes with CLOSED. `await using` calls it. */
+  close(options?: WaitOptions): Promise<void>;
 }
 
 export interface ReceivedMessage<T> {
@@ -91,11 +99,11 @@ export interface RetryOptions {
 
 export type DeadLetterOptions = { topic: string } | "native";
 
-export interface SubscribeOptions<T> {
+/** Everything subscribe() takes besides the handler (consume() takes exactly these). */
+export interface ConsumeOptions<T> {
   /** Every group receives every message (fan-out); members of one group share the work. */
   group: string;
-  handler?: MessageHandler<T>;
-  batchHandler?: BatchHandler<T>;
+  /** How bytes become `data`: "auto" (default: by the content-type header), "json", "string", "bytes", or a custom codec. */
   codec?: CodecName | Codec<T>;
   /**
    * "key" (default): one key's messages run strictly in order, different keys concurrently.
@@ -107,8 +115,6 @@ export interface SubscribeOptions<T> {
    * batchHandler, 4 × maxBatchSize).
    */
   maxInFlight?: number;
-  /** With a batchHandler: messages per call, at most (default 1000). */
-  maxBatchSize?: number;
   /** Where a group with no committed position starts (default "latest"). */
   startFrom?: StartFrom;
   /**
@@ -129,7 +135,21 @@ export interface SubscribeOptions<T> {
   commitIntervalMs?: number;
   /** Create the topic or subscription when it is missing instead of failing with TOPIC_NOT_FOUND. */
   createIfMissing?: boolean;
+  /** Aborting it closes the subscription (draining, as close() does); before it started, subscribe() rejects with ABORTED. */
+  signal?: AbortSignal;
 }
+
+/** One message at a time (`handler`) or batches (`batchHandler`): exactly one of them. */
+export type SubscribeOptions<T> = ConsumeOptions<T> &
+  (
+    | { handler: MessageHandler<T>; batchHandler?: never; maxBatchSize?: never }
+    | {
+        batchHandler: BatchHandler<T>;
+        handler?: never;
+        /** messages per call, at most (default 1000) */
+        maxBatchSize?: number;
+      }
+  );
 
 export interface PartitionHealth {
   partition: string;
@@ -153,9 +173,11 @@ export interface CloseOptions {
   /** true (default): stop fetching, let in-flight handlers finish (bounded), commit, leave. */
   drain?: boolean;
   timeoutMs?: number;
+  /** Aborting ends the drain early, as timeoutMs does: what is still in flight is redelivered later. */
+  signal?: AbortSignal;
 }
 
-export interface Subscription {
+export interface Subscription extends AsyncDisposable {
   readonly topic: string;
   readonly group: string;
   on<E extends keyof SubscriptionEvents>(event: E, listener: (...args: SubscriptionEvents[E]) => void): this;
@@ -196,7 +218,17 @@ export interface Admin {
   topicExists(name: string): Promise<boolean>;
 }
 
-/** What a backend can and cannot do. A missing feature throws UNSUPPORTED, never a no-op. */
+/**
+ * What a backend can and cannot do. The rule: portable code never branches on the backend to
+ * run; it branches only to use an extra.
+ * - May differ (a flag here, and UNSUPPORTED when used where missing, never a silent no-op):
+ *   features an application chooses to rely on — seek by offset or time, replay after ack,
+ *   native dead letter, publish dedupe, history for new groups, partition-level order.
+ * - Must never differ: every message reaches every group at least once; one key's messages
+ *   keep their order; errors are typed BrookErrors with the same codes; inputs are validated
+ *   alike; capacity hints (partitions, retentionBytes) are accepted everywhere, and ignored
+ *   with a debug log where the backend has no such knob.
+ */
 export interface Capabilities {
   /** the finest unit of guaranteed order */
   ordering: "key" | "partition";
@@ -217,13 +249,28 @@ export interface Capabilities {
   maxBatchBytes: number;
 }
 
-export interface Broker {
+export interface Broker extends AsyncDisposable {
   readonly url: string;
   readonly capabilities: Capabilities;
   readonly admin: Admin;
   publisher<T = unknown>(topic: string, options?: PublisherOptions<T>): Publisher<T>;
   /** Resolves once the subscriber is running; fails with TOPIC_NOT_FOUND for a missing topic. */
   subscribe<T = unknown>(topic: string, options: SubscribeOptions<T>): Promise<Subscription>;
+  /**
+   * The same subscription as an async iterator: `for await (const m of broker.consume(…))`.
+   * A message is acknowledged when the loop asks for the next one; leaving the loop (break,
+   * return or a throw) closes the subscription, and the message it was on is delivered again
+   * later (at least once), as with a handler that throws.
+   */
+  consume<T = unknown>(topic: string, options: ConsumeOptions<T>): MessageStream<T>;
   /** Closes every publisher and subscription this broker opened, then the connection. */
+  close(options?: WaitOptions): Promise<void>;
+}
+
+/** What consume() returns: an async iterator of messages that is also disposable. */
+export interface MessageStream<T> extends AsyncIterableIterator<ReceivedMessage<T>>, AsyncDisposable {
+  /** The subscription behind the stream (for health(), seek() and its events), once started. */
+  readonly subscription: Subscription | undefined;
+  /** Closes the subscription; what was handed out and not yet acknowledged is redelivered later. */
   close(): Promise<void>;
 }

@@ -15,9 +15,36 @@ export type BrookErrorCode =
   | "CLOSED"
   | "CORRUPT_DATA"
   | "OUT_OF_RANGE"
+  | "FENCED"
+  | "ABORTED"
   | "UNSUPPORTED"
   | "ALREADY_EXISTS"
   | "INTERNAL";
+
+/** Every code, so code that crosses a process boundary (a wire protocol) knows them all. */
+const CODES: Record<BrookErrorCode, true> = {
+  INVALID_ARGUMENT: true,
+  INVALID_URL: true,
+  TOPIC_NOT_FOUND: true,
+  MESSAGE_TOO_LARGE: true,
+  THROTTLED: true,
+  UNAVAILABLE: true,
+  UNAUTHENTICATED: true,
+  PERMISSION_DENIED: true,
+  TIMEOUT: true,
+  CLOSED: true,
+  CORRUPT_DATA: true,
+  OUT_OF_RANGE: true,
+  FENCED: true,
+  ABORTED: true,
+  UNSUPPORTED: true,
+  ALREADY_EXISTS: true,
+  INTERNAL: true,
+};
+
+export function isBrookErrorCode(code: unknown): code is BrookErrorCode {
+  return typeof code === "string" && Object.hasOwn(CODES, code);
+}
 
 /** Codes for which a retry of the same call can succeed without the caller changing anything. */
 const RETRIABLE_BY_DEFAULT: ReadonlySet<BrookErrorCode> = new Set<BrookErrorCode>([
@@ -82,4 +109,34 @@ export function toBrookError(err: unknown, fallback: BrookErrorCode = "INTERNAL"
   if (err instanceof BrookError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new BrookError(fallback, message, { cause: err });
+}
+
+/**
+ * Waits for `promise` unless `signal` aborts first; then rejects with ABORTED (the signal's
+ * reason as cause). The work behind the promise is not undone: the caller stopped waiting.
+ */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    return Promise.reject(abortedError(signal, what));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortedError(signal, what));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+export function abortedError(signal: AbortSignal, what: string): BrookError {
+  return new BrookError("ABORTED", `${what}: aborted by the caller's signal`, { cause: signal.reason });
 }

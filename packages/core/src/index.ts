@@ -8,9 +8,11 @@ export type {
   Broker,
   Capabilities,
   CloseOptions,
+  ConsumeOptions,
   DeadLetterOptions,
   Headers,
   MessageHandler,
+  MessageStream,
   OutgoingMessage,
   PartitionHealth,
   Position,
@@ -27,15 +29,16 @@ export type {
   SubscriptionEvents,
   TopicDescription,
   TopicOptions,
+  WaitOptions,
 } from "./contract.js";
 export { BrookError, PermanentError, isBrookError } from "./errors.js";
 export type { BrookErrorCode, BrookErrorOptions } from "./errors.js";
-export { bytesCodec, jsonCodec, resolveCodec, stringCodec } from "./codec.js";
+export { CONTENT_TYPE_HEADER, autoCodec, bytesCodec, jsonCodec, resolveCodec, stringCodec } from "./codec.js";
 export type { Codec, CodecName } from "./codec.js";
 export { connect, registeredSchemes, schemeOf } from "./registry.js";
 export type { BaseConnectOptions, BrokerFor, BrokersByScheme, ConnectOptions, ConnectOptionsByScheme, SchemeOf } from "./registry.js";
 export { MemoryDedupeStore } from "./dedupe.js";
 export type { ClaimResult, DedupeStore } from "./dedupe.js";
 export { DLQ_HEADERS } from "./headers.js";
-export { defaultLogger, silentLogger } from "./logger.js";
-export type { Logger } from "./logger.js";
+export { defaultLogger, silentLogger, toLogger } from "./logger.js";
+export type { Logger, LoggerLike } from "./logger.js";

@@ -35,7 +35,7 @@ describe("codecs", () => {
   });
 
   test("resolveCodec rejects unknown names", () => {
-    expect(() => resolveCodec("xml" as never)).toThrow(/codec: expected "bytes", "string", "json"/);
+    expect(() => resolveCodec("xml" as never)).toThrow(/codec: expected "auto", "bytes", "string", "json"/);
   });
 });
 

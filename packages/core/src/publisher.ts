@@ -1,9 +1,9 @@
-import { BrookError, closedError, invalidArgument, toBrookError } from "./errors.js";
+import { BrookError, abortable, abortedError, closedError, invalidArgument, toBrookError } from "./errors.js";
 import { Batcher } from "./batcher.js";
-import { resolveCodec } from "./codec.js";
+import { CONTENT_TYPE_HEADER, resolveCodec } from "./codec.js";
 import { runWithRetry } from "./retry.js";
 import { injectTraceContext, tracingActive, withPublishSpan } from "./tracing.js";
-import type { Headers, OutgoingMessage, PublishBatchResult, PublishResult, Publisher, PublisherOptions } from "./contract.js";
+import type { Headers, OutgoingMessage, PublishBatchResult, PublishResult, Publisher, PublisherOptions, WaitOptions } from "./contract.js";
 import type { PublishTransport, WireMessage } from "./spi.js";
 
 const encoder = new TextEncoder();
@@ -85,19 +85,20 @@ export class CorePublisher<T> implements Publisher<T> {
     );
   }
 
-  async publish(message: OutgoingMessage<T>): Promise<PublishResult> {
-    const result = tracingActive()
-      ? await withPublishSpan(this.topic, () => this.enqueue(message, "message"))
-      : await this.enqueue(message, "message");
+  async publish(message: OutgoingMessage<T>, options?: WaitOptions): Promise<PublishResult> {
+    if (options?.signal?.aborted === true) throw abortedError(options.signal, `publish to topic "${this.topic}"`);
+    const sent = tracingActive() ? withPublishSpan(this.topic, () => this.enqueue(message, "message"), this.transport.system) : this.enqueue(message, "message");
+    const result = await abortable(sent, options?.signal, `publish to topic "${this.topic}"`);
     if (!result.ok) throw result.error;
     return { position: result.position, duplicate: result.duplicate };
   }
 
-  async publishBatch(messages: readonly OutgoingMessage<T>[]): Promise<PublishBatchResult[]> {
+  async publishBatch(messages: readonly OutgoingMessage<T>[], options?: WaitOptions): Promise<PublishBatchResult[]> {
     if (!Array.isArray(messages)) throw invalidArgument("messages", "an array of messages", messages);
     if (this.closed) throw closedError(`publisher for topic "${this.topic}"`);
-    if (tracingActive()) return withPublishSpan(this.topic, () => this.publishBatchNow(messages));
-    return this.publishBatchNow(messages);
+    if (options?.signal?.aborted === true) throw abortedError(options.signal, `publishBatch to topic "${this.topic}"`);
+    const sent = tracingActive() ? withPublishSpan(this.topic, () => this.publishBatchNow(messages), this.transport.system) : this.publishBatchNow(messages);
+    return abortable(sent, options?.signal, `publishBatch to topic "${this.topic}"`);
   }
 
   private async publishBatchNow(messages: readonly OutgoingMessage<T>[]): Promise<PublishBatchResult[]> {
@@ -119,19 +120,29 @@ export class CorePublisher<T> implements Publisher<T> {
     return results;
   }
 
-  flush(): Promise<void> {
-    return this.batcher.flush();
+  flush(options?: WaitOptions): Promise<void> {
+    return abortable(this.batcher.flush(), options?.signal, `flush of the publisher for topic "${this.topic}"`);
   }
 
-  async close(): Promise<void> {
+  async close(options?: WaitOptions): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     try {
-      await this.batcher.close();
-      await this.transport.close?.();
+      await abortable(
+        (async () => {
+          await this.batcher.close();
+          await this.transport.close?.();
+        })(),
+        options?.signal,
+        `close of the publisher for topic "${this.topic}"`,
+      );
     } finally {
       this.hooks.onClose?.();
     }
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   private enqueue(message: OutgoingMessage<T>, field: string): Promise<PublishBatchResult> {
@@ -170,6 +181,10 @@ export class CorePublisher<T> implements Publisher<T> {
     }
     const headers = validateHeaders(message.headers, `${field}.headers`);
     if (headers.traceparent === undefined) injectTraceContext(headers);
+    if (this.codec.contentType !== undefined && headers[CONTENT_TYPE_HEADER] === undefined) {
+      const type = this.codec.contentType(message.data);
+      if (type !== undefined) headers[CONTENT_TYPE_HEADER] = type;
+    }
     let value: Uint8Array;
     try {
       value = this.codec.encode(message.data);

@@ -1,13 +1,16 @@
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
-import { BrookError } from "./errors.js";
+import { BrookError, abortable, abortedError } from "./errors.js";
 import { loadOtel } from "./tracing.js";
 import type { Broker } from "./contract.js";
-import type { Logger } from "./logger.js";
+import { toLogger, type LoggerLike } from "./logger.js";
 
 /** Options every connect() takes, whatever the backend. */
 export interface BaseConnectOptions {
-  logger?: Logger;
+  /** Brook's logger shape, `console`, or a pino / bunyan logger (adapted by toLogger). */
+  logger?: LoggerLike;
+  /** Aborting it gives up connecting (ABORTED); a broker that opens afterwards is closed. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -94,7 +97,19 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
     throw new BrookError("INVALID_URL", `url scheme "${scheme}:" is not available${hint}; installed schemes: ${registeredSchemes().join(", ") || "none"}`);
   }
   await loadOtel(); // spans and trace propagation when @opentelemetry/api is installed
-  return factory(url, options);
+  const logger = toLogger(options.logger);
+  if (logger !== undefined) options = { ...options, logger };
+  const signal = options.signal;
+  if (signal === undefined) return factory(url, options);
+  if (signal.aborted) throw abortedError(signal, `connect to ${scheme}:`);
+  const opening = factory(url, options);
+  try {
+    return await abortable(opening, signal, `connect to ${scheme}:`);
+  } catch (err) {
+    // Given up on: whatever opens later is closed again, so nothing is left running.
+    if (signal.aborted) void opening.then((broker) => broker.close()).catch(() => undefined);
+    throw err;
+  }
 }
 
 function knownSchemes(): string {

@@ -35,6 +35,8 @@ export interface BackendLimits {
 export interface PublishTransport {
   readonly topic: string;
   readonly limits: BackendLimits;
+  /** OpenTelemetry `messaging.system` of the backend ("kafka", "gcp_pubsub", …; default "brook") */
+  readonly system?: string;
   /**
    * Sends messages in order and returns one result per message, in the same order. A failure
    * of one entry is an `{ ok: false }` result; a throw fails the whole call. Retriable failures
@@ -123,7 +125,7 @@ export type SubscriptionSource = CommitSource | AckSource;
 // ---- what an adapter builds with: the shared machinery, the one copy of each ----
 export { assignmentAt, nextAfter, placeInLog } from "./offsets.js";
 export type { OutOfRangePlacement } from "./offsets.js";
-export { closedError, invalidArgument, toBrookError } from "./errors.js";
+export { closedError, invalidArgument, isBrookErrorCode, toBrookError } from "./errors.js";
 export { registerBackend } from "./registry.js";
 export type { BrokerFactory } from "./registry.js";
 export { ContiguousCommitTracker } from "./commit-tracker.js";

@@ -87,13 +87,13 @@ async function endSpanAfter<R>(api: OtelApi, span: import("@opentelemetry/api").
 }
 
 /** Runs `fn` inside a consumer span whose parent is the context carried in `headers`. */
-export async function withProcessSpan<R>(topic: string, headers: Headers, fn: () => Promise<R>): Promise<R> {
+export async function withProcessSpan<R>(topic: string, headers: Headers, fn: () => Promise<R>, system = "brook"): Promise<R> {
   const api = otel;
   if (api === null || api === undefined) return fn();
   const parent = api.propagation.extract(api.context.active(), headers);
   return tracer(api).startActiveSpan(
     `process ${topic}`,
-    { kind: api.SpanKind.CONSUMER, attributes: { "messaging.system": "brook", "messaging.destination.name": topic, "messaging.operation.type": "process" } },
+    { kind: api.SpanKind.CONSUMER, attributes: { "messaging.system": system, "messaging.destination.name": topic, "messaging.operation.type": "process" } },
     parent,
     (span) => endSpanAfter(api, span, fn),
   );
@@ -103,12 +103,12 @@ export async function withProcessSpan<R>(topic: string, headers: Headers, fn: ()
  * Runs `fn` inside a producer span "publish <topic>"; messages encoded inside it carry that
  * span's context in their `traceparent` header, so consumers' process spans become its children.
  */
-export async function withPublishSpan<R>(topic: string, fn: () => Promise<R>): Promise<R> {
+export async function withPublishSpan<R>(topic: string, fn: () => Promise<R>, system = "brook"): Promise<R> {
   const api = otel;
   if (api === null || api === undefined) return fn();
   return tracer(api).startActiveSpan(
     `publish ${topic}`,
-    { kind: api.SpanKind.PRODUCER, attributes: { "messaging.system": "brook", "messaging.destination.name": topic, "messaging.operation.type": "publish" } },
+    { kind: api.SpanKind.PRODUCER, attributes: { "messaging.system": system, "messaging.destination.name": topic, "messaging.operation.type": "publish" } },
     (span) => endSpanAfter(api, span, fn),
   );
 }

@@ -30,7 +30,7 @@ export class LocalBroker extends BrokerSkeleton<LocalAdmin, LocalPublishTranspor
   }
 
   protected async openSource<T>(topic: string, options: ResolvedSubscribeOptions<T>): Promise<LocalSubscriptionSource> {
-    return new LocalSubscriptionSource(this.api, topic, options.group, options.startFrom);
+    return new LocalSubscriptionSource(this.api, topic, options.group, { startFrom: options.startFrom, onOutOfRange: options.onOutOfRange });
   }
 
   protected async closeConnection(): Promise<void> {

@@ -51,6 +51,18 @@ export class GroupCoordinator {
     return this.rebalance(state);
   }
 
+  /**
+   * Whether `memberId` owns `partition` now. A member keeps a partition until its revoke is
+   * done (or timed out), so the commit it makes while draining is still accepted.
+   */
+  owns(group: string, topic: string, memberId: string, partition: number): boolean {
+    return this.groups.get(key(group, topic))?.owners.get(partition) === memberId;
+  }
+
+  hasMembers(group: string, topic: string): boolean {
+    return (this.groups.get(key(group, topic))?.members.length ?? 0) > 0;
+  }
+
   /** Which member owns which partition, for describe and tests. */
   assignment(group: string, topic: string): Map<number, string> {
     return new Map(this.groups.get(key(group, topic))?.owners ?? []);

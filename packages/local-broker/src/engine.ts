@@ -1,7 +1,9 @@
 import { BrookError, type PublishBatchResult } from "@brook/core";
 import { partitionForKey, validateTopicName, type WireMessage } from "@brook/core/spi";
-import type { AppendRecord, PartitionLog, Store, StoredRecord, TopicConfig } from "./storage/types.js";
-import { GroupCoordinator } from "./coordinator.js";
+import type { AppendRecord, PartitionLog, Store, TopicConfig } from "./storage/types.js";
+import { GroupCoordinator, type GroupMember } from "./coordinator.js";
+import type { CreateTopicConfig, EngineApi, FetchResult, GroupDescription, PartitionInfo, TopicDetails } from "./engine-api.js";
+import { describeGroups } from "./groups.js";
 
 export const DEFAULT_RETENTION_MS = 7 * 24 * 3600_000;
 export const DEFAULT_DEDUPE_WINDOW_MS = 2 * 60_000;
@@ -16,18 +18,6 @@ export interface EngineOptions {
   now?: () => number;
 }
 
-export interface FetchResult {
-  records: StoredRecord[];
-  /** the offset the next append will get: lag = endOffset - consumer position */
-  endOffset: number;
-}
-
-export interface CreateTopicConfig {
-  partitions?: number;
-  retentionMs?: number;
-  retentionBytes?: number;
-}
-
 interface Topic {
   name: string;
   config: TopicConfig;
@@ -39,9 +29,10 @@ interface Topic {
 /**
  * The log engine behind `memory:`, `local:` and `brook://`: topics of partitions, appends with
  * the publish dedupe window, reads with long-poll waits, offsets by time, retention, and the
- * group coordinator. Storage is pluggable (memory or file) through `Store`.
+ * group coordinator. Storage is pluggable (memory or file) through `Store`. It is the in-process
+ * `EngineApi`: `memory:` and `local:` brokers use it directly.
  */
-export class LogEngine {
+export class LogEngine implements EngineApi {
   readonly coordinator: GroupCoordinator;
   private readonly topics = new Map<string, Topic>();
   private readonly dataWaiters = new Map<string, Set<() => void>>();
@@ -49,6 +40,8 @@ export class LogEngine {
   readonly maxMessageBytes: number;
   private readonly now: () => number;
   private retentionTimer: NodeJS.Timeout | undefined;
+  /** close() calls still to come before the engine shuts down (see retain) */
+  private owners = 1;
   private closed = false;
 
   private constructor(
@@ -113,17 +106,22 @@ export class LogEngine {
     return this.topics.has(name);
   }
 
-  listTopics(): string[] {
+  /** Topic names, sorted. */
+  topicNames(): string[] {
     return [...this.topics.keys()].sort();
   }
 
-  describeTopic(name: string): { name: string; config: TopicConfig; partitions: Array<{ partition: number; start: number; end: number; bytes: number }> } {
-    const topic = this.topic(name);
-    return {
-      name,
-      config: topic.config,
-      partitions: topic.logs.map((log, partition) => ({ partition, start: log.startOffset, end: log.endOffset, bytes: log.sizeBytes() })),
-    };
+  async listTopics(): Promise<string[]> {
+    return this.topicNames();
+  }
+
+  /** Start, end and size of each partition now; throws TOPIC_NOT_FOUND. */
+  partitionInfo(name: string): PartitionInfo[] {
+    return this.topic(name).logs.map((log, partition) => ({ partition, start: log.startOffset, end: log.endOffset, bytes: log.sizeBytes() }));
+  }
+
+  async describeTopic(name: string): Promise<TopicDetails> {
+    return { name, config: this.topic(name).config, partitions: this.partitionInfo(name) };
   }
 
   partitionCount(name: string): number {
@@ -235,6 +233,13 @@ export class LogEngine {
   /** Reads from `offset`; when nothing is there yet, waits up to `waitMs` for an append. */
   async fetch(topicName: string, partition: number, offset: number, maxRecords: number, waitMs: number, signal?: AbortSignal): Promise<FetchResult> {
     const log = this.log(topicName, partition);
+    if (offset < log.startOffset || offset > log.endOffset) {
+      // Never clamped silently: the reader decides (onOutOfRange) and says what it skipped.
+      throw new BrookError(
+        "OUT_OF_RANGE",
+        `fetch: offset ${offset} of topic "${topicName}" partition ${partition} is outside the log [${log.startOffset}, ${log.endOffset}]`,
+      );
+    }
     let records = await log.read(offset, maxRecords);
     if (records.length === 0 && waitMs > 0 && offset >= log.endOffset) {
       await this.waitForData(topicName, partition, waitMs, signal);
@@ -278,12 +283,55 @@ export class LogEngine {
 
   // ---- groups ----
 
-  committed(group: string, topic: string): Map<number, number> {
+  async committed(group: string, topic: string): Promise<Map<number, number>> {
     return this.store.metadata.committed(group, topic);
   }
 
-  async commit(group: string, topic: string, partition: number, nextOffset: number): Promise<void> {
-    await this.store.metadata.commit(group, topic, partition, nextOffset);
+  /** Records each partition's next offset for the group, one after the other. */
+  /**
+   * Commits a group's positions ("next to read"). Fenced: a commit from a group member is
+   * accepted only for partitions that member owns now, so a member that was evicted (paused
+   * past its session timeout) or lost the partition in a rebalance can never move the group
+   * back with a stale watermark; it gets FENCED and rejoins. A commit without a member (an
+   * operator's) is refused while the group has members. A position past the log's end is
+   * refused: the group would wait there for messages that may never come.
+   */
+  async commit(group: string, topic: string, offsets: Map<number, number>, memberId?: string): Promise<void> {
+    const t = this.topic(topic);
+    for (const [partition, next] of offsets) {
+      const log = t.logs[partition];
+      if (log === undefined) {
+        throw new BrookError("INVALID_ARGUMENT", `commit: topic "${topic}" has no partition ${partition} (it has ${t.logs.length})`);
+      }
+      if (!Number.isSafeInteger(next) || next < 0 || next > log.endOffset) {
+        throw new BrookError("INVALID_ARGUMENT", `commit: offset ${next} of topic "${topic}" partition ${partition} is outside 0..${log.endOffset} (the log's end)`);
+      }
+      if (memberId !== undefined && !this.coordinator.owns(group, topic, memberId, partition)) {
+        throw new BrookError(
+          "FENCED",
+          `commit refused: member ${memberId} of group "${group}" no longer owns partition ${partition} of topic "${topic}" (evicted or revoked); the group's position stays where its current owner put it`,
+        );
+      }
+    }
+    if (memberId === undefined && this.coordinator.hasMembers(group, topic)) {
+      throw new BrookError("INVALID_ARGUMENT", `commit: group "${group}" of topic "${topic}" has members; positions change through them (seek) while it does`);
+    }
+    for (const [partition, next] of offsets) await this.store.metadata.commit(group, topic, partition, next);
+  }
+
+
+  /** Adds a member to the group; resolves after the rebalance it causes. TOPIC_NOT_FOUND first. */
+  async join(group: string, topic: string, member: GroupMember): Promise<void> {
+    this.topic(topic);
+    return this.coordinator.join(group, topic, member);
+  }
+
+  leave(group: string, topic: string, memberId: string): Promise<void> {
+    return this.coordinator.leave(group, topic, memberId);
+  }
+
+  async describeGroups(): Promise<GroupDescription[]> {
+    return describeGroups(this);
   }
 
   // ---- lifecycle ----
@@ -299,8 +347,22 @@ export class LogEngine {
     return this.closed;
   }
 
+  /**
+   * One more owner: brokers of one process that share this engine (`memory:<name>`, one
+   * `local:` directory) each own it and each close it; the last close() shuts it down. An
+   * engine from `open()` has one owner. False when the engine is already closed or closing.
+   */
+  retain(): boolean {
+    if (this.closed) return false;
+    this.owners += 1;
+    return true;
+  }
+
+  /** Releases one owner (see retain); the last one stops retention, the coordinator and the store. */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.owners -= 1;
+    if (this.owners > 0) return;
     this.closed = true;
     if (this.retentionTimer !== undefined) clearInterval(this.retentionTimer);
     this.coordinator.close();

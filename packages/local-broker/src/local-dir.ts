@@ -1,19 +1,47 @@
 import { resolve } from "node:path";
 import type { Logger } from "@brook/core";
 import { LocalBroker } from "./broker.js";
-import { DirectEngineApi } from "./engine-api.js";
 import { LogEngine, type EngineOptions } from "./engine.js";
-import type { LocalBrokerOptions } from "./options.js";
+import type { FsyncPolicy, LocalBrokerOptions } from "./options.js";
+import { SharedEngines } from "./shared-engines.js";
 import { openFileStore } from "./storage/file-store.js";
 
-/**
- * One engine per data directory in a process: the directory's lock admits one owner, so every
- * `local:` broker on the same directory in this process shares the engine (reference counted).
- * Another process gets UNAVAILABLE naming the directory and the owner's pid.
- */
-const open = new Map<string, { engine: Promise<LogEngine>; refs: number }>();
+export interface DirectoryEngineOptions extends EngineOptions {
+  /** durability of appends (default "interval"); see FORMAT.md */
+  fsync?: FsyncPolicy;
+  fsyncIntervalMs?: number;
+  segmentBytes?: number;
+  /** hears what recovery truncated or rebuilt */
+  logger?: Logger;
+}
 
-export async function openLocalEngine(
+/**
+ * The durable engine over the data directory `dir` (FORMAT.md), for `local:` and
+ * `brook serve --dir`: takes the directory's lock (another process holding it gets UNAVAILABLE
+ * naming the owner's pid), recovers, and is closed by the caller (`engine.close()` releases the
+ * lock).
+ */
+export async function openDirectoryEngine(dir: string, options: DirectoryEngineOptions = {}): Promise<LogEngine> {
+  const { fsync, fsyncIntervalMs, segmentBytes, logger, ...engineOptions } = options;
+  const store = await openFileStore(resolve(dir), {
+    ...(fsync === undefined ? {} : { fsync }),
+    ...(fsyncIntervalMs === undefined ? {} : { fsyncIntervalMs }),
+    ...(segmentBytes === undefined ? {} : { segmentBytes }),
+    ...(logger === undefined ? {} : { logger }),
+  });
+  try {
+    return await LogEngine.open(store, engineOptions);
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** One engine per data directory in this process: every `local:` broker on it shares it. */
+const directories = new SharedEngines();
+
+/** `local:<dir>`: a broker over the directory's engine, shared with the process's other brokers on it. */
+export async function connectLocalDirectory(
   url: string,
   dir: string,
   options: LocalBrokerOptions,
@@ -21,29 +49,14 @@ export async function openLocalEngine(
   logger: Logger | undefined,
 ): Promise<LocalBroker> {
   const path = resolve(dir);
-  let entry = open.get(path);
-  if (entry === undefined) {
-    const engine = (async () => {
-      const store = await openFileStore(path, {
-        ...(options.fsync === undefined ? {} : { fsync: options.fsync }),
-        ...(options.fsyncIntervalMs === undefined ? {} : { fsyncIntervalMs: options.fsyncIntervalMs }),
-        ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
-        ...(logger === undefined ? {} : { logger }),
-      });
-      return LogEngine.open(store, engineOptions);
-    })();
-    entry = { engine, refs: 0 };
-    open.set(path, entry);
-    engine.catch(() => open.delete(path));
-  }
-  const shared = entry;
-  const engine = await shared.engine;
-  shared.refs += 1;
-  return new LocalBroker(url, new DirectEngineApi(engine, false), logger, async () => {
-    shared.refs -= 1;
-    if (shared.refs === 0) {
-      open.delete(path);
-      await engine.close();
-    }
-  });
+  const { engine, onClose } = await directories.acquire(path, () =>
+    openDirectoryEngine(path, {
+      ...engineOptions,
+      ...(options.fsync === undefined ? {} : { fsync: options.fsync }),
+      ...(options.fsyncIntervalMs === undefined ? {} : { fsyncIntervalMs: options.fsyncIntervalMs }),
+      ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
+      ...(logger === undefined ? {} : { logger }),
+    }),
+  );
+  return new LocalBroker(url, engine, logger, onClose);
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { BrookError, type SeekTarget, type StartFrom } from "@brook/core";
-import { assignmentAt, nextAfter, toBrookError, type CommitSource, type DeliverySink, type SourceRecord } from "@brook/core/spi";
+import { assignmentAt, nextAfter, placeInLog, toBrookError, type CommitSource, type DeliverySink, type OutOfRangePolicy, type SourceRecord } from "@brook/core/spi";
 import type { EngineApi } from "./engine-api.js";
 import type { GroupMember } from "./coordinator.js";
 import type { StoredRecord } from "./storage/types.js";
@@ -34,11 +34,23 @@ export class LocalSubscriptionSource implements CommitSource, GroupMember {
     private readonly api: EngineApi,
     private readonly topic: string,
     private readonly group: string,
-    private readonly startFrom: StartFrom,
+    private readonly options: { startFrom: StartFrom; onOutOfRange: OutOfRangePolicy },
   ) {}
 
   async start(sink: DeliverySink): Promise<void> {
     this.sink = sink;
+    const { startFrom } = this.options;
+    if (typeof startFrom === "object" && "positions" in startFrom) {
+      // Refused before joining: a position naming a partition the topic lacks would never apply.
+      const partitions = (await this.api.describeTopic(this.topic)).partitions.length;
+      startFrom.positions.forEach((p, i) => {
+        const partition = Number(p.partition);
+        if (!Number.isSafeInteger(partition) || partition < 0 || partition >= partitions || String(partition) !== p.partition) {
+          throw new BrookError("INVALID_ARGUMENT", `startFrom.positions[${i}].partition: expected a partition of topic "${this.topic}" (0..${partitions - 1}), got "${p.partition}"`);
+        }
+        parseOffset(p.offset, `startFrom.positions[${i}].offset`);
+      });
+    }
     await this.api.join(this.group, this.topic, this);
   }
 
@@ -48,10 +60,28 @@ export class LocalSubscriptionSource implements CommitSource, GroupMember {
     if (this.stopped || this.sink === undefined) return;
     const committed = await this.api.committed(this.group, this.topic);
     const starts = new Map<number, number>();
-    for (const partition of partitions) starts.set(partition, committed.get(partition) ?? (await this.initialOffset(partition)));
+    const placed = new Map<number, number>();
+    const unread = new Map<number, number>();
+    const errors: BrookError[] = [];
+    for (const partition of partitions) {
+      const c = committed.get(partition);
+      const wanted = c ?? (await this.initialOffset(partition));
+      const { start, end } = await this.describePartition(partition);
+      const placement = placeInLog(this.where(partition), BigInt(wanted), BigInt(start), BigInt(end), this.options.onOutOfRange);
+      if (placement.error !== undefined) errors.push(placement.error);
+      if (placement.next === undefined) unread.set(partition, wanted);
+      else {
+        starts.set(partition, Number(placement.next));
+        if (c === undefined || placement.error !== undefined) placed.set(partition, Number(placement.next));
+      }
+    }
     if (this.stopped) return;
     // Core must know the partitions before the first record of them arrives.
-    this.sink.assigned([...starts].map(([partition, next]) => assignmentAt(String(partition), next)));
+    this.sink.assigned([...starts, ...unread].map(([partition, next]) => assignmentAt(String(partition), next)));
+    for (const error of errors) this.sink.error(error);
+    // Where a partition starts without a commit (or after a move by onOutOfRange) becomes the
+    // group's position, so the next owner, or this one after a restart, continues from it.
+    if (placed.size > 0) await this.api.commit(this.group, this.topic, placed, this.id).catch((err) => this.sink?.error(toBrookError(err)));
     for (const [partition, next] of starts) this.startLoop(partition, next);
   }
 
@@ -62,37 +92,43 @@ export class LocalSubscriptionSource implements CommitSource, GroupMember {
 
   // ---- SubscriptionSource ----
 
+  /** Fenced by this member's id: after an eviction the engine refuses it (FENCED). */
   async commit(watermarks: Map<string, string>): Promise<void> {
     const offsets = new Map<number, number>();
     for (const [partition, last] of watermarks) offsets.set(Number(partition), Number(nextAfter(last)));
-    await this.api.commit(this.group, this.topic, offsets);
+    await this.api.commit(this.group, this.topic, offsets, this.id);
   }
 
   async seek(target: SeekTarget): Promise<void> {
     const positions = new Map<number, number>();
-    for (const loop of this.loops.values()) {
-      if ("time" in target) {
-        positions.set(loop.partition, await this.api.offsetForTime(this.topic, loop.partition, target.time.getTime()));
-      } else {
-        const pos = target.positions.find((p) => Number(p.partition) === loop.partition);
-        if (pos !== undefined) positions.set(loop.partition, parseOffset(pos.offset));
-      }
-    }
     if ("positions" in target) {
-      for (const p of target.positions) {
-        if (!this.loops.has(Number(p.partition))) {
-          throw new BrookError("INVALID_ARGUMENT", `positions: partition "${p.partition}" is not assigned to this subscriber`);
+      for (const [i, p] of target.positions.entries()) {
+        const partition = Number(p.partition);
+        if (!this.loops.has(partition) || String(partition) !== p.partition) {
+          throw new BrookError("INVALID_ARGUMENT", `positions[${i}].partition: "${p.partition}" is not assigned to this subscriber (assigned: ${[...this.loops.keys()].join(", ") || "none"})`);
         }
+        const offset = parseOffset(p.offset, `positions[${i}].offset`);
+        const { start, end } = await this.describePartition(partition);
+        if (offset > end) {
+          throw new BrookError("INVALID_ARGUMENT", `positions[${i}].offset: ${offset} is past the end of topic "${this.topic}" partition ${partition} (${end})`);
+        }
+        // Before the start there is nothing to skip: what retention removed cannot be replayed.
+        positions.set(partition, Math.max(offset, start));
+      }
+    } else {
+      for (const loop of this.loops.values()) {
+        positions.set(loop.partition, await this.api.offsetForTime(this.topic, loop.partition, target.time.getTime()));
       }
     }
     for (const [partition, offset] of positions) {
-      const loop = this.loops.get(partition)!;
+      const loop = this.loops.get(partition);
+      if (loop === undefined) continue;
       await this.stopLoop(partition);
       this.sink?.reset(String(partition), assignmentAt(String(partition), offset));
       this.startLoop(partition, offset, loop.generation + 1);
     }
     // The seek is the group's new position: commit it so a restart resumes from here.
-    await this.api.commit(this.group, this.topic, positions);
+    await this.api.commit(this.group, this.topic, positions, this.id);
   }
 
   async stop(): Promise<void> {
@@ -104,13 +140,17 @@ export class LocalSubscriptionSource implements CommitSource, GroupMember {
 
   // ---- fetch loops ----
 
+  private where(partition: number): string {
+    return `topic "${this.topic}" partition ${partition} (group "${this.group}")`;
+  }
+
   private async initialOffset(partition: number): Promise<number> {
-    const startFrom = this.startFrom;
+    const startFrom = this.options.startFrom;
     if (startFrom === "earliest") return (await this.describePartition(partition)).start;
     if (startFrom === "latest") return (await this.describePartition(partition)).end;
     if ("time" in startFrom) return this.api.offsetForTime(this.topic, partition, startFrom.time.getTime());
     const pos = startFrom.positions.find((p) => Number(p.partition) === partition);
-    if (pos !== undefined) return parseOffset(pos.offset);
+    if (pos !== undefined) return parseOffset(pos.offset, "startFrom.positions.offset");
     return (await this.describePartition(partition)).end;
   }
 
@@ -118,6 +158,18 @@ export class LocalSubscriptionSource implements CommitSource, GroupMember {
     const description = await this.api.describeTopic(this.topic);
     const info = description.partitions[partition];
     return info === undefined ? { start: 0, end: 0 } : info;
+  }
+
+  /**
+   * The fetch position left the log while the loop ran (retention removed what this member had
+   * not read yet, or the log was truncated): move by onOutOfRange, saying what was skipped.
+   * Returns the offset to go on from, or undefined to leave the partition unread.
+   */
+  private async replace(loop: PartitionLoop): Promise<number | undefined> {
+    const { start, end } = await this.describePartition(loop.partition);
+    const placement = placeInLog(this.where(loop.partition), BigInt(loop.offset), BigInt(start), BigInt(end), this.options.onOutOfRange);
+    if (placement.error !== undefined) this.sink?.error(placement.error);
+    return placement.next === undefined ? undefined : Number(placement.next);
   }
 
   private startLoop(partition: number, offset: number, generation = 0): void {
@@ -149,6 +201,12 @@ export class LocalSubscriptionSource implements CommitSource, GroupMember {
         failures = 0;
       } catch (err) {
         const error = toBrookError(err, "UNAVAILABLE");
+        if (error.code === "OUT_OF_RANGE" && !loop.abort.signal.aborted) {
+          const next = await this.replace(loop);
+          if (next === undefined) return;
+          loop.offset = next;
+          continue;
+        }
         sink.error(error);
         // A corrupt batch is not skipped silently: the loop stops on it and the partition stalls.
         if (error.code === "CORRUPT_DATA" || error.code === "TOPIC_NOT_FOUND" || error.code === "CLOSED") return;
@@ -177,8 +235,8 @@ function toSourceRecord(partition: string, r: StoredRecord): SourceRecord {
   };
 }
 
-function parseOffset(offset: string): number {
+function parseOffset(offset: string, field = "offset"): number {
   const n = Number(offset);
-  if (!Number.isSafeInteger(n) || n < 0) throw new BrookError("INVALID_ARGUMENT", `offset: expected a non-negative integer string, got "${offset}"`);
+  if (!/^\d+$/.test(offset) || !Number.isSafeInteger(n)) throw new BrookError("INVALID_ARGUMENT", `${field}: expected a non-negative integer string, got "${offset}"`);
   return n;
 }

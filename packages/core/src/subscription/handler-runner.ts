@@ -42,6 +42,8 @@ export class HandlerRunner<T> {
     private readonly topic: string,
     private readonly options: ResolvedSubscribeOptions<T>,
     private readonly signal: AbortSignal,
+    /** OpenTelemetry `messaging.system` for process spans */
+    private readonly system: string,
     private readonly hooks: RunnerHooks,
   ) {
     this.fastPath = options.dedupe === undefined && options.deadLetter.kind !== "native";
@@ -57,7 +59,7 @@ export class HandlerRunner<T> {
     const message: ReceivedMessage<T> = {
       id: record.id ?? `${record.partition}/${record.offset}`,
       topic: this.topic,
-      data: this.options.codec.decode(record.value),
+      data: this.options.codec.decode(record.value, record.headers),
       headers,
       publishTime: record.publishTime,
       position: { partition: record.partition, offset: record.offset },
@@ -144,12 +146,12 @@ export class HandlerRunner<T> {
           // The provider counts attempts and dead-letters; one try per delivery here.
           attempts = 1;
           const message = this.decode(record, firstAttempt);
-          await withProcessSpan(this.topic, record.headers, async () => handler(message));
+          await withProcessSpan(this.topic, record.headers, async () => handler(message), this.system);
         } else {
           attempts = await this.runAttempts(
             async (attempt) => {
               const message = this.decode(record, firstAttempt + attempt - 1);
-              if (tracingActive()) await withProcessSpan(this.topic, record.headers, async () => handler(message));
+              if (tracingActive()) await withProcessSpan(this.topic, record.headers, async () => handler(message), this.system);
               else await handler(message);
             },
             1,

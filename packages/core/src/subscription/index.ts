@@ -10,3 +10,4 @@ export type { DeadLetterPublisherFactory } from "./dead-letter.js";
 export { HandlerRunner } from "./handler-runner.js";
 export type { RunnerHooks, SubscriptionStats } from "./handler-runner.js";
 export { sleep, waitWithTimeout } from "./wait.js";
+export { MessageStream } from "./message-stream.js";

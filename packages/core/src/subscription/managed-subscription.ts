@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { BrookError, toBrookError } from "../errors.js";
 import { KeyedExecutor } from "../keyed-executor.js";
 import { TypedEmitter } from "../emitter.js";
@@ -23,6 +24,8 @@ export interface SubscriptionInit<T, S extends SubscriptionSource = Subscription
   openDeadLetterPublisher: DeadLetterPublisherFactory;
   /** called once the subscription is closed (the broker forgets it) */
   onClosed?: () => void;
+  /** OpenTelemetry `messaging.system` of the backend (default "brook") */
+  system?: string;
 }
 
 /**
@@ -55,6 +58,9 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
   private batchMessagesInFlight = 0;
 
   constructor(private readonly init: SubscriptionInit<T, S>) {
+    // Every retry waiting out its backoff listens on this signal (to end early on close): with
+    // many messages retrying at once that is far more than Node's default of 10 listeners.
+    setMaxListeners(0, this.abort.signal);
     this.topic = init.topic;
     this.group = init.options.group;
     this.source = init.source;
@@ -74,7 +80,7 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
     });
     const deadLetterTopic = init.options.deadLetter.kind === "topic" ? init.options.deadLetter.topic : undefined;
     this.deadLetters = new DeadLetterer(this.topic, deadLetterTopic, init.openDeadLetterPublisher, (e) => this.error(e));
-    this.runner = new HandlerRunner<T>(this.topic, init.options, this.abort.signal, {
+    this.runner = new HandlerRunner<T>(this.topic, init.options, this.abort.signal, init.system ?? "brook", {
       settle: (record, token) => this.settle(record, token),
       redeliver: (record) => {
         this.settlement.redeliver(record, this.options.retry.minDelayMs);
@@ -126,8 +132,9 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
     return { ...this.runner.stats };
   }
 
+  /** A closed subscription owns nothing. */
   assignment(): string[] {
-    return this.partitions.owned();
+    return this.state === "closed" ? [] : this.partitions.owned();
   }
 
   async seek(target: SeekTarget): Promise<void> {
@@ -148,11 +155,15 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
   async close(options: CloseOptions = {}): Promise<void> {
     if (this.state !== "running") return;
     this.state = "closing";
-    const drain = options.drain ?? true;
+    const drain = (options.drain ?? true) && options.signal?.aborted !== true;
     const timeoutMs = options.timeoutMs ?? BOUNDS.closeDrainMs;
     this.wakeCapacityWaiters();
     try {
-      if (drain) await waitWithTimeout(this.executor.waitForIdle(), timeoutMs);
+      if (drain) {
+        // The caller's signal ends the drain early, as the timeout does.
+        const idle = this.executor.waitForIdle();
+        await waitWithTimeout(options.signal === undefined ? idle : Promise.race([idle, aborted(options.signal)]), timeoutMs);
+      }
       // Cancel retries still waiting; their messages stay uncommitted and will be redelivered.
       this.abort.abort();
       await this.commit().catch((err) => this.error(toBrookError(err)));
@@ -166,6 +177,11 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
         this.init.onClosed?.();
       }
     }
+  }
+
+  /** `await using sub = await broker.subscribe(…)` closes it (draining) at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   // ---- DeliverySink (adapter side) ----
@@ -312,4 +328,12 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
   private ensureRunning(): void {
     if (this.state !== "running") throw new BrookError("CLOSED", `subscription to "${this.topic}" (group "${this.group}") is closed`);
   }
+}
+
+/** Resolves when the signal aborts (never rejects). */
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
 }

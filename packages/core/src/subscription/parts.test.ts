@@ -6,6 +6,7 @@ import { DLQ_HEADERS, IDEMPOTENCY_HEADER } from "../headers.js";
 import type { OutgoingMessage, PartitionHealth, PublishBatchResult, Publisher } from "../contract.js";
 import type { AckSource, CommitSource, SourceRecord } from "../spi.js";
 import { placeInLog } from "../offsets.js";
+import { toLogger } from "../logger.js";
 import { DeadLetterer } from "./dead-letter.js";
 import { HandlerRunner, type RunnerHooks } from "./handler-runner.js";
 import { PartitionHealthTracker } from "./health.js";
@@ -240,7 +241,7 @@ describe("HandlerRunner", () => {
       error: (e) => void errors.push(e),
       isClosed: () => false,
     };
-    return { runner: new HandlerRunner<string>("t", options, abort.signal, hooks), settled, redelivered, dead, errors, abort };
+    return { runner: new HandlerRunner<string>("t", options, abort.signal, "brook", hooks), settled, redelivered, dead, errors, abort };
   }
 
   test("retries with deliveryAttempt + 1 and settles once it succeeds", async () => {
@@ -369,5 +370,23 @@ describe("ManagedSubscription stall hook", () => {
     expect(calls).toHaveLength(1);
     expect(calls[0]![0]).toBe("3");
     expect(calls[0]![1]).toMatchObject({ partition: "3", lag: 5, inFlight: 0, stalled: true });
+  });
+});
+
+describe("toLogger", () => {
+  test("a pino-style logger gets (fields, message); console-style loggers are used as they are", () => {
+    const calls: unknown[][] = [];
+    const pinoLike = {
+      levels: { values: { info: 30 } },
+      child: () => pinoLike,
+      debug: (...a: unknown[]) => void calls.push(["debug", ...a]),
+      info: (...a: unknown[]) => void calls.push(["info", ...a]),
+      warn: (...a: unknown[]) => void calls.push(["warn", ...a]),
+      error: (...a: unknown[]) => void calls.push(["error", ...a]),
+    };
+    toLogger(pinoLike)!.warn("disk is slow", { ms: 12 });
+    expect(calls).toEqual([["warn", { ms: 12 }, "disk is slow"]]);
+    expect(toLogger(console)).toBe(console);
+    expect(toLogger(undefined)).toBeUndefined();
   });
 });

@@ -1,19 +1,12 @@
 /**
  * `brook://host:port`: the local broker's engine in a `brook serve` process, reached over TCP
  * (../../PROTOCOL.md). The same LocalBroker runs over a RemoteEngineApi instead of the
- * in-process DirectEngineApi.
+ * in-process LogEngine.
  */
-import { defaultLogger, type ConnectOptions, type Logger } from "@brook/core";
-import { registerBackend } from "@brook/core/spi";
+import { defaultLogger, toLogger, type ConnectOptions, type Logger } from "@brook/core";
 import { LocalBroker } from "../broker.js";
+import { RemoteEngineApi } from "./dispatch.js";
 import { mergeBrookOptions, parseBrookUrl, redactUrl } from "./options.js";
-import { RemoteEngineApi } from "./remote-engine-api.js";
-
-export { RemoteEngineApi } from "./remote-engine-api.js";
-export type { RemoteEngineOptions } from "./remote-engine-api.js";
-export { DEFAULT_PORT, mergeBrookOptions, parseBrookUrl, redactUrl } from "./options.js";
-export type { BrookClientOptions, ParsedBrookUrl } from "./options.js";
-export type { GroupDescription } from "../engine-api.js";
 
 /** Opens the engine API of `brook://host:port?token=…`; typed options win over the URL, then env BROOK_TOKEN. */
 export async function connectRemoteEngine(url: string, options: ConnectOptions = {}): Promise<RemoteEngineApi> {
@@ -27,14 +20,12 @@ export async function connectRemoteEngine(url: string, options: ConnectOptions =
     ...(opts.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: opts.requestTimeoutMs }),
     ...(opts.maxInFlight === undefined ? {} : { maxInFlight: opts.maxInFlight }),
     ...(opts.reconnectAttempts === undefined ? {} : { reconnect: { maxAttempts: opts.reconnectAttempts } }),
-    logger: (options.logger as Logger | undefined) ?? defaultLogger,
+    logger: toLogger(options.logger) ?? defaultLogger,
   });
 }
 
 /** `connect("brook://127.0.0.1:7654?token=…")`: a LocalBroker over the wire. */
 export async function connectBrook(url: string, options: ConnectOptions = {}): Promise<LocalBroker> {
   const api = await connectRemoteEngine(url, options);
-  return new LocalBroker(redactUrl(url), api, (options.logger as Logger | undefined) ?? defaultLogger);
+  return new LocalBroker(redactUrl(url), api, toLogger(options.logger) ?? defaultLogger);
 }
-
-registerBackend("brook", connectBrook);
