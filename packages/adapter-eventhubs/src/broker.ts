@@ -21,6 +21,8 @@ export interface EventHubsPublisherOptions<T> extends PublisherOptions<T> {
  */
 export class EventHubsBroker extends BrokerSkeleton<EventHubsAdmin, EventHubsPublishTransport, EventHubsSubscriptionSource> {
   readonly capabilities: Capabilities;
+  /** OpenTelemetry `messaging.system` of Azure Event Hubs (semantic conventions) */
+  protected override readonly messagingSystem = "eventhubs";
   private readonly producers = new Map<string, EventHubProducerClient>();
   /** the partitionId of the publisher() call in progress, for openTransport (same tick) */
   private nextPartitionId: string | undefined;

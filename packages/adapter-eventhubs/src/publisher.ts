@@ -1,5 +1,5 @@
 import type { Logger, PublishBatchResult } from "@brook/core";
-import { BrookError } from "@brook/core";
+import { BrookError, CONTENT_TYPE_HEADER } from "@brook/core";
 import { IDEMPOTENCY_HEADER, partitionForKey, type BackendLimits, type PublishTransport, type WireMessage } from "@brook/core/spi";
 import type { EventDataBatch, EventHubProducerClient } from "@azure/event-hubs";
 import { notFound } from "./admin.js";
@@ -153,11 +153,18 @@ function toBatchEntry(m: WireMessage): BatchEntry {
   const applicationProperties: Record<string, string> = { ...m.headers };
   if (m.idempotencyKey !== undefined) applicationProperties[IDEMPOTENCY_HEADER] = m.idempotencyKey;
   const value = m.value;
+  // The idempotency key is also the AMQP message-id, the content-type header also the AMQP
+  // content-type (what raw Event Hubs consumers and Schema Registry read).
+  const contentType = m.headers[CONTENT_TYPE_HEADER];
+  const properties =
+    m.idempotencyKey === undefined && contentType === undefined
+      ? undefined
+      : { ...(m.idempotencyKey === undefined ? {} : { messageId: m.idempotencyKey }), ...(contentType === undefined ? {} : { contentType }) };
   return {
     body: Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength),
     bodyType: "data",
     applicationProperties,
     ...(m.key === undefined ? {} : { messageAnnotations: { "x-opt-partition-key": m.key } }),
-    ...(m.idempotencyKey === undefined ? {} : { properties: { messageId: m.idempotencyKey } }),
+    ...(properties === undefined ? {} : { properties }),
   } as BatchEntry;
 }

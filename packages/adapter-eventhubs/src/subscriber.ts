@@ -1,4 +1,4 @@
-import { BrookError, type Logger, type PartitionHealth, type SeekTarget, type StartFrom } from "@brook/core";
+import { BrookError, CONTENT_TYPE_HEADER, type Logger, type PartitionHealth, type SeekTarget, type StartFrom } from "@brook/core";
 import {
   IDEMPOTENCY_HEADER,
   waitWithTimeout,
@@ -139,6 +139,9 @@ export class EventHubsSubscriptionSource implements CommitSource {
     } catch (err) {
       throw toEventHubsBrookError(err, `read partition ownership of event hub "${hub}" (consumer group "${group}")`);
     }
+    // Every write starts in the same turn as the ownership read it was checked against, so no
+    // claim that this process has already seen can slip in between.
+    const writes: Array<Promise<void>> = [];
     for (const [partition, sequenceNumber] of wanted) {
       const state = this.partitions.get(partition);
       if (state === undefined || state.lost) continue;
@@ -151,23 +154,31 @@ export class EventHubsSubscriptionSource implements CommitSource {
       }
       const offset = state.offsets.get(sequenceNumber);
       if (offset === undefined) continue;
-      try {
-        await this.store.updateCheckpoint({
-          fullyQualifiedNamespace: this.client.fullyQualifiedNamespace,
-          eventHubName: this.client.eventHubName,
-          consumerGroup: group,
-          partitionId: partition,
-          sequenceNumber: Number(sequenceNumber),
-          offset,
-        });
-      } catch (err) {
-        throw toEventHubsBrookError(err, `checkpoint event hub "${hub}" partition ${partition} (consumer group "${group}")`);
-      }
-      for (const seq of state.offsets.keys()) {
-        state.offsets.delete(seq);
-        if (seq === sequenceNumber) break;
-      }
+      writes.push(
+        this.store
+          .updateCheckpoint({
+            fullyQualifiedNamespace: this.client.fullyQualifiedNamespace,
+            eventHubName: this.client.eventHubName,
+            consumerGroup: group,
+            partitionId: partition,
+            sequenceNumber: Number(sequenceNumber),
+            offset,
+          })
+          .then(
+            () => {
+              for (const seq of state.offsets.keys()) {
+                state.offsets.delete(seq);
+                if (seq === sequenceNumber) break;
+              }
+            },
+            (err: unknown) => {
+              throw toEventHubsBrookError(err, `checkpoint event hub "${hub}" partition ${partition} (consumer group "${group}")`);
+            },
+          ),
+      );
     }
+    const failures = (await Promise.allSettled(writes)).filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failures.length > 0) throw failures[0]!.reason;
   }
 
   async seek(target: SeekTarget): Promise<void> {
@@ -379,6 +390,8 @@ export function toSourceRecord(partition: string, e: ReceivedEventData): SourceR
     if (value === undefined || value === null) continue;
     headers[name] = typeof value === "string" ? value : Buffer.isBuffer(value) ? value.toString("utf8") : typeof value === "object" ? JSON.stringify(value) : String(value);
   }
+  // A raw producer's AMQP content-type is the header the auto codec decodes by (a header wins).
+  if (headers[CONTENT_TYPE_HEADER] === undefined && typeof e.contentType === "string" && e.contentType !== "") headers[CONTENT_TYPE_HEADER] = e.contentType;
   const messageId = typeof e.messageId === "string" ? e.messageId : undefined;
   return {
     partition,
