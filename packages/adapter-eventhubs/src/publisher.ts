@@ -24,8 +24,14 @@ type BatchEntry = Parameters<EventDataBatch["tryAdd"]>[0];
  * the partition and an empty offset (the README says so).
  */
 export class EventHubsPublishTransport implements PublishTransport {
+  /** OpenTelemetry `messaging.system` of Azure Event Hubs */
+  readonly system = "eventhubs";
   private partitionIds: Promise<string[]> | undefined;
   private nextKeyless = Math.floor(Math.random() * 1_000);
+  /** per partition: the last sequence number read right after this publisher's last batch */
+  private readonly lastKnown = new Map<string, number>();
+  /** per partition: this publisher's batches being sent */
+  private readonly sending = new Map<string, number>();
 
   constructor(
     readonly topic: string,
@@ -129,14 +135,28 @@ export class EventHubsPublishTransport implements PublishTransport {
     await flush();
   }
 
-  /** Sends one batch; resolves with the first event's sequence number when it can be told. */
+  /**
+   * Sends one batch; resolves with the first event's sequence number when it can be told. The
+   * partition's last sequence number read after a batch is the "before" of the next one when no
+   * other send of this publisher to that partition ran meanwhile (one read per batch instead of
+   * two); a write by anyone else in between shows as a count that does not add up.
+   */
   private async sendBatch(partition: string, batch: EventDataBatch): Promise<number | undefined> {
-    const before = await this.lastEnqueued(partition);
-    await this.client.sendBatch(batch);
-    const after = await this.lastEnqueued(partition);
-    if (before !== undefined && after !== undefined && after - before === batch.count) return before + 1;
-    this.logger.debug(`event hub "${this.topic}" partition ${partition}: another producer wrote while a batch of ${batch.count} was sent; its positions are unknown`);
-    return undefined;
+    const alone = (this.sending.get(partition) ?? 0) === 0;
+    this.sending.set(partition, (this.sending.get(partition) ?? 0) + 1);
+    try {
+      let before = alone ? this.lastKnown.get(partition) : undefined;
+      this.lastKnown.delete(partition);
+      before ??= await this.lastEnqueued(partition);
+      await this.client.sendBatch(batch);
+      const after = await this.lastEnqueued(partition);
+      if (after !== undefined && this.sending.get(partition) === 1) this.lastKnown.set(partition, after);
+      if (before !== undefined && after !== undefined && after - before === batch.count) return before + 1;
+      this.logger.debug(`event hub "${this.topic}" partition ${partition}: another producer wrote while a batch of ${batch.count} was sent; its positions are unknown`);
+      return undefined;
+    } finally {
+      this.sending.set(partition, this.sending.get(partition)! - 1);
+    }
   }
 
   private async lastEnqueued(partition: string): Promise<number | undefined> {

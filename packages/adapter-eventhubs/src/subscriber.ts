@@ -79,6 +79,8 @@ export class EventHubsSubscriptionSource implements CommitSource {
   /** handed to the SDK by reference: a seek changes a partition's entry before its restart */
   private readonly startPositions: Record<string, EventPosition>;
   private readonly defaultStarts: Record<string, EventPosition>;
+  /** startFrom "latest": each partition's end when subscribe() was called (saved as the group's first checkpoint) */
+  private readonly latestStarts = new Map<string, { sequenceNumber: number; offset: string }>();
   /** the seek target of partitions restarting for a seek (sequence number, or undefined for a time) */
   private readonly seekStarts = new Map<string, number | undefined>();
   private stopping = false;
@@ -106,6 +108,7 @@ export class EventHubsSubscriptionSource implements CommitSource {
   async start(sink: DeliverySink): Promise<void> {
     this.sink = sink;
     const { hub, group } = this.options;
+    if (this.options.startFrom === "latest") await this.resolveLatest();
     this.subscription = this.client.subscribe(
       {
         processInitialize: async (ctx) => this.initialize(ctx),
@@ -237,7 +240,32 @@ export class EventHubsSubscriptionSource implements CommitSource {
 
   // ---- SDK handlers ----
 
-  private initialize(ctx: PartitionContext): void {
+  /**
+   * "latest" is fixed when subscribe() is called: each partition's last event then (read from the
+   * service), so the receivers start right after it and the group's first checkpoint records it.
+   * A message published after subscribe() resolves reaches the group even when this member
+   * closes before receiving it.
+   */
+  private async resolveLatest(): Promise<void> {
+    const { hub, group } = this.options;
+    await Promise.all(
+      this.options.partitionIds.map(async (partition) => {
+        let props;
+        try {
+          props = await this.client.getPartitionProperties(partition);
+        } catch (err) {
+          throw toEventHubsBrookError(err, `read the end of event hub "${hub}" partition ${partition} (consumer group "${group}")`);
+        }
+        const offset = props.isEmpty ? "-1" : String(props.lastEnqueuedOffset);
+        this.latestStarts.set(partition, { sequenceNumber: props.isEmpty ? -1 : props.lastEnqueuedSequenceNumber, offset });
+        const position: EventPosition = { offset, isInclusive: false };
+        this.defaultStarts[partition] = position;
+        this.startPositions[partition] = position;
+      }),
+    );
+  }
+
+  private async initialize(ctx: PartitionContext): Promise<void> {
     const partition = ctx.partitionId;
     if (this.stopping || this.sink === undefined) return;
     let assignment: PartitionAssignment;
@@ -249,10 +277,29 @@ export class EventHubsSubscriptionSource implements CommitSource {
       assignment = { partition, lastCommitted: seq === undefined || seq === 0 ? undefined : String(seq - 1), startOffset: seq === undefined ? undefined : String(seq) };
     } else {
       const checkpoint = this.store.startedFrom.get(partition);
-      assignment =
-        checkpoint === undefined
-          ? { partition, lastCommitted: undefined, startOffset: undefined }
-          : { partition, lastCommitted: String(checkpoint.sequenceNumber), startOffset: String(checkpoint.sequenceNumber + 1) };
+      const latest = this.latestStarts.get(partition);
+      if (checkpoint !== undefined) {
+        assignment = { partition, lastCommitted: String(checkpoint.sequenceNumber), startOffset: String(checkpoint.sequenceNumber + 1) };
+      } else if (latest !== undefined) {
+        // The group's first start on this partition: save it before the receiver runs.
+        const { hub, group } = this.options;
+        try {
+          await this.store.updateCheckpoint({
+            fullyQualifiedNamespace: this.client.fullyQualifiedNamespace,
+            eventHubName: this.client.eventHubName,
+            consumerGroup: group,
+            partitionId: partition,
+            sequenceNumber: latest.sequenceNumber,
+            offset: latest.offset,
+          });
+        } catch (err) {
+          this.sink.error(toEventHubsBrookError(err, `save the start of event hub "${hub}" partition ${partition} (consumer group "${group}")`));
+        }
+        if (this.stopping) return;
+        assignment = { partition, lastCommitted: latest.sequenceNumber < 0 ? undefined : String(latest.sequenceNumber), startOffset: String(latest.sequenceNumber + 1) };
+      } else {
+        assignment = { partition, lastCommitted: undefined, startOffset: undefined };
+      }
     }
     this.partitions.set(partition, { id: partition, generation: 0, lost: false, restart: undefined, offsets: new Map(), receiving: false });
     this.sink.assigned([assignment]);
