@@ -84,6 +84,9 @@ describeEventHubs("ownership moves", (eh) => {
       commitIntervalMs: 50,
       handler: async (m) => {
         await sleep(100);
+        // After its first ten, A's handlers wait for B's claim: A has work in flight on both
+        // partitions when one of them moves (however slowly B joins on a busy machine).
+        if (handled.size >= 10) await waitFor(() => bClaims.length > 0, 60_000, "B's claim");
         handled.set(m.data, [...(handled.get(m.data) ?? []), "a"]);
       },
     });
