@@ -168,6 +168,18 @@ try {
     env.BROOK_TEST_PUBSUB_HOST = pubsub.host;
     log(`pubsub emulator on ${pubsub.host} (pid ${pubsub.pid})`);
   }
+  if (!skipped.has("kinesis") && existsSync(join(root, "scripts/backends/kinesis.mjs"))) {
+    const { startKinesis } = await import("./backends/kinesis.mjs");
+    const kinesis = await startKinesis({ log });
+    backends.push(kinesis);
+    env.BROOK_TEST_KINESIS_ENDPOINT = kinesis.kinesisEndpoint;
+    env.BROOK_TEST_DYNAMO_ENDPOINT = kinesis.dynamoEndpoint;
+    // The AWS SDK warns once per process on Node 20 that its 2027 releases need Node 22, and
+    // would look for credentials on a cloud metadata service; neither helps a test run.
+    env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
+    env.AWS_EC2_METADATA_DISABLED = "true";
+    log(`kinesis-local on ${kinesis.kinesisEndpoint}, dynalite on ${kinesis.dynamoEndpoint} (pids ${kinesis.pids.join(", ")})`);
+  }
   if (!skipped.has("eventhubs") && existsSync(join(root, "scripts/backends/eventhubs.mjs"))) {
     // The project's AMQP test server + Azurite (checkpoints); see scripts/backends/eventhubs.mjs.
     const { startEventHubs } = await import("./backends/eventhubs.mjs");

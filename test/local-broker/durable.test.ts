@@ -56,11 +56,13 @@ test("a torn tail from a crash is cut on reopen and publishing continues", async
   await broker.admin.createTopic("t", { partitions: 1 });
   await broker.publisher<number>("t").publishBatch(Array.from({ length: 5 }, (_, i) => ({ data: i })));
   await broker.close();
-  // Simulate a write torn by a crash: garbage half-batch at the end of the active segment.
+  // Simulate a write torn by a crash: the first bytes of a batch (length, CRC, magic 1,
+  // attributes 0, ...) at the end of the active segment. (Bytes an interrupted write cannot
+  // leave — a header field that is wrong for this position — are damage, FORMAT.md §7.)
   const partDir = join(dir, "topics", readdirSync(join(dir, "topics"))[0]!, "0");
   const log = join(partDir, readdirSync(partDir).find((f) => f.endsWith(".log"))!);
   const fd = openSync(log, "a");
-  writeSync(fd, Buffer.from([0, 0, 1, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3]));
+  writeSync(fd, Buffer.from([0, 0, 1, 0, 0xde, 0xad, 0xbe, 0xef, 1, 0, 0]));
   closeSync(fd);
   const size = statSync(log).size;
   // Remove the clean-shutdown marker so recovery scans the tail, as after a real crash.

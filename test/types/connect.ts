@@ -5,6 +5,7 @@
 import { connect, type Broker } from "@brook/core";
 import type { KafkaBroker } from "@brook/adapter-kafka";
 import type { PubSubBroker } from "@brook/adapter-pubsub";
+import type { KinesisBroker } from "@brook/adapter-kinesis";
 import type { EventHubsBroker } from "@brook/adapter-eventhubs";
 import type { LocalBroker } from "@brook/local-broker";
 
@@ -18,11 +19,19 @@ export async function typed(): Promise<void> {
   // @ts-expect-error fsync takes "never" | "interval" | "always"
   await connect("local:./data", { fsync: "sometimes" });
   const pubsub: PubSubBroker = await connect("pubsub://project?emulatorHost=127.0.0.1:8085", { messageOrdering: false });
+  const kinesis: KinesisBroker = await connect("kinesis://us-east-1?endpoint=http://127.0.0.1:4567", { leaseTable: "{group}", failoverTimeMs: 10_000, envelope: "kpl" });
+  // @ts-expect-error envelope takes "auto" | "kpl" | "none"
+  await connect("kinesis://us-east-1", { envelope: "json" });
+  // The Kinesis broker's typed extras: setPartitions on its admin, publisher options.
+  await kinesis.admin.setPartitions("orders", 4);
+  kinesis.publisher<string>("orders", { aggregate: true, explicitHashKey: () => "0" });
+  // @ts-expect-error aggregate is a boolean
+  kinesis.publisher<string>("orders", { aggregate: "yes" });
   const eventhubs: EventHubsBroker = await connect("eventhubs://myns.servicebus.windows.net/orders", { checkpointStore: "memory", updateIntervalMs: 1_000 });
   // @ts-expect-error checkpointStore takes "blob" | "memory" | a CheckpointStore
   await connect("eventhubs://myns.servicebus.windows.net/orders", { checkpointStore: "disk" });
   void eventhubs;
   // A URL known only at run time: any broker, options checked when it opens.
   const anyBroker: Broker = await connect(process.env.BROOK_URL ?? "memory:", { clientId: "svc" });
-  void [kafka, local, pubsub, anyBroker];
+  void [kafka, local, pubsub, kinesis, anyBroker];
 }

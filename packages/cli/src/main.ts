@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `brook`: serve the local broker (brook serve) and work with a broker from the shell:
- * topics, publish, tail, groups, bench. Client commands take --url (default
+ * topics, publish, tail, groups, bench; check and repair a local broker's data directory. Client commands take --url (default
  * brook://127.0.0.1:7654, or env BROOK_URL) and --token (or env BROOK_TOKEN). A failure
  * prints one line, `error CODE: message`, and exits with status 1 (2 for usage errors).
  */
@@ -13,6 +13,7 @@ import { registerBench } from "./bench.js";
 import { registerGroups } from "./groups.js";
 import { registerPublish } from "./publish.js";
 import { registerServe } from "./serve.js";
+import { registerStorage } from "./storage.js";
 import { registerTail } from "./tail.js";
 import { registerTopics } from "./topics.js";
 
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerTail(program);
   registerGroups(program);
   registerBench(program);
+  registerStorage(program);
   return program;
 }
 

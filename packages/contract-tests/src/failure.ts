@@ -1,5 +1,5 @@
 import { expect } from "@jest/globals";
-import { DLQ_HEADERS, PermanentError, type ReceivedMessage } from "@brook/core";
+import { DLQ_HEADERS, PermanentError, schemaCodec, type ReceivedMessage, type StandardSchemaV1 } from "@brook/core";
 import { needs, type ContractContext } from "./context.js";
 import { sleep, uniqueTopic, waitFor } from "./helpers.js";
 
@@ -73,6 +73,39 @@ export function failureCases(ctx: ContractContext): void {
     },
   );
 
+  when(
+    "a schema codec refuses a publish that does not match (INVALID_ARGUMENT) and dead-letters a received message that does not match with the validator's reason, without retries",
+    needs.nothing,
+    async () => {
+      const name = await ctx.topic("schema", 1);
+      const dlq = await ctx.topic("schema-dlq", 1);
+      const codec = schemaCodec(positiveTotal);
+      const calls: number[] = [];
+      await ctx.subscribe(name, {
+        group: "g",
+        codec,
+        retry: { maxAttempts: 3, minDelayMs: 5, maxDelayMs: 20 },
+        deadLetter: { topic: dlq },
+        handler: (m) => void calls.push(m.data.total),
+      });
+      const dead: ReceivedMessage<string>[] = [];
+      await ctx.subscribe<string>(dlq, { group: "dlq-reader", codec: "string", handler: (m) => void dead.push(m) });
+      const pub = ctx.broker.publisher(name, { codec });
+      await expect(pub.publish({ data: { total: -1 } })).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/total: must be >= 0/) });
+      // Another producer, without the schema, writes one that does not match, then a good one.
+      await ctx.broker.publisher(name, { codec: "json" }).publish({ key: "k", data: { total: "seven" } });
+      await pub.publish({ key: "k", data: { total: 7 } });
+      await waitFor(() => dead.length >= 1 && calls.length >= 1, wait(30_000), "the dead letter and the good message");
+      await sleep(200);
+      expect(calls).toEqual([7]);
+      expect(dead).toHaveLength(1);
+      expect(JSON.parse(dead[0]!.data)).toEqual({ total: "seven" });
+      expect(dead[0]!.headers[DLQ_HEADERS.reason]).toMatch(/does not match the schema: total: must be a number/);
+      expect(dead[0]!.headers[DLQ_HEADERS.attempts]).toBe("1");
+      await pub.close();
+    },
+  );
+
   when("a dead-letter topic that does not exist is refused at subscribe (TOPIC_NOT_FOUND naming deadLetter.topic), not discovered at the first poison message", needs.nothing, async () => {
     const name = await ctx.topic("dlq-missing", 1);
     const missing = uniqueTopic("dlq-nowhere");
@@ -83,3 +116,17 @@ export function failureCases(ctx: ContractContext): void {
     expect(await ctx.broker.admin.topicExists(missing)).toBe(false);
   });
 }
+
+/** A Standard Schema validator written by hand (what zod or valibot provide): `{ total >= 0 }`. */
+const positiveTotal: StandardSchemaV1<unknown, { total: number }> = {
+  "~standard": {
+    version: 1,
+    vendor: "contract",
+    validate(value) {
+      const total = (value as { total?: unknown } | null)?.total;
+      if (typeof total !== "number") return { issues: [{ message: "must be a number", path: ["total"] }] };
+      if (total < 0) return { issues: [{ message: "must be >= 0", path: ["total"] }] };
+      return { value: { total } };
+    },
+  },
+};

@@ -1,3 +1,4 @@
+import { metricsActive, meterSubscription, timeHandler } from "./metrics.js";
 import { BrookError, abortable, abortedError, toBrookError } from "./errors.js";
 import { bytesCodec } from "./codec.js";
 import { defaultLogger, type Logger } from "./logger.js";
@@ -114,6 +115,13 @@ export abstract class BrokerSkeleton<
     this.ensureOpen();
     this.checkTopicName(topic);
     const resolved = resolveSubscribeOptions(options, this.capabilities);
+    if (metricsActive()) {
+      const mode = resolved.handler;
+      resolved.handler =
+        mode.kind === "message"
+          ? { kind: "message", handler: timeHandler(this.messagingSystem, topic, resolved.group, mode.handler) }
+          : { ...mode, handler: timeHandler(this.messagingSystem, topic, resolved.group, mode.handler) };
+    }
     if (options.signal?.aborted === true) throw abortedError(options.signal, `subscribe to topic "${topic}"`);
     if (resolved.deadLetter.kind === "topic") this.checkTopicName(resolved.deadLetter.topic, "deadLetter.topic");
     await this.ensureTopic(topic, "topic", resolved.createIfMissing);
@@ -133,8 +141,10 @@ export abstract class BrokerSkeleton<
       onClosed: () => {
         this.subscriptions.delete(subscription);
         detach();
+        unmeter();
       },
     });
+    const unmeter = meterSubscription(subscription, this.messagingSystem, topic, resolved.group);
     this.subscriptions.add(subscription);
     const signal = options.signal;
     if (signal === undefined) {

@@ -10,6 +10,11 @@ export interface Codec<T> {
   decode(bytes: Uint8Array, headers?: Headers): T;
   /** The content-type header a value is published with, when the codec sets one. */
   contentType?(value: T): string | undefined;
+  /**
+   * Further headers a value is published with (e.g. the writer schema's fingerprint); headers
+   * the application set itself win.
+   */
+  headers?(value: T): Headers | undefined;
 }
 
 export type CodecName = "auto" | "bytes" | "string" | "json";

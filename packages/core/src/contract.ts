@@ -158,6 +158,8 @@ export interface PartitionHealth {
   /** messages published to the partition and not yet settled by this group, when known */
   lag: number | undefined;
   inFlight: number;
+  /** how far the reader is behind the partition's newest message, in ms, where the backend reports it (Kinesis) */
+  lagMs?: number;
   lastProgressAt: Date | undefined;
   stalled: boolean;
 }

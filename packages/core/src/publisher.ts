@@ -1,3 +1,4 @@
+import { metricsActive, recordSend } from "./metrics.js";
 import { BrookError, abortable, abortedError, closedError, invalidArgument, toBrookError } from "./errors.js";
 import { Batcher } from "./batcher.js";
 import { CONTENT_TYPE_HEADER, resolveCodec } from "./codec.js";
@@ -185,6 +186,11 @@ export class CorePublisher<T> implements Publisher<T> {
       const type = this.codec.contentType(message.data);
       if (type !== undefined) headers[CONTENT_TYPE_HEADER] = type;
     }
+    if (this.codec.headers !== undefined) {
+      for (const [name, value] of Object.entries(this.codec.headers(message.data) ?? {})) {
+        if (headers[name] === undefined) headers[name] = value;
+      }
+    }
     let value: Uint8Array;
     try {
       value = this.codec.encode(message.data);
@@ -218,16 +224,27 @@ export class CorePublisher<T> implements Publisher<T> {
 
   /** A thrown transport error becomes that error for every entry, so results stay per entry. */
   private async sendOnce(batch: WireMessage[]): Promise<PublishBatchResult[]> {
+    const started = metricsActive() ? performance.now() : undefined;
+    let results: PublishBatchResult[];
     try {
-      const results = await this.transport.send(batch);
+      results = await this.transport.send(batch);
       if (results.length !== batch.length) {
         throw new BrookError("INTERNAL", `transport returned ${results.length} results for ${batch.length} messages`);
       }
-      return results;
     } catch (err) {
       const error = toBrookError(err, "UNAVAILABLE");
-      return batch.map(() => ({ ok: false as const, error }));
+      results = batch.map(() => ({ ok: false as const, error }));
     }
+    if (started !== undefined) {
+      let ok = 0;
+      const failed = new Map<string, number>();
+      for (const r of results) {
+        if (r.ok) ok++;
+        else failed.set(r.error.code, (failed.get(r.error.code) ?? 0) + 1);
+      }
+      recordSend(this.transport.system ?? "brook", this.topic, ok, failed, performance.now() - started);
+    }
+    return results;
   }
 }
 

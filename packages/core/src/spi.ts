@@ -63,6 +63,12 @@ export interface SourceRecord {
   handle?: unknown;
 }
 
+/** What a source knows of a partition's unread messages (see DeliverySink.reportBacklog). */
+export interface PartitionBacklog {
+  records: number | undefined;
+  behindMs?: number | undefined;
+}
+
 export interface PartitionAssignment {
   partition: string;
   /** the group's committed position: the last settled offset (see "Offsets" above) */
@@ -86,6 +92,14 @@ export interface DeliverySink {
   reset(partition: string, assignment: PartitionAssignment): void;
   /** The offset the next published message will get, for lag in health(). */
   reportEnd(partition: string, endOffset: string): void;
+  /**
+   * For logs whose offsets are not consecutive numbers (Kinesis sequence numbers), instead of
+   * reportEnd: the partition's messages the source has not handed to core yet (fetched and held
+   * back, or still unread), `undefined` when the reader is behind by a count it cannot know; and
+   * how far behind the partition's newest message the reader is, in ms, where the backend says.
+   * health() then reports lag as these plus the messages in flight.
+   */
+  reportBacklog(partition: string, backlog: PartitionBacklog): void;
   error(error: BrookError): void;
   readonly closing: boolean;
 }

@@ -15,6 +15,11 @@ function tracer(api: OtelApi): ReturnType<OtelApi["trace"]["getTracer"]> {
   return cachedTracer;
 }
 
+/** The OpenTelemetry API once loadOtel() found it; undefined before or without it. */
+export function otelApi(): OtelApi | undefined {
+  return otel ?? undefined;
+}
+
 /** Loads the optional OpenTelemetry API once; null when it is not installed. */
 export async function loadOtel(): Promise<OtelApi | null> {
   if (otel !== undefined) return otel;

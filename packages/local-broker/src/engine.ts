@@ -63,8 +63,43 @@ export class LogEngine implements EngineApi {
       const logs: PartitionLog[] = [];
       for (let p = 0; p < config.partitions; p++) logs.push(await store.openPartition(name, p));
       engine.topics.set(name, { name, config, logs, nextUnkeyed: 0 });
+      await engine.restoreDedupe(name, logs);
     }
     return engine;
+  }
+
+  /**
+   * FORMAT.md §7 "Dedupe window": every record carries its idempotency key, so after an unclean
+   * stop the window is restored from the log — a key is remembered exactly when its record is,
+   * even if the crash came before its dedupe entry was written.
+   */
+  private async restoreDedupe(topic: string, logs: readonly PartitionLog[]): Promise<void> {
+    const now = this.now();
+    const metadata = this.store.metadata;
+    for (let partition = 0; partition < logs.length; partition++) {
+      const log = logs[partition]!;
+      if (log.recoveredUnclean !== true) continue;
+      // Entries are journaled in append order: start after the last one the journal has.
+      const last = metadata.lastDedupeOffset?.(topic, partition);
+      let from = Math.max(await log.offsetForTime(now - this.dedupeWindowMs), last === undefined ? 0 : last + 1);
+      try {
+        while (from < log.endOffset) {
+          const records = await log.read(from, 1000);
+          if (records.length === 0) break;
+          for (const r of records) {
+            const expiresAt = r.timestamp + this.dedupeWindowMs;
+            if (r.idempotencyKey === undefined || expiresAt <= now) continue;
+            if (metadata.dedupeGet(topic, r.idempotencyKey, now) === undefined) {
+              metadata.dedupePut(topic, r.idempotencyKey, { partition, offset: r.offset, expiresAt });
+            }
+          }
+          from = records[records.length - 1]!.offset + 1;
+        }
+      } catch (err) {
+        // Damage stops the restore at the damage; reading there reports it (CORRUPT_DATA).
+        if (!(err instanceof BrookError && err.code === "CORRUPT_DATA")) throw err;
+      }
+    }
   }
 
   // ---- topics ----
@@ -97,8 +132,9 @@ export class LogEngine implements EngineApi {
     this.topics.delete(name);
     this.coordinator.topicDeleted(name);
     for (const log of topic.logs) await log.close();
-    await this.store.metadata.deleteTopic(name);
+    // the store removes the directory first (FORMAT.md §8a), then the metadata forgets it
     await this.store.deleteTopic(name);
+    await this.store.metadata.deleteTopic(name);
     this.wakeAll(name);
   }
 

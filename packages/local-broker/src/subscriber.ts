@@ -7,6 +7,8 @@ import type { StoredRecord } from "./storage/types.js";
 
 const FETCH_WAIT_MS = 500;
 const MAX_FETCH_RECORDS = 4_096;
+/** how often a consumer waiting for room in its in-flight window refreshes the end offset */
+const END_REFRESH_MS = 1_000;
 
 interface PartitionLoop {
   partition: number;
@@ -186,12 +188,34 @@ export class LocalSubscriptionSource implements CommitSource, GroupMember {
     await loop.done;
   }
 
+  /**
+   * Waits for room in core's in-flight window. A consumer that is behind waits here while the
+   * log grows, so the end offset is refreshed every second meanwhile: health() and the lag
+   * metric then show the backlog as it is, not as it was at the last fetch.
+   */
+  private async waitForCapacity(loop: PartitionLoop, sink: DeliverySink, partition: string): Promise<void> {
+    if (sink.available > 0) return;
+    let room = false;
+    const capacity = sink.waitForCapacity().then(() => void (room = true));
+    while (!room && !loop.abort.signal.aborted && !sink.closing) {
+      await Promise.race([capacity, new Promise((r) => setTimeout(r, END_REFRESH_MS))]);
+      if (room || loop.abort.signal.aborted || sink.closing) break;
+      try {
+        const peek = await this.api.fetch(this.topic, loop.partition, loop.offset, 1, 0, loop.abort.signal);
+        if (this.loops.get(loop.partition) === loop) sink.reportEnd(partition, String(peek.endOffset));
+      } catch {
+        // The fetch after the wait reports what is wrong; this is only for the lag figure.
+      }
+    }
+    await capacity;
+  }
+
   private async run(loop: PartitionLoop): Promise<void> {
     const sink = this.sink!;
     const partition = String(loop.partition);
     let failures = 0;
     while (!loop.abort.signal.aborted && !sink.closing) {
-      await sink.waitForCapacity();
+      await this.waitForCapacity(loop, sink, partition);
       if (loop.abort.signal.aborted || sink.closing) return;
       let records: StoredRecord[];
       try {

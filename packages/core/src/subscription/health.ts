@@ -1,11 +1,13 @@
 import type { PartitionHealth } from "../contract.js";
 import { nextAfter } from "../offsets.js";
-import type { PartitionAssignment } from "../spi.js";
+import type { PartitionAssignment, PartitionBacklog } from "../spi.js";
 import type { Settlement } from "./settlement.js";
 
 interface PartitionState {
   startOffset: string | undefined;
   endOffset: string | undefined;
+  /** set once the source reports a backlog (reportBacklog) instead of an end offset */
+  backlog: PartitionBacklog | undefined;
   lastProgressAt: number;
   stalled: boolean;
   revoked: boolean;
@@ -44,6 +46,7 @@ export class PartitionHealthTracker {
     this.partitions.set(a.partition, {
       startOffset: a.startOffset,
       endOffset: previous?.endOffset,
+      backlog: previous?.backlog,
       lastProgressAt: Date.now(),
       stalled: false,
       revoked: false,
@@ -81,6 +84,11 @@ export class PartitionHealthTracker {
     if (state !== undefined) state.endOffset = endOffset;
   }
 
+  reportBacklog(partition: string, backlog: PartitionBacklog): void {
+    const state = this.partitions.get(partition);
+    if (state !== undefined) state.backlog = backlog;
+  }
+
   progress(partition: string): void {
     const state = this.partitions.get(partition);
     if (state !== undefined) {
@@ -99,7 +107,9 @@ export class PartitionHealthTracker {
     for (const [partition, state] of this.partitions) {
       if (state.revoked || state.stalled) continue;
       const lag = this.lag(partition, state);
-      const busy = (lag !== undefined && lag > 0) || this.settlement.inFlight(partition) > 0;
+      // A reader behind by an unknown count has work too (its lag is undefined).
+      const behind = state.backlog !== undefined && state.backlog.records === undefined;
+      const busy = (lag !== undefined && lag > 0) || behind || this.settlement.inFlight(partition) > 0;
       if (busy && now - state.lastProgressAt > this.stallTimeoutMs) {
         state.stalled = true;
         this.onStall(this.describe(partition, state));
@@ -108,7 +118,7 @@ export class PartitionHealthTracker {
   }
 
   private describe(partition: string, state: PartitionState): PartitionHealth {
-    return {
+    const health: PartitionHealth = {
       partition,
       committed: this.settlement.committed(partition),
       lag: this.lag(partition, state),
@@ -116,10 +126,19 @@ export class PartitionHealthTracker {
       lastProgressAt: new Date(state.lastProgressAt),
       stalled: state.stalled,
     };
+    if (state.backlog?.behindMs !== undefined) health.lagMs = state.backlog.behindMs;
+    return health;
   }
 
-  /** Published and not yet settled by this group; only where offsets are sequential numbers. */
+  /**
+   * Published and not yet settled by this group: from the source's backlog where it reports one,
+   * else from the end offset where offsets are sequential numbers.
+   */
   private lag(partition: string, state: PartitionState): number | undefined {
+    if (state.backlog !== undefined) {
+      const unread = state.backlog.records;
+      return unread === undefined ? undefined : unread + this.settlement.inFlight(partition);
+    }
     if (state.endOffset === undefined) return undefined;
     try {
       const mark = this.settlement.settledUpTo(partition);

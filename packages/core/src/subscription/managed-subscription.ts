@@ -6,7 +6,7 @@ import { loadOtel } from "../tracing.js";
 import { BOUNDS } from "../bounds.js";
 import type { CloseOptions, PartitionHealth, SeekTarget, Subscription, SubscriptionEvents } from "../contract.js";
 import type { Logger } from "../logger.js";
-import type { DeliverySink, PartitionAssignment, SourceRecord, SubscriptionSource } from "../spi.js";
+import type { DeliverySink, PartitionAssignment, PartitionBacklog, SourceRecord, SubscriptionSource } from "../spi.js";
 import { DeadLetterer, type DeadLetterPublisherFactory } from "./dead-letter.js";
 import { HandlerRunner, type SubscriptionStats } from "./handler-runner.js";
 import { PartitionHealthTracker } from "./health.js";
@@ -227,6 +227,10 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
 
   reportEnd(partition: string, endOffset: string): void {
     this.partitions.reportEnd(partition, endOffset);
+  }
+
+  reportBacklog(partition: string, backlog: PartitionBacklog): void {
+    this.partitions.reportBacklog(partition, backlog);
   }
 
   /**

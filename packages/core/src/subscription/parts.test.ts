@@ -170,6 +170,26 @@ describe("PartitionHealthTracker", () => {
     expect([...h.known()]).toEqual(["0"]);
   });
 
+  test("a reported backlog gives lag as unread plus in flight; a reader behind by an unknown count has undefined lag and can stall", () => {
+    const s = new WatermarkSettlement(commitSource());
+    const stalls: PartitionHealth[] = [];
+    const h = new PartitionHealthTracker(s, 1_000, (x) => stalls.push(x));
+    h.assign({ partition: "shard-1" });
+    // Kinesis-like sequence numbers: neither consecutive nor of one length.
+    for (const offset of ["49590338271490256608559692538361571095921575989136588898", "49590338271490256608559692540925702759324208523137515618", "9223372036854775807"]) {
+      s.track({ ...record(0), partition: "shard-1", offset });
+    }
+    h.reportBacklog("shard-1", { records: 2, behindMs: 0 });
+    expect(h.health()).toMatchObject([{ partition: "shard-1", lag: 5, lagMs: 0, inFlight: 3 }]);
+    h.reportBacklog("shard-1", { records: undefined, behindMs: 86_400_000 });
+    expect(h.health()[0]).toMatchObject({ lag: undefined, lagMs: 86_400_000 });
+    const idle = new PartitionHealthTracker(new WatermarkSettlement(commitSource()), 1_000, (x) => stalls.push(x));
+    idle.assign({ partition: "shard-2" });
+    idle.reportBacklog("shard-2", { records: undefined, behindMs: 5_000 });
+    idle.checkStalls(Date.now() + 2_000);
+    expect(stalls.map((x) => x.partition)).toEqual(["shard-2"]);
+  });
+
   test("a partition without lag or work never stalls; lag is undefined for offsets that are not numbers", () => {
     const stalls: PartitionHealth[] = [];
     const h = new PartitionHealthTracker(new AckSettlement(ackSource()), 10, (x) => stalls.push(x));

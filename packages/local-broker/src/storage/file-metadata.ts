@@ -18,6 +18,9 @@ const TOPIC_PUT = 1;
 const TOPIC_DELETED = 2;
 const COMMIT = 3;
 const DEDUPE = 4;
+const SEGMENT = 5;
+const LOG_START = 6;
+const SKIPPED = 7;
 const END = 255;
 const ENTRY_HEADER_BYTES = 9;
 /** FORMAT.md §5.2 */
@@ -37,6 +40,8 @@ export interface MetadataContext {
   readonly compactBytes: number;
   readonly logger: StoreLogger;
   readonly stats: FileStoreStats;
+  /** `brook repair --skip-damaged` (FORMAT.md §9): skip damaged journal entries, keep the rest */
+  readonly repair?: { skipDamaged: boolean; report: (line: string) => void };
 }
 
 export class FileMetadataStore implements MetadataStore {
@@ -46,6 +51,8 @@ export class FileMetadataStore implements MetadataStore {
   /** topic → idempotency key → entry */
   private readonly dedupe = new Map<string, Map<string, DedupeEntry>>();
   private dedupePuts = 0;
+  /** "topic\0partition" → partition entries (FORMAT.md §5.1): recorded segment bases, skipped ranges */
+  private readonly partitionEntries = new Map<string, PartitionEntries>();
 
   private generation = 0;
   private journalFd: number | undefined;
@@ -61,6 +68,7 @@ export class FileMetadataStore implements MetadataStore {
   private failure: BrookError | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
+  private loadedEmpty = false;
 
   private constructor(
     private readonly dir: string,
@@ -84,23 +92,65 @@ export class FileMetadataStore implements MetadataStore {
     const snapshotPath = path.join(this.dir, "snapshot");
     const snapshot = readFileIfExists(snapshotPath);
     if (snapshot !== undefined) this.loadSnapshot(snapshotPath, snapshot);
+    const generations: number[] = [];
     for (const name of fs.readdirSync(this.dir)) {
       const m = /^journal-(\d{20})\.log$/.exec(name);
-      if (m !== null && Number(m[1]) !== this.generation) unlinkIfExists(path.join(this.dir, name));
+      if (m !== null) generations.push(Number(m[1]));
     }
+    generations.sort((a, b) => a - b);
+    // FORMAT.md §5.2 "Missing metadata": no snapshot, but journals of a generation > 0 — the
+    // snapshot was lost. Replay the journals present in generation order, never delete them
+    // unread, and write the state as a new snapshot.
+    const lostSnapshot = snapshot === undefined && generations.some((g) => g > 0);
+    if (lostSnapshot) {
+      this.ctx.logger.error("metadata snapshot missing: state rebuilt from the journals present (what only the snapshot held is lost)", {
+        dir: this.dir,
+        journals: generations.length,
+      });
+      const now = Date.now();
+      for (const g of generations.slice(0, -1)) {
+        const file = path.join(this.dir, `journal-${String(g).padStart(20, "0")}.log`);
+        const buf = fs.readFileSync(file);
+        this.replay(buf, 0, now, (problem, at) => {
+          if (tornJournalTail(buf, at)) return;
+          throw new BrookError("CORRUPT_DATA", `${file}: metadata journal entry at byte ${at} is damaged (${problem}); the snapshot is missing too`);
+        });
+      }
+      this.generation = generations[generations.length - 1] as number;
+    } else {
+      for (const g of generations) if (g !== this.generation) unlinkIfExists(path.join(this.dir, `journal-${String(g).padStart(20, "0")}.log`));
+    }
+    this.loadedEmpty = snapshot === undefined && !fs.existsSync(this.journalPath);
     const journalPath = this.journalPath;
     const journal = readFileIfExists(journalPath);
     let validEnd = 0;
     if (journal !== undefined) {
       const now = Date.now();
+      let bad: { problem: string; at: number } | undefined;
       validEnd = this.replay(journal, 0, now, (problem, at) => {
-        this.ctx.logger.warn("truncating torn or corrupt metadata journal tail", {
-          file: journalPath,
-          position: at,
-          cutBytes: journal.length - at,
-          reason: problem,
-        });
+        bad = { problem, at };
       });
+      if (bad !== undefined && !tornJournalTail(journal, bad.at) && this.ctx.repair?.skipDamaged === true) {
+        this.skipDamagedEntries(journalPath, journal, bad, now);
+        return;
+      }
+      if (bad !== undefined) {
+        // FORMAT.md §5.1: a torn append is cut; anything else is damage and refuses to open.
+        const torn = tornJournalTail(journal, bad.at);
+        if (!torn) {
+          throw new BrookError(
+            "CORRUPT_DATA",
+            `${journalPath}: metadata journal entry at byte ${bad.at} is damaged (${bad.problem}); ` +
+              `${journal.length - bad.at} bytes from it on are kept untouched — run \`brook check --dir\` / \`brook repair --dir <dir> --skip-damaged\``,
+          );
+        }
+        this.ctx.logger.warn("truncating torn metadata journal tail (an append cut short by a crash)", {
+          file: journalPath,
+          position: bad.at,
+          cutBytes: journal.length - bad.at,
+          reason: bad.problem,
+        });
+      }
     }
     this.journalFd = fs.openSync(journalPath, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
     if (journal !== undefined && validEnd < journal.length) {
@@ -108,6 +158,49 @@ export class FileMetadataStore implements MetadataStore {
       if (this.ctx.fsync !== "never") fs.fsyncSync(this.journalFd);
     }
     this.journalSize = validEnd;
+    if (lostSnapshot) {
+      this.compact();
+      for (const g of generations.slice(0, -1)) unlinkIfExists(path.join(this.dir, `journal-${String(g).padStart(20, "0")}.log`));
+    }
+  }
+
+  /**
+   * FORMAT.md §9: replays every entry that passes its checks, before and after each damaged
+   * one, keeps the old journal as `journal-<G>.<time>.damaged` and writes the state as a new
+   * snapshot + empty journal.
+   */
+  private skipDamagedEntries(journalPath: string, journal: Buffer, first: { problem: string; at: number }, now: number): void {
+    let bad: { problem: string; at: number } | undefined = first;
+    while (bad !== undefined) {
+      const from = bad.at;
+      let next = journal.length;
+      for (let p = from + 1; p + ENTRY_HEADER_BYTES <= journal.length; p++) {
+        const l = journal.readUInt32BE(p);
+        if (l >= ENTRY_HEADER_BYTES && l <= journal.length - p && journal.readUInt32BE(p + 4) === crc32c(journal.subarray(p + 8, p + l))) {
+          next = p;
+          break;
+        }
+      }
+      const line = `skipped metadata journal ${journalPath}: bytes ${from}–${next - 1} (${bad.problem})`;
+      this.ctx.logger.error("damaged metadata journal entry skipped by brook repair --skip-damaged", { file: journalPath, position: from, bytes: next - from, reason: bad.problem });
+      this.ctx.repair?.report(line);
+      bad = undefined;
+      if (next < journal.length) {
+        this.replay(journal, next, now, (problem, at) => {
+          bad = { problem, at };
+        });
+      }
+    }
+    const aside = path.join(this.dir, `journal-${String(this.generation).padStart(20, "0")}.${Date.now()}.damaged`);
+    fs.renameSync(journalPath, aside);
+    this.journalFd = fs.openSync(journalPath, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
+    this.journalSize = 0;
+    this.compact();
+  }
+
+  /** True when neither a snapshot nor a journal was found: a new directory (or lost metadata). */
+  get wasEmpty(): boolean {
+    return this.loadedEmpty;
   }
 
   private loadSnapshot(file: string, buf: Buffer): void {
@@ -200,6 +293,29 @@ export class FileMetadataStore implements MetadataStore {
         const offset = r.f64();
         const expiresAt = r.f64();
         if (expiresAt > now) this.setDedupe(topic, key, { partition, offset, expiresAt });
+        else this.dedupe.get(topic)?.delete(key); // an expired entry removes the key (FORMAT.md §5.1)
+        break;
+      }
+      case SEGMENT: {
+        const topic = r.str();
+        const partition = r.u32();
+        this.entriesOf(topic, partition).segments.add(r.f64());
+        break;
+      }
+      case LOG_START: {
+        const topic = r.str();
+        const partition = r.u32();
+        this.applyLogStart(topic, partition, r.f64());
+        break;
+      }
+      case SKIPPED: {
+        const topic = r.str();
+        const reason = r.str();
+        const partition = r.u32();
+        const from = r.f64();
+        const to = r.f64();
+        const skippedAt = r.f64();
+        this.entriesOf(topic, partition).skipped.push({ from, to, reason, skippedAt });
         break;
       }
       default:
@@ -230,6 +346,7 @@ export class FileMetadataStore implements MetadataStore {
 
   deleteTopic(name: string): Promise<void> {
     this.checkOpen();
+    if (!this.topicConfigs.has(name) && !this.topicsWithPartitionEntries().has(name)) return Promise.resolve();
     this.forgetTopic(name);
     return this.enqueue(encodeEntry(TOPIC_DELETED, [name], undefined, []), true);
   }
@@ -277,6 +394,115 @@ export class FileMetadataStore implements MetadataStore {
     if (++this.dedupePuts % DEDUPE_SWEEP_EVERY === 0) this.sweepDedupe(Date.now());
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Partition entries (FORMAT.md §5.1): what segment files must exist, and skipped ranges
+
+  /** The recorded segment bases of a partition, ascending. */
+  segmentsOf(topic: string, partition: number): number[] {
+    const e = this.partitionEntries.get(partitionKey(topic, partition));
+    return e === undefined ? [] : [...e.segments].sort((a, b) => a - b);
+  }
+
+  /** Ranges an operator chose to skip (`brook repair --skip-damaged`), ascending. */
+  skippedOf(topic: string, partition: number): SkippedRange[] {
+    const e = this.partitionEntries.get(partitionKey(topic, partition));
+    return e === undefined ? [] : [...e.skipped].sort((a, b) => a.from - b.from);
+  }
+
+  /** Topics with partition entries (topic directories the metadata knows of). */
+  topicsWithPartitionEntries(): Set<string> {
+    const out = new Set<string>();
+    for (const key of this.partitionEntries.keys()) out.add(key.slice(0, key.lastIndexOf("\u0000")));
+    return out;
+  }
+
+  /** Records segment files that exist (durable before it resolves, unless fsync "never"). */
+  recordSegments(topic: string, partition: number, bases: readonly number[]): Promise<void> {
+    this.checkOpen();
+    const e = this.entriesOf(topic, partition);
+    const fresh = bases.filter((b) => !e.segments.has(b));
+    if (fresh.length === 0) return Promise.resolve();
+    for (const b of fresh) e.segments.add(b);
+    return this.enqueueAll(
+      fresh.map((b) => encodeEntry(SEGMENT, [topic], partition, [b])),
+      true,
+    );
+  }
+
+  /** Retention deleted every segment below `start` (journaled, fsynced, before the unlinks). */
+  recordLogStart(topic: string, partition: number, start: number): Promise<void> {
+    this.checkOpen();
+    this.applyLogStart(topic, partition, start);
+    return this.enqueue(encodeEntry(LOG_START, [topic], partition, [start]), true);
+  }
+
+  /** The operator skipped the damaged offsets [from, to) (FORMAT.md §9). */
+  recordSkipped(topic: string, partition: number, range: SkippedRange): Promise<void> {
+    this.checkOpen();
+    this.entriesOf(topic, partition).skipped.push({ ...range });
+    return this.enqueue(encodeSkipped(topic, partition, range), true);
+  }
+
+  /**
+   * FORMAT.md §7: dedupe entries pointing at or past the recovered end of a partition name
+   * records a crash took away; a retry of their key must be appended, not reported as a
+   * duplicate of nothing. Each is removed (journaled as an expired entry).
+   */
+  dropDedupeFrom(topic: string, partition: number, end: number): number {
+    const byKey = this.dedupe.get(topic);
+    if (byKey === undefined) return 0;
+    let dropped = 0;
+    for (const [key, e] of [...byKey]) {
+      if (e.partition !== partition || e.offset < end) continue;
+      byKey.delete(key);
+      dropped++;
+      if (this.failure === undefined && !this.closed) {
+        this.pending.push(encodeEntry(DEDUPE, [topic, key], partition, [e.offset, 0]));
+        this.scheduleFlush();
+      }
+    }
+    return dropped;
+  }
+
+  committedPast(topic: string, partition: number, end: number): Array<{ group: string; offset: number }> {
+    const out: Array<{ group: string; offset: number }> = [];
+    for (const [group, byTopic] of this.offsets) {
+      const offset = byTopic.get(topic)?.get(partition);
+      if (offset !== undefined && offset > end) out.push({ group, offset });
+    }
+    return out;
+  }
+
+  lastDedupeOffset(topic: string, partition: number): number | undefined {
+    let last: number | undefined;
+    for (const e of this.dedupe.get(topic)?.values() ?? []) if (e.partition === partition && (last === undefined || e.offset > last)) last = e.offset;
+    return last;
+  }
+
+  highestKnownOffset(topic: string, partition: number): number {
+    let high = 0;
+    for (const byTopic of this.offsets.values()) high = Math.max(high, byTopic.get(topic)?.get(partition) ?? 0);
+    for (const e of this.dedupe.get(topic)?.values() ?? []) if (e.partition === partition) high = Math.max(high, e.offset + 1);
+    return high;
+  }
+
+  private entriesOf(topic: string, partition: number): PartitionEntries {
+    const key = partitionKey(topic, partition);
+    let e = this.partitionEntries.get(key);
+    if (e === undefined) {
+      e = { segments: new Set(), skipped: [] };
+      this.partitionEntries.set(key, e);
+    }
+    return e;
+  }
+
+  private applyLogStart(topic: string, partition: number, start: number): void {
+    const e = this.entriesOf(topic, partition);
+    for (const b of e.segments) if (b < start) e.segments.delete(b);
+    e.segments.add(start);
+    e.skipped = e.skipped.filter((r) => r.to > start);
+  }
+
   close(): Promise<void> {
     this.closing ??= this.doClose();
     return this.closing;
@@ -310,6 +536,8 @@ export class FileMetadataStore implements MetadataStore {
   private forgetTopic(name: string): void {
     this.topicConfigs.delete(name);
     this.dedupe.delete(name);
+    const prefix = `${name}\u0000`;
+    for (const key of [...this.partitionEntries.keys()]) if (key.startsWith(prefix)) this.partitionEntries.delete(key);
     for (const [group, byTopic] of this.offsets) {
       byTopic.delete(name);
       if (byTopic.size === 0) this.offsets.delete(group);
@@ -350,9 +578,13 @@ export class FileMetadataStore implements MetadataStore {
   // Journal writer: coalesced like the partition logs (FORMAT.md §5.1)
 
   private enqueue(entry: Buffer, durable: boolean): Promise<void> {
+    return this.enqueueAll([entry], durable);
+  }
+
+  private enqueueAll(entries: Buffer[], durable: boolean): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     return new Promise<void>((resolve, reject) => {
-      this.pending.push(entry);
+      this.pending.push(...entries);
       this.waiters.push({ resolve, reject });
       if (durable) this.syncRequested = true;
       this.scheduleFlush();
@@ -434,21 +666,34 @@ export class FileMetadataStore implements MetadataStore {
         else byKey.delete(key);
       }
     }
+    for (const [key, e] of this.partitionEntries) {
+      const cut = key.lastIndexOf("\u0000");
+      const topic = key.slice(0, cut);
+      const partition = Number(key.slice(cut + 1));
+      for (const b of e.segments) parts.push(encodeEntry(SEGMENT, [topic], partition, [b]));
+      for (const r of e.skipped) parts.push(encodeSkipped(topic, partition, r));
+    }
     parts.push(encodeEntry(END, [], parts.length - 1, []));
     const generation = this.generation + 1;
     const header = parts[0] as Buffer;
     SNAPSHOT_MAGIC.copy(header, 0);
     writeInt64(header, generation, 8);
     const snapshot = Buffer.concat(parts);
+    // FORMAT.md §5.2: snapshot.tmp, then the new (empty) journal, both durable, then the
+    // atomic rename — a crash at any point leaves either the old pair or the new pair whole.
     const tmp = path.join(this.dir, "snapshot.tmp");
     writeFileSyncDurable(tmp, snapshot, true);
-    fs.renameSync(tmp, path.join(this.dir, "snapshot"));
-    fsyncDirSync(this.dir);
-    this.ctx.stats.fsyncs += 2;
     const oldPath = this.journalPath;
     const oldFd = this.journalFd as number;
+    const newPath = path.join(this.dir, `journal-${String(generation).padStart(20, "0")}.log`);
+    const newFd = fs.openSync(newPath, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
+    fs.fsyncSync(newFd);
+    fsyncDirSync(this.dir);
+    fs.renameSync(tmp, path.join(this.dir, "snapshot"));
+    fsyncDirSync(this.dir);
+    this.ctx.stats.fsyncs += 4;
     this.generation = generation;
-    this.journalFd = fs.openSync(this.journalPath, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
+    this.journalFd = newFd;
     this.journalSize = 0;
     this.snapshotBytes = snapshot.length;
     this.dirty = false;
@@ -475,6 +720,52 @@ export class FileMetadataStore implements MetadataStore {
   private checkOpen(): void {
     if (this.closed) throw new BrookError("CLOSED", "metadata store is closed");
   }
+}
+
+/** A range of offsets an operator chose to skip (FORMAT.md §5.1 `skipped`). */
+export interface SkippedRange {
+  from: number;
+  to: number;
+  reason: string;
+  skippedAt: number;
+}
+
+interface PartitionEntries {
+  segments: Set<number>;
+  skipped: SkippedRange[];
+}
+
+function partitionKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}
+
+function encodeSkipped(topic: string, partition: number, r: SkippedRange): Buffer {
+  return encodeEntry(SKIPPED, [topic, r.reason], partition, [r.from, r.to, r.skippedAt]);
+}
+
+/**
+ * FORMAT.md §5.1: the bad entry at `at` is a torn append (the last thing in the file, cut
+ * short: fewer than 9 bytes left, or a length running past the end with no valid entry
+ * starting after it, or nothing but zeros from it on) — or else damage.
+ */
+export function tornJournalTail(buf: Buffer, at: number): boolean {
+  const left = buf.length - at;
+  if (left < ENTRY_HEADER_BYTES) return true;
+  let zeros = true;
+  for (let i = at; i < buf.length; i++) {
+    if (buf[i] !== 0) {
+      zeros = false;
+      break;
+    }
+  }
+  if (zeros) return true;
+  const len = buf.readUInt32BE(at);
+  if (len <= left) return false; // a complete entry that fails its checks
+  for (let p = at + 1; p + ENTRY_HEADER_BYTES <= buf.length; p++) {
+    const l = buf.readUInt32BE(p);
+    if (l >= ENTRY_HEADER_BYTES && l <= buf.length - p && buf.readUInt32BE(p + 4) === crc32c(buf.subarray(p + 8, p + l))) return false;
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------

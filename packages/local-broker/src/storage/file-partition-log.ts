@@ -24,12 +24,47 @@ import {
   isDecodeError,
 } from "./file-format.js";
 import { fsyncDirSync, fsyncFd, mkdirs, preadFully, pwritev, readFileIfExists, unlinkIfExists, writeFileSyncDurable } from "./file-io.js";
-import { type FdCache, type IndexCache, Segment, SegmentIndex, scanSegment, walkTail } from "./file-segment.js";
+import { type FdCache, type IndexCache, Segment, SegmentIndex, scanSegment, segmentFileStem, walkTail } from "./file-segment.js";
+import { classifyTail } from "./file-damage.js";
+import type { SkippedRange } from "./file-metadata.js";
+
+/** What a partition log needs from the metadata: its partition entries (FORMAT.md §5.1). */
+export interface PartitionEntriesStore {
+  segmentsOf(topic: string, partition: number): number[];
+  skippedOf(topic: string, partition: number): SkippedRange[];
+  recordSegments(topic: string, partition: number, bases: readonly number[]): Promise<void>;
+  recordLogStart(topic: string, partition: number, start: number): Promise<void>;
+  recordSkipped(topic: string, partition: number, range: SkippedRange): Promise<void>;
+  /** removes dedupe entries at or past `end` (records a crash took away); returns how many */
+  dropDedupeFrom(topic: string, partition: number, end: number): number;
+  /** groups whose committed offset in the partition is past `end` */
+  committedPast(topic: string, partition: number, end: number): Array<{ group: string; offset: number }>;
+  /** the highest offset the metadata knows of in a partition (commits, dedupe entries + 1) */
+  highestKnownOffset(topic: string, partition: number): number;
+}
+
+/** `brook repair` (FORMAT.md §9): what opening may do beyond ordinary recovery. */
+export interface RepairMode {
+  /** skip every damaged range explicitly (a `skipped` entry each, logged and reported) */
+  skipDamaged: boolean;
+  /** hears one line per range skipped */
+  report: (line: string) => void;
+}
+
+/** A hole in the offset sequence of a partition (FORMAT.md §7 "Continuity", §9). */
+export interface DamagedRange {
+  from: number;
+  to: number;
+  /** what is damaged, naming the file */
+  reason: string;
+  /** an operator skipped it (`brook repair --skip-damaged`): readers move past it */
+  skipped: boolean;
+}
 
 export type FsyncPolicy = "never" | "interval" | "always";
 
 /** Where the store reports what recovery cut or rebuilt; core's Logger fits. */
-export type StoreLogger = Pick<Logger, "warn">;
+export type StoreLogger = Pick<Logger, "warn" | "error">;
 
 /** Counters for tests and benchmarks. */
 export interface FileStoreStats {
@@ -48,6 +83,8 @@ export interface LogContext {
   readonly fds: FdCache;
   readonly indexes: IndexCache;
   readonly stats: FileStoreStats;
+  readonly metadata: PartitionEntriesStore;
+  readonly repair?: RepairMode;
 }
 
 interface PendingAppend {
@@ -79,18 +116,38 @@ export class FilePartitionLog implements PartitionLog {
   /** bytes written to the active segment since its last fsync */
   private dirty = false;
   private readonly backgroundFsyncs = new Set<Promise<void>>();
+  /** the partition's first offset (its lowest recorded segment, FORMAT.md §5.1) */
+  private logStart = 0;
+  /** holes in the offset sequence, ascending (FORMAT.md §7 "Continuity") */
+  private gaps: DamagedRange[] = [];
+  /** sealed segments found damaged: base → what and where */
+  private readonly damage = new Map<number, string>();
+  /** recorded segment bases whose file is absent */
+  private absent: number[] = [];
+  /** true when the partition was not closed cleanly before this open (FORMAT.md §7) */
+  recoveredUnclean = false;
+  /** "topic/partition", for messages */
+  readonly name: string;
 
   private constructor(
     private readonly ctx: LogContext,
-    /** "topic/partition", for messages */
-    readonly name: string,
+    readonly topic: string,
+    readonly partition: number,
     readonly dir: string,
     private readonly onClosed: (log: FilePartitionLog) => void,
-  ) {}
+  ) {
+    this.name = `${topic}/${partition}`;
+  }
 
   /** Opens the partition directory, creating it when missing, and recovers it (FORMAT.md §7). */
-  static async open(ctx: LogContext, name: string, dir: string, onClosed: (log: FilePartitionLog) => void): Promise<FilePartitionLog> {
-    const log = new FilePartitionLog(ctx, name, dir, onClosed);
+  static async open(
+    ctx: LogContext,
+    topic: string,
+    partition: number,
+    dir: string,
+    onClosed: (log: FilePartitionLog) => void,
+  ): Promise<FilePartitionLog> {
+    const log = new FilePartitionLog(ctx, topic, partition, dir, onClosed);
     try {
       await log.recover();
     } catch (err) {
@@ -101,8 +158,12 @@ export class FilePartitionLog implements PartitionLog {
   }
 
   get startOffset(): number {
-    const first = this.segments[0];
-    return first === undefined ? this.visibleEnd : Math.min(first.base, this.visibleEnd);
+    return Math.min(this.logStart, this.visibleEnd);
+  }
+
+  /** The holes in this partition's offset sequence, skipped ones included (FORMAT.md §9). */
+  damagedRanges(): DamagedRange[] {
+    return this.gaps.map((g) => ({ ...g }));
   }
 
   get endOffset(): number {
@@ -249,6 +310,8 @@ export class FilePartitionLog implements PartitionLog {
     this.active = seg;
     this.ctx.fds.adopt(old);
     this.ctx.indexes.remember(old);
+    // FORMAT.md §5.1 `segment`: after the file and its directory entry are durable.
+    await this.ctx.metadata.recordSegments(this.topic, this.partition, [seg.base]);
   }
 
   /** fsync of a sealed segment under "interval", off the append path. */
@@ -333,6 +396,21 @@ export class FilePartitionLog implements PartitionLog {
     const progress: DecodeProgress = { nextOffset: 0, bytes: 0 };
     let from = Math.max(fromOffset, this.startOffset);
     while (from < this.visibleEnd) {
+      if (from < this.startOffset) {
+        // retention moved the start meanwhile: hand back a contiguous run, or start at the start
+        if (out.length > 0) return out;
+        from = this.startOffset;
+      }
+      // Never read around a hole (FORMAT.md §1, §9): fail with CORRUPT_DATA unless skipped.
+      const gap = this.gapAt(from);
+      if (gap !== undefined) {
+        if (gap.skipped) {
+          from = gap.to;
+          continue;
+        }
+        if (out.length > 0) return out;
+        throw new BrookError("CORRUPT_DATA", this.gapMessage(gap));
+      }
       const seg = this.segmentFor(from);
       if (seg === undefined) break;
       let full: boolean;
@@ -344,15 +422,49 @@ export class FilePartitionLog implements PartitionLog {
         throw err;
       }
       if (full || out.length >= maxRecords) break;
+      if (seg === this.active && !seg.deleted) break;
+      // The segment is exhausted: continue where it ends (a hole there is caught above).
+      const before = from;
       if (out.length > 0 && progress.nextOffset > from) from = progress.nextOffset;
-      // The segment is exhausted: continue at the next one (skipping a gap, if any).
-      const next = this.segmentAfter(seg);
-      if (next === undefined) break;
-      from = Math.max(from, next.base);
+      from = Math.max(from, seg.endOffset);
+      if (from === before && !seg.deleted) break; // no progress: never loop
     }
     return out;
   }
 
+  private gapAt(offset: number): DamagedRange | undefined {
+    for (const g of this.gaps) if (offset >= g.from && offset < g.to) return g;
+    return undefined;
+  }
+
+  private gapMessage(g: DamagedRange): string {
+    return `topic "${this.topic}" partition ${this.partition}: offsets ${g.from}–${g.to - 1} missing (${g.reason}); ` +
+      "readers stop here until an operator skips the range (`brook repair --dir <dir> --skip-damaged`)";
+  }
+
+  /** FORMAT.md §7 "Continuity": every segment ends where the next begins, from the start. */
+  private computeGaps(): void {
+    const skipped = this.ctx.metadata.skippedOf(this.topic, this.partition);
+    const gaps: DamagedRange[] = [];
+    let expected = this.logStart;
+    let prev: Segment | undefined;
+    for (const seg of this.segments) {
+      if (seg.base > expected) {
+        const from = expected;
+        const to = seg.base;
+        const absent = this.absent.filter((b) => b >= from && b < to);
+        let reason: string;
+        if (absent.length > 0) reason = absent.map((b) => `segment ${path.join(this.dir, `${segmentFileStem(b)}.log`)} absent`).join(", ");
+        else if (prev !== undefined && this.damage.has(prev.base)) reason = `${prev.logPath}: ${this.damage.get(prev.base) as string}`;
+        else if (prev !== undefined) reason = `segment ${prev.logPath} ends at offset ${from}, the next segment begins at ${to}`;
+        else reason = `no segment holds them; the first is ${seg.logPath}`;
+        gaps.push({ from, to, reason, skipped: skipped.some((r) => r.from <= from && r.to >= to) });
+      }
+      expected = Math.max(expected, seg.endOffset);
+      prev = seg;
+    }
+    this.gaps = gaps;
+  }
   /**
    * Reads records ≥ `from` from one segment into `out`. Returns true when a limit stopped it.
    * `mayRetry`: on a bad first batch of a sealed segment, rebuild its index and try once more.
@@ -566,6 +678,10 @@ export class FilePartitionLog implements PartitionLog {
       if (scan.index.sameAs(index)) return false;
       this.ctx.logger.warn("segment index did not match its log; rebuilt", { file: seg.indexPath });
       this.adoptScan(seg, scan);
+      if (scan.problem !== undefined && seg !== this.active) {
+        this.damage.set(seg.base, `damaged batch at byte ${scan.validEnd} (offset ${scan.endOffset}): ${scan.problem}`);
+        this.computeGaps();
+      }
       if (!seg.deleted) this.writeIndexFiles(seg, false);
       return true;
     } finally {
@@ -579,15 +695,16 @@ export class FilePartitionLog implements PartitionLog {
   async applyRetention(now: number, retentionMs: number, retentionBytes: number | undefined): Promise<number> {
     this.checkReadable();
     try {
-      return this.dropOldSegments(now, retentionMs, retentionBytes);
+      return await this.dropOldSegments(now, retentionMs, retentionBytes);
     } catch (err) {
       throw this.ioError(err, "applyRetention");
     }
   }
 
-  private dropOldSegments(now: number, retentionMs: number, retentionBytes: number | undefined): number {
+  private async dropOldSegments(now: number, retentionMs: number, retentionBytes: number | undefined): Promise<number> {
     let total = this.sizeBytes();
     const cutoff = now - retentionMs;
+    const doomed: Segment[] = [];
     while (this.segments.length > 1) {
       const seg = this.segments[0] as Segment;
       const byTime = seg.maxTimestamp < cutoff;
@@ -595,7 +712,16 @@ export class FilePartitionLog implements PartitionLog {
       if (!byTime && !bySize) break;
       this.segments.shift();
       total -= seg.size;
-      this.deleteSegmentFiles(seg);
+      doomed.push(seg);
+    }
+    if (doomed.length > 0) {
+      // FORMAT.md §8: the new start is journaled (fsynced) before any file goes.
+      const start = (this.segments[0] as Segment).base;
+      this.logStart = start;
+      this.absent = this.absent.filter((b) => b >= start);
+      this.computeGaps();
+      await this.ctx.metadata.recordLogStart(this.topic, this.partition, start);
+      for (const seg of doomed) this.deleteSegmentFiles(seg);
     }
     return this.startOffset;
   }
@@ -616,7 +742,7 @@ export class FilePartitionLog implements PartitionLog {
   private async recover(): Promise<void> {
     const created = mkdirs(this.dir);
     if (this.ctx.fsync !== "never") for (const d of created) fsyncDirSync(path.dirname(d));
-    const bases: number[] = [];
+    let bases: number[] = [];
     const indexFiles: Array<[number, string]> = [];
     for (const name of fs.readdirSync(this.dir)) {
       const m = /^(\d{20})\.(log|index|timeindex)$/.exec(name);
@@ -633,9 +759,52 @@ export class FilePartitionLog implements PartitionLog {
       unlinkIfExists(cleanMarker);
       if (this.ctx.fsync !== "never") this.fsyncDir();
     }
+    this.recoveredUnclean = !clean;
     const known = new Set(bases);
     for (const [base, name] of indexFiles) {
       if (!known.has(base)) unlinkIfExists(`${this.dir}/${name}`); // left by a retention cut short
+    }
+    // FORMAT.md §7: the segment files against the metadata's partition entries.
+    const meta = this.ctx.metadata;
+    const recorded = meta.segmentsOf(this.topic, this.partition);
+    if (recorded.length === 0) {
+      if (bases.length > 0) {
+        this.ctx.logger.warn("adopting segment files the metadata has no entries for", { partition: this.name, dir: this.dir, segments: bases.length });
+      }
+      this.logStart = bases[0] ?? 0;
+    } else {
+      const lowest = recorded[0] as number;
+      for (const b of bases.filter((x) => x < lowest)) {
+        // below the recorded start: what a retention cut short left (FORMAT.md §8)
+        for (const ext of ["log", "index", "timeindex"]) unlinkIfExists(path.join(this.dir, `${segmentFileStem(b)}.${ext}`));
+      }
+      bases = bases.filter((x) => x >= lowest);
+      const present = new Set(bases);
+      this.absent = recorded.filter((b) => !present.has(b));
+      let lastFile = bases[bases.length - 1];
+      let late = this.absent.filter((b) => lastFile === undefined || b >= lastFile);
+      if (late.length > 0 && this.ctx.repair?.skipDamaged === true) {
+        // FORMAT.md §9: a hole at the end of the log — a new empty segment at the range's end,
+        // so no offset a group may have seen is ever reused; the hole is skipped below.
+        const to = Math.max(...late, meta.highestKnownOffset(this.topic, this.partition));
+        const seg = new Segment(this.dir, to);
+        fs.closeSync(fs.openSync(seg.logPath, "wx"));
+        if (this.ctx.fsync !== "never") this.fsyncDir();
+        await meta.recordSegments(this.topic, this.partition, [to]);
+        bases.push(to);
+        this.absent = this.absent.filter((b) => b !== to);
+        lastFile = to;
+        late = [];
+      }
+      if (late.length > 0) {
+        const files = late.map((b) => `${path.join(this.dir, `${segmentFileStem(b)}.log`)} absent`).join(", ");
+        throw new BrookError(
+          "CORRUPT_DATA",
+          `topic "${this.topic}" partition ${this.partition}: segment ${files}; the metadata records it, and without it the end of the log ` +
+            "would go backwards and new records would reuse offsets — the partition does not open until `brook repair --dir <dir> --skip-damaged`",
+        );
+      }
+      this.logStart = lowest;
     }
     if (bases.length === 0) {
       const seg = new Segment(this.dir, 0);
@@ -646,20 +815,62 @@ export class FilePartitionLog implements PartitionLog {
       this.active = seg;
     } else {
       this.segments = bases.map((b) => new Segment(this.dir, b));
-      for (let i = 0; i < this.segments.length - 1; i++) await this.recoverSealed(this.segments[i] as Segment);
+      const skipped = meta.skippedOf(this.topic, this.partition);
+      for (let i = 0; i < this.segments.length - 1; i++) {
+        const seg = this.segments[i] as Segment;
+        const next = (this.segments[i + 1] as Segment).base;
+        // A range skipped inside a segment is found again by a full scan, so readers move past it.
+        const scan = skipped.some((r) => r.from > seg.base && r.from < next);
+        await this.recoverSealed(seg, scan);
+      }
       this.active = this.segments[this.segments.length - 1] as Segment;
       await this.recoverActive(this.active, clean);
+      this.active = this.segments[this.segments.length - 1] as Segment; // repair may have started a new one
     }
+    const unrecorded = this.segments.map((seg) => seg.base).filter((b) => !recorded.includes(b));
+    if (unrecorded.length > 0) await meta.recordSegments(this.topic, this.partition, unrecorded);
     this.nextOffset = this.active.endOffset;
     this.visibleEnd = this.nextOffset;
+    if (!clean) {
+      const dropped = meta.dropDedupeFrom(this.topic, this.partition, this.visibleEnd);
+      if (dropped > 0) {
+        this.ctx.logger.warn("dedupe entries pointing past the recovered end of the log removed (their records were lost with the crash)", {
+          partition: this.name,
+          endOffset: this.visibleEnd,
+          entries: dropped,
+        });
+      }
+    }
+    for (const { group, offset } of meta.committedPast(this.topic, this.partition, this.visibleEnd)) {
+      // FORMAT.md §7: that group would skip the records appended there next — say so.
+      this.ctx.logger.error(`group "${group}" committed offset ${offset} of topic "${this.topic}" partition ${this.partition}, past the end of the log (${this.visibleEnd}): it would skip the records appended there next`, {
+        partition: this.name,
+        group,
+        committed: offset,
+        endOffset: this.visibleEnd,
+      });
+    }
+    this.computeGaps();
+    if (this.ctx.repair?.skipDamaged === true) await this.skipGaps();
+    for (const g of this.gaps) {
+      if (g.skipped) continue;
+      this.ctx.logger.error("partition has a hole: reading into it fails with CORRUPT_DATA", {
+        partition: this.name,
+        fromOffset: g.from,
+        toOffset: g.to,
+        reason: g.reason,
+      });
+    }
   }
 
-  private async recoverSealed(seg: Segment): Promise<void> {
+  private async recoverSealed(seg: Segment, fullScan = false): Promise<void> {
     seg.size = fs.statSync(seg.logPath).size;
     seg.visibleSize = seg.size;
     const fd = this.ctx.fds.acquire(seg);
     try {
-      const parsed = SegmentIndex.parse(readFileIfExists(seg.indexPath), readFileIfExists(seg.timeIndexPath), seg.size);
+      const parsed = fullScan
+        ? "a skipped range lies inside the segment"
+        : SegmentIndex.parse(readFileIfExists(seg.indexPath), readFileIfExists(seg.timeIndexPath), seg.size);
       let problem: string;
       if (typeof parsed !== "string") {
         const walk = walkTail(fd, seg.size, seg.base, parsed, this.ctx.indexIntervalBytes);
@@ -686,7 +897,8 @@ export class FilePartitionLog implements PartitionLog {
     const scan = await scanSegment(fd, seg.size, seg.base, this.ctx.indexIntervalBytes);
     this.ctx.logger.warn("rebuilding segment index", { file: seg.indexPath, reason });
     if (scan.problem !== undefined) {
-      this.ctx.logger.warn("sealed segment is damaged; reading past the damage fails with CORRUPT_DATA", {
+      this.damage.set(seg.base, `damaged batch at byte ${scan.validEnd} (offset ${scan.endOffset}): ${scan.problem}`);
+      this.ctx.logger.error("sealed segment is damaged; reading into the damage fails with CORRUPT_DATA", {
         file: seg.logPath,
         position: scan.validEnd,
         offset: scan.endOffset,
@@ -725,12 +937,37 @@ export class FilePartitionLog implements PartitionLog {
     }
     const scan = await scanSegment(seg.fd, seg.size, seg.base, this.ctx.indexIntervalBytes);
     if (scan.problem !== undefined) {
-      this.ctx.logger.warn("truncating torn or corrupt log tail", {
+      // FORMAT.md §7: a torn tail (what an interrupted write leaves) is cut and said so at
+      // error level; anything else — or any failure after a clean close — is damage: nothing is
+      // cut and the partition does not open.
+      const tail = Buffer.allocUnsafe(seg.size - scan.validEnd);
+      await preadFully(seg.fd, tail, 0, tail.length, scan.validEnd);
+      const verdict = clean
+        ? { torn: false, why: "the partition was closed cleanly, so every byte had been fsynced" }
+        : classifyTail(tail, scan.validEnd, scan.endOffset);
+      if (!verdict.torn && this.ctx.repair?.skipDamaged === true) {
+        await this.setAsideDamagedTail(seg, scan.validEnd, scan.endOffset, tail, `${scan.problem}; ${verdict.why}`);
+        this.adoptScan(seg, scan);
+        seg.visibleSize = seg.size;
+        return;
+      }
+      if (!verdict.torn) {
+        throw new BrookError(
+          "CORRUPT_DATA",
+          `topic "${this.topic}" partition ${this.partition}: ${seg.logPath}: damaged record batch at byte ${scan.validEnd} ` +
+            `(offset ${scan.endOffset}): ${scan.problem}; not a torn write (${verdict.why}), so nothing was cut — ` +
+            "the partition does not open until `brook repair --dir <dir> --skip-damaged`",
+        );
+      }
+      const headerCount = tail.length >= 14 ? tail.readUInt32BE(10) : undefined;
+      this.ctx.logger.error("torn tail of the active segment cut (an interrupted write)", {
         file: seg.logPath,
         position: scan.validEnd,
-        offset: scan.endOffset,
-        cutBytes: seg.size - scan.validEnd,
-        reason: scan.problem,
+        cutBytes: tail.length,
+        fromOffset: scan.endOffset,
+        ...(headerCount !== undefined && headerCount > 0 && tail.length >= 22 ? { toOffset: scan.endOffset + headerCount } : {}),
+        reason: `${scan.problem}; ${verdict.why}`,
+        acknowledged: this.ctx.fsync === "always" ? "never (fsync always acknowledges only after the fsync)" : "possibly, under fsync " + this.ctx.fsync,
       });
       fs.ftruncateSync(seg.fd, scan.validEnd);
       if (this.ctx.fsync !== "never") {
@@ -741,6 +978,90 @@ export class FilePartitionLog implements PartitionLog {
     }
     this.adoptScan(seg, scan);
     seg.visibleSize = seg.size;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // brook check / brook repair (FORMAT.md §9)
+
+  /** Segments in this partition (for `brook check`). */
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  /** `brook repair --skip-damaged` after verify(): skip what the full scan found. */
+  skipDamagedRanges(): Promise<void> {
+    return this.skipGaps();
+  }
+
+  /** Records every damaged range not yet skipped as skipped (fsynced), logged and reported. */
+  private async skipGaps(): Promise<void> {
+    for (const g of this.gaps) {
+      if (g.skipped) continue;
+      await this.ctx.metadata.recordSkipped(this.topic, this.partition, { from: g.from, to: g.to, reason: g.reason, skippedAt: Date.now() });
+      g.skipped = true;
+      const line = `skipped topic "${this.topic}" partition ${this.partition}: offsets ${g.from}–${g.to - 1} (${g.reason})`;
+      this.ctx.logger.error("damaged range skipped by brook repair --skip-damaged", { partition: this.name, fromOffset: g.from, toOffset: g.to, reason: g.reason });
+      this.ctx.repair?.report(line);
+    }
+  }
+
+  /**
+   * Damage in the active segment under `brook repair --skip-damaged`: the bytes from the bad
+   * batch on are moved to `<base>.<position>.damaged`, the segment is cut there and a new active
+   * segment starts after every offset the damaged bytes or the metadata may have handed out.
+   */
+  private async setAsideDamagedTail(seg: Segment, pos: number, from: number, tail: Buffer, reason: string): Promise<void> {
+    const aside = path.join(this.dir, `${segmentFileStem(seg.base)}.${pos}.damaged`);
+    writeFileSyncDurable(aside, tail, this.ctx.fsync !== "never");
+    let to = Math.max(from + 1, this.ctx.metadata.highestKnownOffset(this.topic, this.partition));
+    for (let p = 0; p + BATCH_HEADER_BYTES <= tail.length; p++) {
+      const len = tail.readUInt32BE(p);
+      if (len < BATCH_HEADER_BYTES || len > tail.length - p) continue;
+      const base = batchBaseOffset(tail, p);
+      if (base >= from && checkBatch(tail, p, tail.length - p, base) === undefined) to = Math.max(to, base + batchRecordCount(tail, p));
+    }
+    fs.ftruncateSync(seg.fd as number, pos);
+    if (this.ctx.fsync !== "never") fs.fsyncSync(seg.fd as number);
+    seg.size = pos;
+    unlinkIfExists(seg.indexPath);
+    unlinkIfExists(seg.timeIndexPath);
+    const fresh = new Segment(this.dir, to);
+    fresh.fd = fs.openSync(fresh.logPath, "wx+");
+    fresh.index = new SegmentIndex();
+    if (this.ctx.fsync !== "never") this.fsyncDir();
+    await this.ctx.metadata.recordSegments(this.topic, this.partition, [to]);
+    this.segments.push(fresh);
+    this.ctx.fds.adopt(seg);
+    this.damage.set(seg.base, `damaged batch at byte ${pos} (offset ${from}): ${reason}; the bytes from there are kept in ${aside}`);
+    this.ctx.logger.error("damaged tail of the active segment set aside", { file: seg.logPath, position: pos, fromOffset: from, toOffset: to, aside, reason });
+  }
+
+  /**
+   * `brook check`: CRC-scans every segment (sealed ones are not scanned on open) and returns
+   * every damaged range, skipped ones included. Changes nothing on disk.
+   */
+  async verify(): Promise<DamagedRange[]> {
+    this.checkReadable();
+    for (let i = 0; i < this.segments.length; i++) {
+      const seg = this.segments[i] as Segment;
+      if (seg.deleted) continue;
+      const fd = this.ctx.fds.acquire(seg);
+      try {
+        const size = seg === this.active ? seg.visibleSize : seg.size;
+        const scan = await scanSegment(fd, size, seg.base, this.ctx.indexIntervalBytes);
+        if (scan.problem !== undefined && seg !== this.active) {
+          this.damage.set(seg.base, `damaged batch at byte ${scan.validEnd} (offset ${scan.endOffset}): ${scan.problem}`);
+          seg.endOffset = Math.min(seg.endOffset, scan.endOffset);
+        } else if (scan.problem !== undefined) {
+          this.ctx.logger.error("active segment is damaged", { file: seg.logPath, position: scan.validEnd, offset: scan.endOffset, problem: scan.problem });
+          throw new BrookError("CORRUPT_DATA", `${seg.logPath}: damaged record batch at byte ${scan.validEnd} (offset ${scan.endOffset}): ${scan.problem}`);
+        }
+      } finally {
+        this.ctx.fds.release(seg);
+      }
+    }
+    this.computeGaps();
+    return this.damagedRanges();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -795,7 +1116,14 @@ export class FilePartitionLog implements PartitionLog {
   }
 
   private corrupt(seg: Segment, pos: number, offset: number, problem: string): BrookError {
-    return new BrookError("CORRUPT_DATA", `${seg.logPath}: corrupt record batch at byte ${pos} (offset ${offset}): ${problem}`);
+    const next = this.segmentAfter(seg);
+    const to = next !== undefined ? next.base : Math.max(offset + 1, seg.endOffset);
+    return new BrookError(
+      "CORRUPT_DATA",
+      `topic "${this.topic}" partition ${this.partition}: offsets ${offset}–${to - 1} unreadable ` +
+        `(${seg.logPath}: corrupt record batch at byte ${pos} (offset ${offset}): ${problem}); ` +
+        "readers stop here until an operator skips the range (`brook repair --dir <dir> --skip-damaged`)",
+    );
   }
 }
 

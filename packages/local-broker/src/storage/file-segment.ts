@@ -195,15 +195,21 @@ export class FdCache {
   }
 
   acquire(seg: Segment): number {
+    // Counted before evict() runs, so eviction never closes the segment being acquired.
+    seg.fdRefs++;
     if (seg.fd === undefined) {
-      seg.fd = fs.openSync(seg.logPath, "r");
+      try {
+        seg.fd = fs.openSync(seg.logPath, "r");
+      } catch (err) {
+        seg.fdRefs--;
+        throw err;
+      }
       seg.closeWhenIdle = false;
       this.lru.set(seg, true);
       this.evict();
     } else if (this.lru.delete(seg)) {
       this.lru.set(seg, true);
     }
-    seg.fdRefs++;
     return seg.fd;
   }
 

@@ -8,6 +8,9 @@ import { openFileStore } from "./file-store.js";
 
 const dir = process.argv[2];
 const store = await openFileStore(dir, { fsync: "always", segmentBytes: 16 * 1024, indexIntervalBytes: 512 });
+if (!store.metadata.topics().has("crash")) {
+  await store.metadata.putTopic("crash", { partitions: 1, retentionMs: Infinity, retentionBytes: undefined, createdAt: Date.now() });
+}
 const log = await store.openPartition("crash", 0);
 let next = log.endOffset;
 let committed = 0;

@@ -20,6 +20,9 @@ class RecordingLogger {
   warn(message: string, fields?: Record<string, unknown>): void {
     this.warnings.push({ message, fields });
   }
+  error(message: string, fields?: Record<string, unknown>): void {
+    this.warnings.push({ message, fields });
+  }
   has(fragment: string): boolean {
     return this.warnings.some((w) => w.message.includes(fragment));
   }
@@ -166,8 +169,8 @@ describe("file store: recovery", () => {
     store = await open(dir, { logger });
     log = await store.openPartition("t", 0);
     expect(log.endOffset).toBe(4);
-    const cut = logger.warnings.find((w) => w.message.includes("truncating"));
-    expect(cut?.fields).toMatchObject({ file, offset: 4 });
+    const cut = logger.warnings.find((w) => w.message.includes("torn tail"));
+    expect(cut?.fields).toMatchObject({ file, fromOffset: 4 });
     expect(await log.append([record(100)])).toBe(4);
     expect(values(await readAll(log))).toEqual(["value-0", "value-1", "value-2", "value-3", "value-100"]);
     await close(store);
@@ -176,7 +179,7 @@ describe("file store: recovery", () => {
     expect(log.endOffset).toBe(5);
   });
 
-  test("a corrupt batch at the tail is cut even after a clean close", async () => {
+  test("a corrupt complete batch at the tail is damage, never cut: found on read after a clean close, refuses to open after an unclean one", async () => {
     const dir = tempDir();
     let store = await open(dir);
     let log = await store.openPartition("t", 0);
@@ -191,10 +194,11 @@ describe("file store: recovery", () => {
     await expect(log.read(2, 1)).rejects.toMatchObject({ code: "CORRUPT_DATA" });
     await close(store);
     fs.rmSync(path.join(partitionDir(dir, "t"), "CLEAN"), { force: true });
+    const before = fs.readFileSync(file);
     store = await open(dir, { logger });
-    log = await store.openPartition("t", 0);
-    expect(log.endOffset).toBe(2);
-    expect(logger.has("truncating")).toBe(true);
+    await expect(store.openPartition("t", 0)).rejects.toMatchObject({ code: "CORRUPT_DATA" });
+    expect(fs.readFileSync(file)).toEqual(before);
+    expect(logger.has("torn tail")).toBe(false);
   });
 
   test("a flipped byte in a sealed segment fails the read with CORRUPT_DATA naming file and offset", async () => {
@@ -536,7 +540,7 @@ describe("file store: durability", () => {
     log = await store.openPartition("t", 0);
     expect(fs.existsSync(marker)).toBe(false); // removed while the partition is open
     expect(log.endOffset).toBe(3);
-    expect(logger.has("truncating")).toBe(true);
+    expect(logger.has("torn tail")).toBe(true);
     await close(store);
     expect(fs.existsSync(marker)).toBe(true);
   });

@@ -15,7 +15,7 @@ import { BrookError, defaultLogger } from "@brook/core";
 import type { PartitionLog, Store } from "./types.js";
 import { FileMetadataStore } from "./file-metadata.js";
 import { DirectoryLock } from "./file-lock.js";
-import { FilePartitionLog, type FileStoreStats, type FsyncPolicy, type LogContext, type StoreLogger } from "./file-partition-log.js";
+import { FilePartitionLog, type FileStoreStats, type FsyncPolicy, type LogContext, type RepairMode, type StoreLogger } from "./file-partition-log.js";
 import { FdCache, IndexCache } from "./file-segment.js";
 import { fsyncDirSync, mkdirs } from "./file-io.js";
 
@@ -41,6 +41,8 @@ export interface FileStoreOptions {
   metadataCompactBytes?: number;
   /** hears what recovery truncated or rebuilt (any core Logger fits); default core's defaultLogger */
   logger?: StoreLogger;
+  /** `brook repair --skip-damaged` only (FORMAT.md §9): skip damaged ranges explicitly */
+  repair?: RepairMode;
 }
 
 const DEFAULTS = {
@@ -69,9 +71,9 @@ export async function openFileStore(dir: string, options: FileStoreOptions = {})
   const indexCacheBytes = positiveInt("indexCacheBytes", options.indexCacheBytes, DEFAULTS.indexCacheBytes, 1, Number.MAX_SAFE_INTEGER);
   const compactBytes = positiveInt("metadataCompactBytes", options.metadataCompactBytes, DEFAULTS.metadataCompactBytes, 1, Number.MAX_SAFE_INTEGER);
   const logger = options.logger ?? defaultLogger;
-  const settings: Settings = { fsync, fsyncIntervalMs, segmentBytes, segmentMs, indexIntervalBytes, maxOpen, indexCacheBytes, compactBytes, logger };
+  const settings: Settings = { fsync, fsyncIntervalMs, segmentBytes, segmentMs, indexIntervalBytes, maxOpen, indexCacheBytes, compactBytes, logger, repair: options.repair };
   try {
-    return openValidated(path.resolve(dir), settings);
+    return await openValidated(path.resolve(dir), settings);
   } catch (err) {
     if (err instanceof BrookError) throw err;
     throw new BrookError("UNAVAILABLE", `openFileStore(${dir}): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
@@ -88,21 +90,25 @@ interface Settings {
   indexCacheBytes: number;
   compactBytes: number;
   logger: StoreLogger;
+  repair: RepairMode | undefined;
 }
 
-function openValidated(root: string, settings: Settings): FileStore {
-  const { fsync, fsyncIntervalMs, segmentBytes, segmentMs, indexIntervalBytes, maxOpen, indexCacheBytes, compactBytes, logger } = settings;
+async function openValidated(root: string, settings: Settings): Promise<FileStore> {
+  const { fsync, fsyncIntervalMs, segmentBytes, segmentMs, indexIntervalBytes, maxOpen, indexCacheBytes, compactBytes, logger, repair } = settings;
   const created = mkdirs(root);
   if (fsync !== "never") for (const d of created) fsyncDirSync(path.dirname(d));
   const lock = DirectoryLock.acquire(root);
   try {
     const topicsDir = path.join(root, "topics");
     fs.mkdirSync(topicsDir, { recursive: true });
-    for (const name of fs.readdirSync(topicsDir)) {
-      if (name.startsWith(".deleted-")) fs.rmSync(path.join(topicsDir, name), { recursive: true, force: true });
-    }
     const stats: FileStoreStats = { fsyncs: 0, writes: 0, bytesWritten: 0 };
-    const metadata = FileMetadataStore.open(path.join(root, "meta"), { fsync, compactBytes, logger, stats });
+    const metadata = FileMetadataStore.open(path.join(root, "meta"), { fsync, compactBytes, logger, stats, ...(repair === undefined ? {} : { repair }) });
+    try {
+      await reconcileTopicDirs(topicsDir, metadata, logger);
+    } catch (err) {
+      await metadata.close().catch(() => undefined);
+      throw err;
+    }
     const ctx: LogContext = {
       fsync,
       segmentBytes,
@@ -112,6 +118,8 @@ function openValidated(root: string, settings: Settings): FileStore {
       fds: new FdCache(maxOpen),
       indexes: new IndexCache(indexCacheBytes),
       stats,
+      metadata,
+      ...(repair === undefined ? {} : { repair }),
     };
     return new FileStore(root, lock, metadata, ctx, fsyncIntervalMs);
   } catch (err) {
@@ -158,7 +166,7 @@ export class FileStore implements Store {
     const existing = this.logs.get(key);
     if (existing !== undefined) return existing.log;
     const dir = this.partitionDir(topic, partition);
-    const log = FilePartitionLog.open(this.ctx, `${topic}/${partition}`, dir, (closed) => {
+    const log = FilePartitionLog.open(this.ctx, topic, partition, dir, (closed) => {
       void this.logs.get(key)?.log.then((current) => {
         if (current === closed) this.logs.delete(key);
       });
@@ -179,12 +187,17 @@ export class FileStore implements Store {
     }
     await Promise.allSettled(closing);
     const dir = this.topicDir(topic);
-    if (!fs.existsSync(dir)) return;
+    // FORMAT.md §8a: rename, journal topicDeleted, then remove — a crash in between is
+    // completed on open, so a deleted topic's records never come back.
     const topicsDir = path.dirname(dir);
     const doomed = path.join(topicsDir, `.deleted-${encodeTopic(topic)}-${randomBytes(4).toString("hex")}`);
-    fs.renameSync(dir, doomed);
-    if (this.ctx.fsync !== "never") fsyncDirSync(topicsDir);
-    fs.rmSync(doomed, { recursive: true, force: true });
+    const exists = fs.existsSync(dir);
+    if (exists) {
+      fs.renameSync(dir, doomed);
+      if (this.ctx.fsync !== "never") fsyncDirSync(topicsDir);
+    }
+    await this.metadata.deleteTopic(topic);
+    if (exists) fs.rmSync(doomed, { recursive: true, force: true });
   }
 
   close(): Promise<void> {
@@ -221,6 +234,70 @@ export class FileStore implements Store {
   private partitionDir(topic: string, partition: number): string {
     return path.join(this.topicDir(topic), String(partition));
   }
+}
+
+/**
+ * FORMAT.md §7 step 2: complete topic deletions cut short, and rebuild topics whose metadata was
+ * lost from their directories (or remove a directory that never held records).
+ */
+async function reconcileTopicDirs(topicsDir: string, metadata: FileMetadataStore, logger: StoreLogger): Promise<void> {
+  const known = metadata.topics();
+  for (const name of fs.readdirSync(topicsDir)) {
+    const full = path.join(topicsDir, name);
+    const deleted = /^\.deleted-(.+)-[0-9a-f]{8}$/.exec(name);
+    if (deleted !== null) {
+      const topic = decodeTopic(deleted[1] as string);
+      if (topic !== undefined && known.has(topic) && !fs.existsSync(path.join(topicsDir, deleted[1] as string))) {
+        logger.warn("completing a topic deletion cut short", { topic, dir: full });
+        await metadata.deleteTopic(topic);
+        known.delete(topic);
+      }
+      fs.rmSync(full, { recursive: true, force: true });
+      continue;
+    }
+    if (name.startsWith(".")) continue;
+    const topic = decodeTopic(name);
+    if (topic === undefined || encodeTopic(topic) !== name || known.has(topic)) continue;
+    let partitions = 0;
+    let holdsRecords = false;
+    for (const p of fs.readdirSync(full)) {
+      if (!/^(0|[1-9]\d*)$/.test(p)) continue;
+      partitions = Math.max(partitions, Number(p) + 1);
+      for (const f of fs.readdirSync(path.join(full, p))) {
+        if (f.endsWith(".log") && fs.statSync(path.join(full, p, f)).size > 0) holdsRecords = true;
+      }
+    }
+    if (!holdsRecords) {
+      // a creation that crashed before its topicPut: it never held records. Its partition
+      // entries go first (journaled), or creating the topic again would find its segments "absent".
+      await metadata.deleteTopic(topic);
+      fs.rmSync(full, { recursive: true, force: true });
+      continue;
+    }
+    logger.error(`metadata has no entry for topic "${topic}" whose directory holds records; rebuilt from its directory (retention unlimited until reconfigured, committed offsets lost)`, {
+      topic,
+      dir: full,
+      partitions,
+    });
+    await metadata.putTopic(topic, { partitions, retentionMs: Infinity, retentionBytes: undefined, createdAt: Date.now() });
+  }
+}
+
+/** The inverse of encodeTopic, or undefined when `name` is not an encoded topic. */
+export function decodeTopic(name: string): string | undefined {
+  const bytes: number[] = [];
+  for (let i = 0; i < name.length; i++) {
+    const c = name[i] as string;
+    if (c === "%") {
+      const hex = name.slice(i + 1, i + 3);
+      if (!/^[0-9A-F]{2}$/.test(hex)) return undefined;
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else {
+      bytes.push(c.charCodeAt(0));
+    }
+  }
+  return Buffer.from(bytes).toString("utf8");
 }
 
 /** FORMAT.md §1, topic encoding. */

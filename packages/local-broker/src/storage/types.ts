@@ -45,6 +45,11 @@ export interface PartitionLog {
   applyRetention(now: number, retentionMs: number, retentionBytes: number | undefined): Promise<number>;
   /** Bytes the partition occupies in the store. */
   sizeBytes(): number;
+  /**
+   * True when the log was not closed cleanly before it was opened (a durable store after a
+   * crash): the dedupe entries of its last records may not have been written (FORMAT.md §7).
+   */
+  readonly recoveredUnclean?: boolean;
   close(): Promise<void>;
 }
 
@@ -76,6 +81,8 @@ export interface MetadataStore {
   groups(): string[];
   dedupeGet(topic: string, key: string, now: number): DedupeEntry | undefined;
   dedupePut(topic: string, key: string, entry: DedupeEntry): void;
+  /** the highest offset a live dedupe entry of that partition points at (durable stores) */
+  lastDedupeOffset?(topic: string, partition: number): number | undefined;
   close(): Promise<void>;
 }
 
