@@ -14,7 +14,8 @@
 //             Brook uses), one EventDataBatch per partition filled with tryAdd, sendBatch,
 //             partitions in parallel
 //             brook: publisher.publishBatch() of the same chunks (bytes codec); Brook also reads
-//             each partition's last sequence number before and after each batch (positions)
+//             each partition's last sequence number after each batch (positions)
+//   produce, publishPositions=none: the same raw side; Brook without the position reads
 //   consume   raw: EventHubConsumerClient.subscribe() with the blob checkpoint store, counting,
 //             updateCheckpoint with each batch's last event
 //             brook: subscribe() with a batchHandler counting (keyed executor, watermark checkpoints)
@@ -65,6 +66,8 @@ const url =
   `eventhubs://?connectionString=${encodeURIComponent(eh.connectionString)}&checkpointStore=blob` +
   `&blobConnectionString=${encodeURIComponent(eh.blobConnectionString)}&container=${container}&updateIntervalMs=500&ownershipExpirationMs=5000&maxWaitTimeMs=500`;
 const brook = await connectEventHubs(url, { logger: quiet });
+// The same without publish positions (publishPositions=none: no partition reads around batches).
+const brookNoPositions = await connectEventHubs(`${url}&publishPositions=none`, { logger: quiet });
 let hubSeq = 0;
 let groupSeq = 0;
 const newHub = async (prefix) => {
@@ -105,8 +108,8 @@ async function produceRaw(hub, n) {
   return ms;
 }
 
-async function produceBrook(hub, n) {
-  const pub = brook.publisher(hub, { codec: "bytes" });
+async function produceBrook(hub, n, broker = brook) {
+  const pub = broker.publisher(hub, { codec: "bytes" });
   const started = performance.now();
   for (let i = 0; i < n; i += BATCH) {
     const messages = [];
@@ -217,6 +220,9 @@ try {
   startup.raw.length = 0;
   startup.brook.length = 0;
   results.push(await measure("produce", MESSAGES, async () => produceRaw(await newHub("p-raw"), MESSAGES), async () => produceBrook(await newHub("p-brook"), MESSAGES)));
+  results.push(
+    await measure("produce, publishPositions=none", MESSAGES, async () => produceRaw(await newHub("p-raw"), MESSAGES), async () => produceBrook(await newHub("p-brook"), MESSAGES, brookNoPositions)),
+  );
   const filled = await newHub("filled");
   await produceRaw(filled, MESSAGES);
   results.push(await measure("consume", MESSAGES, () => consumeRaw(filled, MESSAGES), () => consumeBrook(filled, MESSAGES, { batch: true })));
@@ -224,11 +230,13 @@ try {
   startupMs = { rawMedian: Math.round(median(startup.raw)), brookMedian: Math.round(median(startup.brook)) };
 } finally {
   await brook.close().catch(() => undefined);
+  await brookNoPositions.close().catch(() => undefined);
   await backend?.stop();
 }
 
 const labels = {
   produce: "raw EventDataBatch per partition + sendBatch",
+  "produce, publishPositions=none": "raw EventDataBatch per partition + sendBatch",
   consume: "raw subscribe(), checkpoint per batch",
   "consume, Brook per-message handler": "raw subscribe(), checkpoint per batch",
 };

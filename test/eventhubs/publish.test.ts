@@ -51,6 +51,24 @@ describeEventHubs("publishing", (eh) => {
     expect(results[2]).toMatchObject({ ok: true, position: { partition: "0", offset: "1" } });
   });
 
+  test("publishPositions=none sends without position reads: each entry ok with its partition and an empty offset, the events arrive in order", async () => {
+    const hub = uniqueTopic("nopos");
+    await broker.admin.createTopic(hub, { partitions: 2 });
+    const fast = await connect(`${eventHubsUrl(eh, uniqueContainer("nopos"))}&publishPositions=none`);
+    try {
+      const results = await fast.publisher<number>(hub).publishBatch([0, 1, 2].map((i) => ({ key: "one-key", data: i })));
+      const partition = results[0]!.ok ? results[0]!.position.partition : "?";
+      expect(results.map((r) => (r.ok ? r.position : r.error.code))).toEqual([0, 1, 2].map(() => ({ partition, offset: "" })));
+      const got: Array<[number, string]> = [];
+      const sub = await broker.subscribe<number>(hub, { group: "g", startFrom: "earliest", handler: (m) => void got.push([m.data, m.position.partition]) });
+      await waitFor(() => got.length === 3, 20_000, "the three events");
+      await sub.close();
+      expect(got).toEqual([0, 1, 2].map((i) => [i, partition]));
+    } finally {
+      await fast.close();
+    }
+  });
+
   test("the largest event the capabilities allow (key, idempotency key and headers included) is accepted by the service", async () => {
     const hub = uniqueTopic("largest");
     await broker.admin.createTopic(hub, { partitions: 1 });

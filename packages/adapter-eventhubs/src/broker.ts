@@ -66,7 +66,7 @@ export class EventHubsBroker extends BrokerSkeleton<EventHubsAdmin, EventHubsPub
   }
 
   protected openTransport(topic: string): EventHubsPublishTransport {
-    return new EventHubsPublishTransport(topic, this.clientFor(topic), eventHubsLimits(this.options.maxMessageBytes), this.logger, this.nextPartitionId);
+    return new EventHubsPublishTransport(topic, this.clientFor(topic), eventHubsLimits(this.options.maxMessageBytes), this.logger, this.nextPartitionId, this.options.publishPositions);
   }
 
   protected async openSource<T>(topic: string, options: ResolvedSubscribeOptions<T>): Promise<EventHubsSubscriptionSource> {

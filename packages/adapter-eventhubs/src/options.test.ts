@@ -27,6 +27,9 @@ describe("Event Hubs URLs", () => {
     const url = `${CS.replace(/^/, "eventhubs://?connectionString=").replace(/;/g, "%3B").replace(/=/g, "%3D").replace("connectionString%3D", "connectionString=")}&checkpointStore=blob&blobConnectionString=UseDevelopmentStorage%3Dtrue&container=ckpt&updateIntervalMs=300&ownershipExpirationMs=3000`;
     const o = resolveEventHubsOptions(parseEventHubsUrl(url), { loadBalancing: "balanced", maxWaitTimeMs: 250 });
     expect(o).toMatchObject({ checkpointStore: "blob", container: "ckpt", updateIntervalMs: 300, ownershipExpirationMs: 3000, loadBalancing: "balanced", maxWaitTimeMs: 250 });
+    expect(o.publishPositions).toBe("exact");
+    expect(resolveEventHubsOptions(parseEventHubsUrl(`${url}&publishPositions=none`), {}).publishPositions).toBe("none");
+    expect(resolveEventHubsOptions(parseEventHubsUrl(`${url}&publishPositions=none`), { publishPositions: "exact" }).publishPositions).toBe("exact");
   });
 
   test("bad URLs and options are INVALID_URL / INVALID_ARGUMENT naming the parameter, never echoing a secret", () => {
@@ -34,6 +37,9 @@ describe("Event Hubs URLs", () => {
     expect(() => parseEventHubsUrl("eventhubs://ns/a/b")).toThrow(/one event hub/);
     expect(() => parseEventHubsUrl("eventhubs://ns?nope=1")).toThrow(/unknown parameter "nope"/);
     expect(() => parseEventHubsUrl("eventhubs://ns?updateIntervalMs=-1")).toThrow(/positive integer/);
+    expect(() => parseEventHubsUrl("eventhubs://ns?publishPositions=fast")).toThrow(/publishPositions must be exact or none/);
+    // @ts-expect-error publishPositions is "exact" | "none"
+    expect(() => resolveEventHubsOptions(parseEventHubsUrl(CS), { publishPositions: "fast" })).toThrow(/publishPositions/);
     let message = "";
     try {
       parseEventHubsUrl("eventhubs://ns?sharedAccessKey=topsecret&checkpointStore=disk");

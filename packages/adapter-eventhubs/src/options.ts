@@ -65,6 +65,12 @@ export interface EventHubsBrokerOptions {
   operationTimeoutMs?: number;
   /** largest event or batch in bytes (default 1048576, the Standard tier; Premium allows more) */
   maxMessageBytes?: number;
+  /**
+   * "exact" (default): each publish result carries the event's sequence number, read from the
+   * partition after each batch (one management call per batch). "none": no reads, results carry
+   * the partition and an empty offset; publishing runs at the raw SDK's speed.
+   */
+  publishPositions?: "exact" | "none";
 }
 
 export interface ResolvedEventHubsOptions {
@@ -86,6 +92,7 @@ export interface ResolvedEventHubsOptions {
   maxRetries: number;
   operationTimeoutMs: number;
   maxMessageBytes: number;
+  publishPositions: "exact" | "none";
 }
 
 const NUMERIC = [
@@ -99,7 +106,7 @@ const NUMERIC = [
 ] as const;
 const STRING = ["connectionString", "sharedAccessKeyName", "sharedAccessKey", "blobConnectionString", "container", "hub"] as const;
 const SECRET = new Set(["connectionString", "sharedAccessKey", "blobConnectionString"]);
-const KNOWN = [...STRING, ...NUMERIC, "maxRetries", "useDevelopmentEmulator", "checkpointStore", "loadBalancing"];
+const KNOWN = [...STRING, ...NUMERIC, "maxRetries", "useDevelopmentEmulator", "checkpointStore", "loadBalancing", "publishPositions"];
 
 /**
  * Parses `eventhubs://ns.servicebus.windows.net/hub?…`, `eventhubs://?connectionString=<url-encoded>`
@@ -143,6 +150,9 @@ export function parseEventHubsUrl(url: string): EventHubsBrokerOptions {
     } else if (name === "loadBalancing") {
       if (value !== "greedy" && value !== "balanced") fail("greedy or balanced");
       options.loadBalancing = value as "greedy" | "balanced";
+    } else if (name === "publishPositions") {
+      if (value !== "exact" && value !== "none") fail("exact or none");
+      options.publishPositions = value as "exact" | "none";
     } else {
       throw new BrookError("INVALID_URL", `url "${redact(url)}": unknown parameter "${name}"; known: ${KNOWN.join(", ")}`);
     }
@@ -191,6 +201,9 @@ export function resolveEventHubsOptions(fromUrl: EventHubsBrokerOptions, given: 
   }
   if (merged.loadBalancing !== undefined && merged.loadBalancing !== "greedy" && merged.loadBalancing !== "balanced") {
     throw invalidArgument("loadBalancing", "greedy or balanced", merged.loadBalancing);
+  }
+  if (merged.publishPositions !== undefined && merged.publishPositions !== "exact" && merged.publishPositions !== "none") {
+    throw invalidArgument("publishPositions", "exact or none", merged.publishPositions);
   }
   const manager = merged.hubManager as EventHubsHubManager | undefined;
   if (manager !== undefined && (typeof manager !== "object" || typeof manager.createHub !== "function" || typeof manager.deleteHub !== "function" || typeof manager.listHubs !== "function")) {
@@ -243,6 +256,7 @@ export function resolveEventHubsOptions(fromUrl: EventHubsBrokerOptions, given: 
     maxRetries: (merged.maxRetries as number | undefined) ?? 3,
     operationTimeoutMs: num("operationTimeoutMs", 60_000),
     maxMessageBytes: num("maxMessageBytes", 1_048_576),
+    publishPositions: (merged.publishPositions as "exact" | "none" | undefined) ?? "exact",
   };
   if (resolved.updateIntervalMs >= resolved.ownershipExpirationMs) {
     throw invalidArgument("updateIntervalMs", `less than ownershipExpirationMs (${resolved.ownershipExpirationMs})`, resolved.updateIntervalMs);
