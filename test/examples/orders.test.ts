@@ -61,3 +61,14 @@ const pubsubHost = process.env.BROOK_TEST_PUBSUB_HOST;
   expect(out).toContain("demo OK");
   expect(status).toBe(0);
 }, 100_000);
+
+const kinesisEndpoint = process.env.BROOK_TEST_KINESIS_ENDPOINT;
+const dynamoEndpoint = process.env.BROOK_TEST_DYNAMO_ENDPOINT;
+(kinesisEndpoint === undefined || dynamoEndpoint === undefined ? test.skip : test)("the orders demo runs unchanged on Kinesis (kinesis-local + dynalite)", () => {
+  const { status, out } = runDemo(
+    `kinesis://us-east-1?endpoint=${encodeURIComponent(kinesisEndpoint!)}&dynamoEndpoint=${encodeURIComponent(dynamoEndpoint!)}&pollIntervalMs=200`,
+  );
+  expect(out).toContain("200 of 200 shipped");
+  expect(out).toContain("demo OK");
+  expect(status).toBe(0);
+}, 150_000);
