@@ -14,7 +14,7 @@
 // Node 24 comes from scripts/runtimes/node24.mjs (PyPI wheel into .cache/node24), installed here
 // when missing so the command works on a fresh machine. In CI (CI=true) a backend that cannot
 // start, or a runtime that cannot be installed, fails the run; locally they fail it too unless
-// BROOK_SKIP_BACKENDS names the backend (e.g. "pubsub,kafka,eventhubs") or BROOK_SKIP_RUNTIMES names the
+// BROOK_SKIP_BACKENDS names the backend (e.g. "pubsub,kafka,eventhubs"; "moto" is Firehose + S3) or BROOK_SKIP_RUNTIMES names the
 // runtime (e.g. "node24"; "node20" skips the machine's own run).
 // Arguments are passed to every jest run (e.g. a test path pattern).
 import { spawn, spawnSync } from "node:child_process";
@@ -153,10 +153,12 @@ try {
   if (!skipped.has("kafka") && existsSync(join(root, "scripts/backends/kafka.mjs"))) {
     const { fetchKafka, startKafka } = await import("./backends/kafka.mjs");
     await fetchKafka({ log });
-    // With a SASL_SSL listener too (throwaway certificate): test/kafka/sasl-ssl.test.ts.
-    const kafka = await startKafka({ log, saslSsl: true });
+    // PROXIED listener for test/faults; SASL_SSL listener (throwaway certificate) for test/kafka/sasl-ssl.test.ts.
+    const kafka = await startKafka({ log, proxied: true, saslSsl: true });
     backends.push(kafka);
     env.BROOK_TEST_KAFKA_BROKERS = kafka.brokers;
+    // test/faults puts its fault proxy on advertisedPort, in front of the PROXIED listener.
+    env.BROOK_TEST_KAFKA_PROXIED = `${kafka.proxied.port}:${kafka.proxied.advertisedPort}`;
     env.BROOK_TEST_KAFKA_SASL_SSL = JSON.stringify(kafka.saslSsl);
     log(`kafka on ${kafka.brokers} (pid ${kafka.pid})`);
   }
@@ -179,6 +181,16 @@ try {
     env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
     env.AWS_EC2_METADATA_DISABLED = "true";
     log(`kinesis-local on ${kinesis.kinesisEndpoint}, dynalite on ${kinesis.dynamoEndpoint} (pids ${kinesis.pids.join(", ")})`);
+  }
+  if (!skipped.has("moto") && existsSync(join(root, "scripts/backends/moto.mjs"))) {
+    // moto serves Firehose and S3 for test/firehose and the Firehose contract suite.
+    const { startMoto } = await import("./backends/moto.mjs");
+    const moto = await startMoto({ log });
+    backends.push(moto);
+    env.BROOK_TEST_MOTO_ENDPOINT = moto.endpoint;
+    env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
+    env.AWS_EC2_METADATA_DISABLED = "true";
+    log(`moto (Firehose, S3) on ${moto.endpoint} (pid ${moto.pid})`);
   }
   if (!skipped.has("eventhubs") && existsSync(join(root, "scripts/backends/eventhubs.mjs"))) {
     // The project's AMQP test server + Azurite (checkpoints); see scripts/backends/eventhubs.mjs.

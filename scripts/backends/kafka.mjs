@@ -133,17 +133,17 @@ function randomClusterId() {
   }
 }
 
-function serverProperties({ port, controllerPort, dataDir, saslSsl }) {
-  const extra = saslSsl === undefined ? "" : `,SASL_SSL://${HOST}:${saslSsl.port}`;
+function serverProperties({ port, proxied, controllerPort, dataDir, saslSsl }) {
+  const extra = (proxied ? `,PROXIED://${HOST}:${proxied.port}` : "") + (saslSsl === undefined ? "" : `,SASL_SSL://${HOST}:${saslSsl.port}`);
   return [
     "process.roles=broker,controller",
     "node.id=1",
     `controller.quorum.voters=1@${HOST}:${controllerPort}`,
     `listeners=PLAINTEXT://${HOST}:${port},CONTROLLER://${HOST}:${controllerPort}${extra}`,
-    `advertised.listeners=PLAINTEXT://${HOST}:${port}${extra}`,
+    `advertised.listeners=PLAINTEXT://${HOST}:${port}${proxied ? `,PROXIED://${HOST}:${proxied.advertisedPort}` : ""}${saslSsl === undefined ? "" : `,SASL_SSL://${HOST}:${saslSsl.port}`}`,
     "controller.listener.names=CONTROLLER",
     "inter.broker.listener.name=PLAINTEXT",
-    `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${saslSsl === undefined ? "" : ",SASL_SSL:SASL_SSL"}`,
+    `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${proxied ? ",PROXIED:PLAINTEXT" : ""}${saslSsl === undefined ? "" : ",SASL_SSL:SASL_SSL"}`,
     ...(saslSsl === undefined ? [] : saslSslProperties(saslSsl)),
     `log.dirs=${path.join(dataDir, "data")}`,
     // single node
@@ -336,19 +336,24 @@ function installExitHook() {
 /**
  * Starts a single-node KRaft broker on free 127.0.0.1 ports and waits until it serves Metadata.
  * @param {{ log?: (msg: string) => void, dataDir?: string, readyTimeoutMs?: number, heap?: string,
- *           killOnExit?: boolean, version?: string, jvmArgs?: string[],
+ *           killOnExit?: boolean, version?: string, jvmArgs?: string[], proxied?: boolean,
  *           saslSsl?: boolean | { username?: string, password?: string } }} [opts]
  *   dataDir: folder for server.properties, the log file and the data (made if missing; kept on
  *   stop). Without it a temp folder is made and removed on stop.
  *   killOnExit (default true): SIGKILL the broker if this Node process exits without stop().
  *   version: another cached/fetchable Kafka version (default KAFKA_VERSION); jvmArgs: extra JVM flags.
+ *   proxied: a second listener (PROXIED) on `proxied.port` that names 127.0.0.1:`proxied.advertisedPort`
+ *   in metadata, for a proxy on that port in front of it (test/faults): clients that bootstrap
+ *   through the proxy keep all their traffic on it, while clients of the PLAINTEXT listener
+ *   (`brokers`, `port`, the readiness probe) are not affected. `proxied.advertisedPort` was free
+ *   when chosen and nothing binds it until the proxy does.
  *   saslSsl: also a SASL_SSL listener (throwaway certificate, SASL PLAIN; default user
  *   "$ConnectionString" with a connection-string-like password); the result then has
  *   saslSsl: { brokers, caFile, username, password }.
  * @returns {Promise<{ brokers: string, port: number, pid: number, logFile: string, dataDir: string,
- *           stop: () => Promise<void> }>}
+ *           proxied?: { port: number, advertisedPort: number }, stop: () => Promise<void> }>}
  */
-export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000, heap = "512m", killOnExit = true, version = KAFKA_VERSION, jvmArgs = [], saslSsl } = {}) {
+export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000, heap = "512m", killOnExit = true, version = KAFKA_VERSION, jvmArgs = [], proxied: withProxied = false, saslSsl } = {}) {
   const started = Date.now();
   const lib = await fetchKafka({ log, version });
   const ownDir = !dataDir;
@@ -358,14 +363,16 @@ export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000,
     if (ownDir) rmSync(dir, { recursive: true, force: true });
   };
 
-  const [port, controllerPort, saslSslPort] = await freePorts(saslSsl ? 3 : 2);
+  const ports = await freePorts(2 + (withProxied ? 2 : 0) + (saslSsl ? 1 : 0));
+  const [port, controllerPort] = ports;
+  const proxied = withProxied ? { port: ports[2], advertisedPort: ports[3] } : undefined;
   let secure;
   if (saslSsl) {
     const cert = await makeCertificate(dir);
-    secure = { port: saslSslPort, ...cert, username: saslSsl.username ?? "$ConnectionString", userPassword: saslSsl.password ?? `Endpoint=sb://${HOST}/;SharedAccessKeyName=test;SharedAccessKey=${randomBytes(8).toString("hex")}` };
+    secure = { port: ports.at(-1), ...cert, username: saslSsl.username ?? "$ConnectionString", userPassword: saslSsl.password ?? `Endpoint=sb://${HOST}/;SharedAccessKeyName=test;SharedAccessKey=${randomBytes(8).toString("hex")}` };
   }
   const props = path.join(dir, "server.properties");
-  writeFileSync(props, serverProperties({ port, controllerPort, dataDir: dir, saslSsl: secure }));
+  writeFileSync(props, serverProperties({ port, proxied, controllerPort, dataDir: dir, saslSsl: secure }));
   const logFile = path.join(dir, "kafka.log");
   const cp = `${lib}${path.sep}*`;
   const jvm = [
@@ -455,7 +462,7 @@ export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000,
   const saslSslInfo = secure === undefined ? {} : {
     saslSsl: { brokers: `${HOST}:${secure.port}`, caFile: secure.caFile, username: secure.username, password: secure.userPassword },
   };
-  return { brokers: `${HOST}:${port}`, port, pid, logFile, dataDir: dir, stop, ...saslSslInfo };
+  return { brokers: `${HOST}:${port}`, port, pid, logFile, dataDir: dir, ...(proxied ? { proxied } : {}), ...saslSslInfo, stop };
 }
 
 function sleep(ms) {

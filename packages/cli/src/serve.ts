@@ -10,6 +10,8 @@ interface ServeOptions {
   port: number;
   host: string;
   sessionTimeoutMs: number;
+  handshakeTimeoutMs?: number;
+  maxConnections?: number;
 }
 
 function fsyncPolicy(value: string): FsyncPolicy {
@@ -36,13 +38,24 @@ export function registerServe(program: Command): void {
     .option("--port <port>", "TCP port (0 picks a free one)", integer("--port", 0, 65535), 7654)
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--session-timeout-ms <ms>", "evict group members silent this long", integer("--session-timeout-ms", 100), 10_000)
+    .option("--handshake-timeout-ms <ms>", "close a connection that has not authenticated this long after connecting (default 10000)", integer("--handshake-timeout-ms", 10, 3_600_000))
+    .option("--max-connections <n>", "connections open at once; one more is refused with UNAVAILABLE (default 1024)", integer("--max-connections", 1))
     .action(async (options: ServeOptions, command: Command) => {
       const token = command.optsWithGlobals<GlobalOptions>().token ?? process.env.BROOK_TOKEN;
       if (token !== undefined && token.length === 0) throw new BrookError("INVALID_ARGUMENT", "--token must not be empty");
       const { engine, store } = await openEngine(options);
       let server;
       try {
-        server = await startServer({ engine, host: options.host, port: options.port, token, logger: cliLogger, sessionTimeoutMs: options.sessionTimeoutMs });
+        server = await startServer({
+          engine,
+          host: options.host,
+          port: options.port,
+          token,
+          logger: cliLogger,
+          sessionTimeoutMs: options.sessionTimeoutMs,
+          ...(options.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.handshakeTimeoutMs }),
+          ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
+        });
       } catch (err) {
         await engine.close();
         throw err;

@@ -230,8 +230,14 @@ export interface Admin {
  *   keep their order; errors are typed BrookErrors with the same codes; inputs are validated
  *   alike; capacity hints (partitions, retentionBytes) are accepted everywhere, and ignored
  *   with a debug log where the backend has no such knob.
+ * - A publish-only sink (Firehose: records go to S3, nothing reads them back through Brook) has
+ *   `subscribe: false`: subscribe() and consume() throw UNSUPPORTED naming the backend, and the
+ *   contract suite runs only its publish and bad-input cases there. Everything above holds for
+ *   what it does do: publishing, errors, input validation.
  */
 export interface Capabilities {
+  /** messages can be read back through Brook (subscribe, consume, seek); false for a publish-only sink */
+  subscribe: boolean;
   /** the finest unit of guaranteed order */
   ordering: "key" | "partition";
   seek: { offset: boolean; time: boolean };

@@ -155,7 +155,7 @@ export { BrokerSkeleton } from "./broker-skeleton.js";
 export type { PublisherBuilder, SubscriptionBuilder } from "./broker-skeleton.js";
 export { BOUNDS, SUBSCRIBE_DEFAULTS } from "./bounds.js";
 export { partitionedLogCapabilities } from "./capabilities.js";
-export { DLQ_HEADERS, IDEMPOTENCY_HEADER } from "./headers.js";
+export { DLQ_HEADERS, IDEMPOTENCY_HEADER, setHeader } from "./headers.js";
 export { TypedEmitter } from "./emitter.js";
 export { formatTraceparent, loadOtel, parseTraceparent } from "./tracing.js";
 export type { TraceParent } from "./tracing.js";

@@ -21,6 +21,7 @@ export class LocalBroker extends BrokerSkeleton<LocalAdmin, LocalPublishTranspor
     private readonly onClose: () => Promise<void> = async () => undefined,
   ) {
     super(url, new LocalAdmin(api), logger);
+    this.admin.attach(this);
     this.capabilities = localCapabilities(api.maxMessageBytes);
   }
 

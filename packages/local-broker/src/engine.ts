@@ -4,6 +4,7 @@ import type { AppendRecord, PartitionLog, Store, TopicConfig } from "./storage/t
 import { GroupCoordinator, type GroupMember } from "./coordinator.js";
 import type { CreateTopicConfig, EngineApi, FetchResult, GroupDescription, PartitionInfo, TopicDetails } from "./engine-api.js";
 import { describeGroups } from "./groups.js";
+import { messageSizeError, validateAppendCount, validateName, validatePartitionCount } from "./limits.js";
 
 export const DEFAULT_RETENTION_MS = 7 * 24 * 3600_000;
 export const DEFAULT_DEDUPE_WINDOW_MS = 2 * 60_000;
@@ -35,6 +36,8 @@ interface Topic {
 export class LogEngine implements EngineApi {
   readonly coordinator: GroupCoordinator;
   private readonly topics = new Map<string, Topic>();
+  /** topics whose partitions are being opened: one creation per name at a time */
+  private readonly creating = new Map<string, Promise<void>>();
   private readonly dataWaiters = new Map<string, Set<() => void>>();
   private readonly dedupeWindowMs: number;
   readonly maxMessageBytes: number;
@@ -104,26 +107,56 @@ export class LogEngine implements EngineApi {
 
   // ---- topics ----
 
+  /**
+   * Creates a topic. Of concurrent creations of one name exactly one succeeds; the others wait
+   * for it and then get ALREADY_EXISTS, or resolve with `ifNotExists` (seeing its partitions).
+   */
   async createTopic(name: string, options: CreateTopicConfig = {}, ifNotExists = false): Promise<void> {
     this.ensureOpen();
     validateTopicName(name);
-    const partitions = options.partitions ?? 1;
-    if (!Number.isInteger(partitions) || partitions < 1 || partitions > 10_000) {
-      throw new BrookError("INVALID_ARGUMENT", `partitions: expected an integer from 1 to 10000, got ${String(partitions)}`);
-    }
+    const partitions = validatePartitionCount(options.partitions ?? 1);
     const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
     if (!(retentionMs > 0)) throw new BrookError("INVALID_ARGUMENT", `retentionMs: expected a number > 0, got ${String(retentionMs)}`);
     if (options.retentionBytes !== undefined && !(options.retentionBytes > 0)) {
       throw new BrookError("INVALID_ARGUMENT", `retentionBytes: expected a number > 0, got ${String(options.retentionBytes)}`);
     }
-    if (this.topics.has(name)) {
-      if (ifNotExists) return;
-      throw new BrookError("ALREADY_EXISTS", `topic "${name}" already exists`);
+    for (;;) {
+      if (this.topics.has(name)) {
+        if (ifNotExists) return;
+        throw new BrookError("ALREADY_EXISTS", `topic "${name}" already exists`);
+      }
+      const pending = this.creating.get(name);
+      if (pending === undefined) break;
+      // Another call is creating it: its outcome decides (a failed creation lets this one try).
+      await pending.catch(() => undefined);
+      this.ensureOpen();
     }
     const config: TopicConfig = { partitions, retentionMs, retentionBytes: options.retentionBytes, createdAt: this.now() };
+    const creation = this.openNewTopic(name, config);
+    this.creating.set(name, creation);
+    try {
+      await creation;
+    } finally {
+      this.creating.delete(name);
+    }
+  }
+
+  /** Opens a new topic's partitions and records it; on failure closes and removes what it made. */
+  private async openNewTopic(name: string, config: TopicConfig): Promise<void> {
     const logs: PartitionLog[] = [];
-    for (let p = 0; p < partitions; p++) logs.push(await this.store.openPartition(name, p));
-    await this.store.metadata.putTopic(name, config);
+    try {
+      for (let p = 0; p < config.partitions; p++) {
+        logs.push(await this.store.openPartition(name, p));
+        // Opening a partition on disk is mostly synchronous file work (~0.5 ms): let the
+        // event loop (a server's other clients) run between small groups of them.
+        if (p % 16 === 15) await yieldToEventLoop();
+      }
+      await this.store.metadata.putTopic(name, config);
+    } catch (err) {
+      for (const log of logs) await log.close().catch(() => undefined);
+      await this.store.deleteTopic(name).catch(() => undefined);
+      throw err;
+    }
     this.topics.set(name, { name, config, logs, nextUnkeyed: 0 });
   }
 
@@ -131,7 +164,10 @@ export class LogEngine implements EngineApi {
     const topic = this.topic(name);
     this.topics.delete(name);
     this.coordinator.topicDeleted(name);
-    for (const log of topic.logs) await log.close();
+    for (let p = 0; p < topic.logs.length; p++) {
+      await topic.logs[p]!.close();
+      if (p % 16 === 15) await yieldToEventLoop();
+    }
     // the store removes the directory first (FORMAT.md §8a), then the metadata forgets it
     await this.store.deleteTopic(name);
     await this.store.metadata.deleteTopic(name);
@@ -148,6 +184,7 @@ export class LogEngine implements EngineApi {
   }
 
   async listTopics(): Promise<string[]> {
+    this.ensureOpen();
     return this.topicNames();
   }
 
@@ -164,8 +201,9 @@ export class LogEngine implements EngineApi {
     return this.topic(name).config.partitions;
   }
 
-  /** Throws TOPIC_NOT_FOUND naming the topic. */
+  /** Throws TOPIC_NOT_FOUND naming the topic, or CLOSED once the engine is closed. */
   topic(name: string): Topic {
+    this.ensureOpen();
     const topic = this.topics.get(name);
     if (topic === undefined) throw new BrookError("TOPIC_NOT_FOUND", `topic "${name}" does not exist`);
     return topic;
@@ -181,6 +219,7 @@ export class LogEngine implements EngineApi {
   async append(topicName: string, messages: readonly WireMessage[]): Promise<PublishBatchResult[]> {
     this.ensureOpen();
     const topic = this.topic(topicName);
+    validateAppendCount(messages.length);
     const now = this.now();
     const results: PublishBatchResult[] = new Array(messages.length);
     const perPartition = new Map<number, { indexes: number[]; records: AppendRecord[] }>();
@@ -191,11 +230,9 @@ export class LogEngine implements EngineApi {
 
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
-      if (m.value.byteLength > this.maxMessageBytes) {
-        results[i] = {
-          ok: false,
-          error: new BrookError("MESSAGE_TOO_LARGE", `message of ${m.value.byteLength} bytes exceeds the broker limit of ${this.maxMessageBytes} bytes`),
-        };
+      const tooLarge = messageSizeError(m, this.maxMessageBytes);
+      if (tooLarge !== undefined) {
+        results[i] = { ok: false, error: tooLarge };
         continue;
       }
       if (m.idempotencyKey !== undefined) {
@@ -320,6 +357,8 @@ export class LogEngine implements EngineApi {
   // ---- groups ----
 
   async committed(group: string, topic: string): Promise<Map<number, number>> {
+    this.ensureOpen();
+    validateName(group, "group");
     return this.store.metadata.committed(group, topic);
   }
 
@@ -358,6 +397,7 @@ export class LogEngine implements EngineApi {
 
   /** Adds a member to the group; resolves after the rebalance it causes. TOPIC_NOT_FOUND first. */
   async join(group: string, topic: string, member: GroupMember): Promise<void> {
+    validateName(group, "group");
     this.topic(topic);
     return this.coordinator.join(group, topic, member);
   }
@@ -367,6 +407,7 @@ export class LogEngine implements EngineApi {
   }
 
   async describeGroups(): Promise<GroupDescription[]> {
+    this.ensureOpen();
     return describeGroups(this);
   }
 
@@ -411,4 +452,8 @@ export class LogEngine implements EngineApi {
   private ensureOpen(): void {
     if (this.closed) throw new BrookError("CLOSED", "the local broker is closed");
   }
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

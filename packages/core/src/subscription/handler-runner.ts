@@ -1,5 +1,5 @@
 import { BrookError, PermanentError, toBrookError } from "../errors.js";
-import { IDEMPOTENCY_HEADER } from "../headers.js";
+import { IDEMPOTENCY_HEADER, setHeader } from "../headers.js";
 import { runWithRetry } from "../retry.js";
 import { tracingActive, withProcessSpan } from "../tracing.js";
 import type { BatchHandler, MessageHandler, ReceivedMessage } from "../contract.js";
@@ -54,7 +54,7 @@ export class HandlerRunner<T> {
     let headers = record.headers;
     if (headers[IDEMPOTENCY_HEADER] !== undefined || Object.isFrozen(headers)) {
       headers = {};
-      for (const name in record.headers) if (name !== IDEMPOTENCY_HEADER) headers[name] = record.headers[name]!;
+      for (const name in record.headers) if (name !== IDEMPOTENCY_HEADER) setHeader(headers, name, record.headers[name]!);
     }
     const message: ReceivedMessage<T> = {
       id: record.id ?? `${record.partition}/${record.offset}`,

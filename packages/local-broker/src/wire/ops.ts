@@ -9,6 +9,12 @@ import type { CreateTopicConfig, GroupDescription, TopicDetails } from "../engin
 import { decodeJson, field } from "./codec.js";
 import { FrameType, PROTOCOL_VERSION, RESPONSE_BIT, frame, jsonFrame } from "./frames.js";
 
+/**
+ * §3: a json request body is at most this long; a longer one is refused (INVALID_ARGUMENT) without
+ * being parsed. The largest real one, a COMMIT of 1000 partitions, is about 30 KiB.
+ */
+export const MAX_JSON_REQUEST_BYTES = 1024 * 1024;
+
 // ---- HELLO (§8) and HELLO_OK (§4) ----
 
 export function encodeHello(token: string | undefined): Buffer {
