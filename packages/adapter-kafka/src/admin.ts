@@ -1,4 +1,4 @@
-import { BrookError, type Admin, type TopicDescription, type TopicOptions } from "@brook/core";
+import { BrookError, type Admin, type GroupPosition, type PartitionOffsets, type TopicDescription, type TopicOptions } from "@brook/core";
 import { invalidArgument, validateTopicName } from "@brook/core/spi";
 import type { DriverAdmin } from "./driver.js";
 import { kafkaErrorType, toKafkaBrookError } from "./errors.js";
@@ -71,6 +71,33 @@ export class KafkaAdmin implements Admin {
   async topicExists(name: string): Promise<boolean> {
     validateTopicName(name);
     return (await this.listTopics()).includes(name);
+  }
+
+  /** Kafka commits "next to read"; the contract speaks "last settled" (one less). */
+  async groupPositions(topic: string, group: string): Promise<GroupPosition[]> {
+    const offsets = await this.partitionOffsets(topic);
+    let committed: Map<number, string | undefined>;
+    try {
+      committed = await this.admin.committedOffsets(group, topic);
+    } catch (err) {
+      throw toKafkaBrookError(err, `read the committed offsets of group "${group}" on topic "${topic}"`);
+    }
+    const positions = offsets.map(({ partition }) => {
+      const next = committed.get(Number(partition));
+      return { partition, committed: next === undefined || BigInt(next) <= 0n ? undefined : (BigInt(next) - 1n).toString() };
+    });
+    return positions.some((p) => p.committed !== undefined) ? positions : [];
+  }
+
+  async partitionOffsets(topic: string): Promise<PartitionOffsets[]> {
+    // KafkaJS retries UNKNOWN_TOPIC_OR_PARTITION for seconds; ask first so a missing topic fails fast.
+    if (!(await this.topicExists(topic))) throw notFound(topic);
+    try {
+      const offsets = await this.admin.topicOffsets(topic);
+      return offsets.sort((a, b) => a.partition - b.partition).map((o) => ({ partition: String(o.partition), start: o.low, end: o.high }));
+    } catch (err) {
+      throw toKafkaBrookError(err, `read the offsets of topic "${topic}"`);
+    }
   }
 }
 

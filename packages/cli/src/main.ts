@@ -11,6 +11,7 @@ import "@brook/local-broker";
 import { DEFAULT_URL } from "./client.js";
 import { registerBench } from "./bench.js";
 import { registerGroups } from "./groups.js";
+import { registerMirror } from "./mirror.js";
 import { registerPublish } from "./publish.js";
 import { registerServe } from "./serve.js";
 import { registerStorage } from "./storage.js";
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerGroups(program);
   registerBench(program);
   registerStorage(program);
+  registerMirror(program);
   return program;
 }
 

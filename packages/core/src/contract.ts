@@ -210,6 +210,30 @@ export interface TopicDescription {
   retentionMs: number | undefined;
 }
 
+/** Where a consumer group stands on one partition of a topic (Admin.groupPositions). */
+export interface GroupPosition {
+  partition: string;
+  /**
+   * Log backends: the group's committed position as the last settled offset (every offset at
+   * or below it is settled); undefined where the group committed nothing on the partition.
+   */
+  committed: string | undefined;
+  /**
+   * Backends without offsets (Pub/Sub): every message published before this time is settled
+   * by the group (some published after it may be too). Absent on log backends.
+   */
+  settledBefore?: Date;
+}
+
+/** The offsets a partition holds now (Admin.partitionOffsets). */
+export interface PartitionOffsets {
+  partition: string;
+  /** the first offset still retained */
+  start: string;
+  /** the offset the next message will get (start = end: nothing retained) */
+  end: string;
+}
+
 export interface Admin {
   /** Fails with ALREADY_EXISTS when the topic exists, unless `ifNotExists`. */
   createTopic(name: string, options?: TopicOptions & { ifNotExists?: boolean }): Promise<void>;
@@ -218,6 +242,16 @@ export interface Admin {
   describeTopic(name: string): Promise<TopicDescription>;
   listTopics(): Promise<string[]>;
   topicExists(name: string): Promise<boolean>;
+  /**
+   * What `group` has settled on `topic`, per partition, as the backend stores it; empty when the
+   * group has no position there. Reads only: no member joins. TOPIC_NOT_FOUND for a missing topic.
+   */
+  groupPositions(topic: string, group: string): Promise<GroupPosition[]>;
+  /**
+   * Each partition's retained offsets now. UNSUPPORTED where messages have no offsets
+   * (capability seek.offset false: Pub/Sub). TOPIC_NOT_FOUND for a missing topic.
+   */
+  partitionOffsets(topic: string): Promise<PartitionOffsets[]>;
 }
 
 /**

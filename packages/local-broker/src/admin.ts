@@ -1,4 +1,4 @@
-import { BrookError, type Admin, type TopicDescription, type TopicOptions } from "@brook/core";
+import { BrookError, type Admin, type GroupPosition, type PartitionOffsets, type TopicDescription, type TopicOptions } from "@brook/core";
 import { validateTopicName } from "@brook/core/spi";
 import type { EngineApi } from "./engine-api.js";
 
@@ -49,5 +49,23 @@ export class LocalAdmin implements Admin {
     this.ensureOpen();
     validateTopicName(name);
     return (await this.api.listTopics()).includes(name);
+  }
+
+  /** The engine stores "next to read"; the contract speaks "last settled" (one less). */
+  async groupPositions(topic: string, group: string): Promise<GroupPosition[]> {
+    validateTopicName(topic);
+    const { partitions } = await this.api.describeTopic(topic);
+    const committed = await this.api.committed(group, topic);
+    if (committed.size === 0) return [];
+    return partitions.map(({ partition }) => {
+      const next = committed.get(partition);
+      return { partition: String(partition), committed: next === undefined || next === 0 ? undefined : String(next - 1) };
+    });
+  }
+
+  async partitionOffsets(topic: string): Promise<PartitionOffsets[]> {
+    validateTopicName(topic);
+    const { partitions } = await this.api.describeTopic(topic);
+    return partitions.map((p) => ({ partition: String(p.partition), start: String(p.start), end: String(p.end) }));
   }
 }

@@ -33,6 +33,10 @@ interface Topic {
  * group coordinator. Storage is pluggable (memory or file) through `Store`. It is the in-process
  * `EngineApi`: `memory:` and `local:` brokers use it directly.
  */
+/** Rounds a publish waits for in-flight appends of its idempotency keys before going ahead. */
+const MAX_IDEMPOTENCY_WAITS = 100;
+const pendingId = (topic: string, key: string): string => `${topic}\u0000${key}`;
+
 export class LogEngine implements EngineApi {
   readonly coordinator: GroupCoordinator;
   private readonly topics = new Map<string, Topic>();
@@ -40,6 +44,8 @@ export class LogEngine implements EngineApi {
   private readonly creating = new Map<string, Promise<void>>();
   private readonly dataWaiters = new Map<string, Set<() => void>>();
   private readonly dedupeWindowMs: number;
+  /** idempotency keys (topic + key) whose append is being written, to the call writing them */
+  private readonly pendingAppends = new Map<string, Promise<void>>();
   readonly maxMessageBytes: number;
   private readonly now: () => number;
   private retentionTimer: NodeJS.Timeout | undefined;
@@ -218,8 +224,42 @@ export class LogEngine implements EngineApi {
    */
   async append(topicName: string, messages: readonly WireMessage[]): Promise<PublishBatchResult[]> {
     this.ensureOpen();
-    const topic = this.topic(topicName);
+    this.topic(topicName);
     validateAppendCount(messages.length);
+    // A repeat of a key whose first append is still being written (a retry on another
+    // connection before the first's fsync finished) waits for it, then finds it in the window.
+    for (let round = 0; round < MAX_IDEMPOTENCY_WAITS; round++) {
+      const pending = this.pendingAppendsOf(topicName, messages);
+      if (pending.length === 0) break;
+      await Promise.allSettled(pending);
+      this.ensureOpen();
+    }
+    // From here to the first await: checking the window and claiming this call's keys is one step.
+    const topic = this.topic(topicName);
+    let finish: () => void = () => undefined;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const claimed: string[] = [];
+    try {
+      return await this.appendNow(topic, topicName, messages, finished, claimed);
+    } finally {
+      for (const id of claimed) if (this.pendingAppends.get(id) === finished) this.pendingAppends.delete(id);
+      finish();
+    }
+  }
+
+  /** The in-flight appends holding any of these messages' idempotency keys on the topic. */
+  private pendingAppendsOf(topicName: string, messages: readonly WireMessage[]): Promise<void>[] {
+    if (this.pendingAppends.size === 0) return [];
+    const out = new Set<Promise<void>>();
+    for (const m of messages) {
+      if (m.idempotencyKey === undefined) continue;
+      const p = this.pendingAppends.get(pendingId(topicName, m.idempotencyKey));
+      if (p !== undefined) out.add(p);
+    }
+    return [...out];
+  }
+
+  private async appendNow(topic: Topic, topicName: string, messages: readonly WireMessage[], finished: Promise<void>, claimed: string[]): Promise<PublishBatchResult[]> {
     const now = this.now();
     const results: PublishBatchResult[] = new Array(messages.length);
     const perPartition = new Map<number, { indexes: number[]; records: AppendRecord[] }>();
@@ -248,6 +288,9 @@ export class LogEngine implements EngineApi {
           continue;
         }
         seenInCall.set(m.idempotencyKey, i);
+        const id = pendingId(topicName, m.idempotencyKey);
+        this.pendingAppends.set(id, finished);
+        claimed.push(id);
       }
       const partition = m.key === undefined ? unkeyedPartition : partitionForKey(m.key, topic.config.partitions);
       let slot = perPartition.get(partition);

@@ -1,4 +1,4 @@
-import { BrookError, type Admin, type Logger, type TopicDescription, type TopicOptions } from "@brook/core";
+import { BrookError, type Admin, type GroupPosition, type Logger, type PartitionOffsets, type TopicDescription, type TopicOptions } from "@brook/core";
 import { invalidArgument } from "@brook/core/spi";
 import {
   CreateDeliveryStreamCommand,
@@ -142,6 +142,18 @@ export class FirehoseAdmin implements Admin {
   async topicExists(name: string): Promise<boolean> {
     validateDeliveryStreamName(name);
     return (await this.describe(name)) !== undefined;
+  }
+
+  /** A publish-only sink has no consumer groups: refused, never answered with a guess. */
+  async groupPositions(topic: string, group: string): Promise<GroupPosition[]> {
+    validateDeliveryStreamName(topic);
+    throw new BrookError("UNSUPPORTED", `groupPositions of group "${group}" on delivery stream "${topic}": Firehose is publish-only, it has no consumer groups`);
+  }
+
+  /** Records land in S3 objects, not at offsets. */
+  async partitionOffsets(topic: string): Promise<PartitionOffsets[]> {
+    validateDeliveryStreamName(topic);
+    throw new BrookError("UNSUPPORTED", `partitionOffsets of delivery stream "${topic}": Firehose is publish-only, its records have no offsets`);
   }
 
   /** The stream's description, or undefined when there is no such stream. */
