@@ -1,6 +1,6 @@
-import { BrookError, type Admin, type TopicDescription, type TopicOptions } from "@brook/core";
+import { BrookError, type Admin, type GroupPosition, type PartitionOffsets, type TopicDescription, type TopicOptions } from "@brook/core";
 import { invalidArgument, validateTopicName } from "@brook/core/spi";
-import type { EventHubProducerClient } from "@azure/event-hubs";
+import type { CheckpointStore, EventHubProducerClient } from "@azure/event-hubs";
 import { eventHubsErrorCode, toEventHubsBrookError } from "./errors.js";
 
 /**
@@ -31,7 +31,46 @@ export class EventHubsAdmin implements Admin {
     /** the one hub a bound broker may use */
     private readonly boundHub: string | undefined,
     private readonly checkName: (name: string) => void,
+    /** the groups' checkpoint store, when one is configured (groupPositions) */
+    private readonly checkpointStore: () => CheckpointStore | undefined = () => undefined,
   ) {}
+
+  /** Each partition's retained sequence numbers: [beginning, last enqueued + 1). */
+  async partitionOffsets(topic: string): Promise<PartitionOffsets[]> {
+    this.checkName(topic);
+    const client = this.clients(topic);
+    try {
+      const ids = await client.getPartitionIds();
+      const props = await Promise.all(ids.map((id) => client.getPartitionProperties(id)));
+      return props.map((p) => {
+        const end = String(p.lastEnqueuedSequenceNumber + 1);
+        return { partition: p.partitionId, start: p.isEmpty ? end : String(p.beginningSequenceNumber), end };
+      });
+    } catch (err) {
+      if (eventHubsErrorCode(err) === "MessagingEntityNotFoundError") throw notFound(topic, err);
+      throw toEventHubsBrookError(err, `read the sequence numbers of event hub "${topic}"`);
+    }
+  }
+
+  /** The group's checkpoints (last settled sequence number per partition) in the checkpoint store. */
+  async groupPositions(topic: string, group: string): Promise<GroupPosition[]> {
+    const offsets = await this.partitionOffsets(topic);
+    const store = this.checkpointStore();
+    if (store === undefined) throw new BrookError("UNSUPPORTED", 'checkpointStore: reading a group\'s positions needs the checkpoint store the group uses ("blob", "memory" or a CheckpointStore)');
+    const client = this.clients(topic);
+    let checkpoints;
+    try {
+      checkpoints = await store.listCheckpoints(client.fullyQualifiedNamespace, topic, group);
+    } catch (err) {
+      throw toEventHubsBrookError(err, `read the checkpoints of consumer group "${group}" on event hub "${topic}"`);
+    }
+    const byPartition = new Map(checkpoints.map((c) => [c.partitionId, c.sequenceNumber]));
+    const positions = offsets.map(({ partition }) => {
+      const seq = byPartition.get(partition);
+      return { partition, committed: seq === undefined || seq < 0 ? undefined : String(seq) };
+    });
+    return positions.some((p) => p.committed !== undefined) ? positions : [];
+  }
 
   async createTopic(name: string, options: TopicOptions & { ifNotExists?: boolean } = {}): Promise<void> {
     this.checkName(name);

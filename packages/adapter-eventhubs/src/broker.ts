@@ -34,7 +34,7 @@ export class EventHubsBroker extends BrokerSkeleton<EventHubsAdmin, EventHubsPub
     logger?: Logger,
   ) {
     const clients = (hub: string): EventHubProducerClient => this.clientFor(hub);
-    super(url, new EventHubsAdmin(clients, options.hubManager, options.hub, (name) => this.checkTopicName(name)), logger);
+    super(url, new EventHubsAdmin(clients, options.hubManager, options.hub, (name) => this.checkTopicName(name), () => this.checkpointStore), logger);
     this.capabilities = eventHubsCapabilities(options.maxMessageBytes);
   }
 
