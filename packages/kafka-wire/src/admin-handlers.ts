@@ -1,0 +1,3 @@
+import type { Handler } from "./handlers.js";
+
+export const adminHandlers: Record<number, Handler> = {};

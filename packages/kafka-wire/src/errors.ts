@@ -1,0 +1,60 @@
+import { BrookError } from "@brook/core";
+
+/** Kafka's error codes used here (https://kafka.apache.org/protocol#protocol_error_codes). */
+export const KafkaError = {
+  NONE: 0,
+  UNKNOWN_SERVER_ERROR: -1,
+  OFFSET_OUT_OF_RANGE: 1,
+  CORRUPT_MESSAGE: 2,
+  UNKNOWN_TOPIC_OR_PARTITION: 3,
+  INVALID_FETCH_SIZE: 4,
+  MESSAGE_TOO_LARGE: 10,
+  COORDINATOR_NOT_AVAILABLE: 15,
+  NOT_COORDINATOR: 16,
+  INVALID_TOPIC_EXCEPTION: 17,
+  ILLEGAL_GENERATION: 22,
+  INCONSISTENT_GROUP_PROTOCOL: 23,
+  INVALID_GROUP_ID: 24,
+  UNKNOWN_MEMBER_ID: 25,
+  INVALID_SESSION_TIMEOUT: 26,
+  REBALANCE_IN_PROGRESS: 27,
+  TOPIC_AUTHORIZATION_FAILED: 29,
+  GROUP_AUTHORIZATION_FAILED: 30,
+  UNSUPPORTED_SASL_MECHANISM: 33,
+  ILLEGAL_SASL_STATE: 34,
+  UNSUPPORTED_VERSION: 35,
+  TOPIC_ALREADY_EXISTS: 36,
+  INVALID_PARTITIONS: 37,
+  INVALID_REPLICATION_FACTOR: 38,
+  INVALID_REQUEST: 42,
+  UNSUPPORTED_FOR_MESSAGE_FORMAT: 43,
+  INVALID_CONFIG: 40,
+  CLUSTER_AUTHORIZATION_FAILED: 31,
+  SASL_AUTHENTICATION_FAILED: 58,
+  KAFKA_STORAGE_ERROR: 56,
+  GROUP_ID_NOT_FOUND: 69,
+  NON_EMPTY_GROUP: 68,
+  UNSUPPORTED_COMPRESSION_TYPE: 76,
+  INVALID_RECORD: 87,
+} as const;
+
+/** The Kafka error code for an engine failure. */
+export function kafkaCode(err: unknown): number {
+  if (!(err instanceof BrookError)) return KafkaError.UNKNOWN_SERVER_ERROR;
+  switch (err.code) {
+    case "TOPIC_NOT_FOUND":
+      return KafkaError.UNKNOWN_TOPIC_OR_PARTITION;
+    case "OUT_OF_RANGE":
+      return KafkaError.OFFSET_OUT_OF_RANGE;
+    case "MESSAGE_TOO_LARGE":
+      return KafkaError.MESSAGE_TOO_LARGE;
+    case "ALREADY_EXISTS":
+      return KafkaError.TOPIC_ALREADY_EXISTS;
+    case "CORRUPT_DATA":
+      return KafkaError.KAFKA_STORAGE_ERROR;
+    case "INVALID_ARGUMENT":
+      return KafkaError.INVALID_REQUEST;
+    default:
+      return KafkaError.UNKNOWN_SERVER_ERROR;
+  }
+}

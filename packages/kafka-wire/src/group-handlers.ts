@@ -1,0 +1,3 @@
+import type { Handler } from "./handlers.js";
+
+export const groupHandlers: Record<number, Handler> = {};

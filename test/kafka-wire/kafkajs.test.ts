@@ -1,0 +1,157 @@
+/**
+ * kafkajs 2.2.4, unchanged, against `@brook/kafka-wire` over a local broker engine: what it
+ * produces lands in the engine at the partition and offset Kafka reports, what Brook publishes
+ * is read by kafkajs at the same partition and offset, keys and headers round-trip.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import { Kafka, logLevel, type Admin, type Producer } from "kafkajs";
+import { startKafkaWire, type KafkaWireServer } from "@brook/kafka-wire";
+import { LogEngine, MemoryStore } from "@brook/local-broker/engine";
+import { Reader, Writer } from "../../packages/kafka-wire/src/codec.js";
+import { decodeBatches } from "../../packages/kafka-wire/src/records.js";
+import { connect as tcp } from "node:net";
+
+let engine: LogEngine;
+let server: KafkaWireServer;
+let kafka: Kafka;
+let producer: Producer;
+let admin: Admin;
+
+beforeAll(async () => {
+  engine = await LogEngine.open(new MemoryStore());
+  server = await startKafkaWire({ engine, port: 0 });
+  kafka = new Kafka({ clientId: "wire-test", brokers: [server.address], logLevel: logLevel.NOTHING, retry: { retries: 2, initialRetryTime: 50 } });
+  producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  admin = kafka.admin();
+  await admin.connect();
+});
+afterAll(async () => {
+  await producer.disconnect();
+  await admin.disconnect();
+  await server.close();
+  await engine.close();
+});
+
+/** A raw Fetch v11 of one partition, decoded with the package's batch decoder. */
+async function rawFetch(topic: string, partition: number, offset: number) {
+  const body = new Writer()
+    .int32(-1).int32(0).int32(1).int32(1 << 20).int8(0).int32(0).int32(-1)
+    .array([topic], (w, t) => w.string(t).array([partition], (w, p) => w.int32(p).int32(-1).int64(offset).int64(-1).int32(1 << 20)))
+    .array([], () => undefined)
+    .string("")
+    .toBuffer();
+  const inner = new Writer().int16(1).int16(11).int32(1).string("raw").raw(body).toBuffer();
+  const response = await new Promise<Buffer>((resolve, reject) => {
+    const s = tcp(server.port, "127.0.0.1", () => s.write(new Writer().int32(inner.length).raw(inner).toBuffer()));
+    let buf = Buffer.alloc(0);
+    s.on("error", reject);
+    s.on("data", (d) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length >= 4 && buf.length >= 4 + buf.readInt32BE(0)) {
+        s.destroy();
+        resolve(buf.subarray(8, 4 + buf.readInt32BE(0)));
+      }
+    });
+  });
+  const r = new Reader(response);
+  r.int32();
+  expect(r.int16()).toBe(0);
+  r.int32();
+  const [t] = r.array((r) => ({ topic: r.string(), partitions: r.array((r) => ({ partition: r.int32(), error: r.int16(), hw: r.int64(), lso: r.int64(), start: r.int64(), aborted: r.int32(), replica: r.int32(), records: r.nullableBytes() })) }));
+  const p = t!.partitions[0]!;
+  return { error: p.error, hw: p.hw, batches: p.records === null ? [] : decodeBatches(p.records) };
+}
+
+describe("kafkajs against kafka-wire", () => {
+  it("a kafkajs producer's records land in the engine at the partition and offset it was told, with keys, headers and order", async () => {
+    await engine.createTopic("kj-produce", { partitions: 3 }, false);
+    const sent = await producer.send({
+      topic: "kj-produce",
+      acks: -1,
+      messages: [
+        { key: "k1", value: "v1", headers: { trace: "t-1", kind: "a" }, partition: 2 },
+        { key: "k2", value: Buffer.from([0, 1, 2, 255]), partition: 2 },
+        { key: "k1", value: "same key, other partition", partition: 0 },
+        { value: "no key", partition: 0 },
+      ],
+    });
+    const byPartition = new Map(sent.map((s) => [s.partition, Number(s.baseOffset)]));
+    expect(byPartition).toEqual(new Map([[2, 0], [0, 0]]));
+    const p2 = await engine.fetch("kj-produce", 2, 0, 10, 0);
+    expect(p2.records.map((r) => [r.offset, r.key?.toString(), [...r.value], r.headers])).toEqual([
+      [0, "k1", [...Buffer.from("v1")], { trace: "t-1", kind: "a" }],
+      [1, "k2", [0, 1, 2, 255], {}],
+    ]);
+    const p0 = await engine.fetch("kj-produce", 0, 0, 10, 0);
+    // the same key in two partitions: the producer's choice wins over the engine's key hashing
+    expect(p0.records.map((r) => [r.offset, r.key?.toString(), r.value.toString()])).toEqual([[0, "k1", "same key, other partition"], [1, undefined, "no key"]]);
+    expect((await engine.describeTopic("kj-produce")).partitions[1]!.end).toBe(0);
+  });
+
+  it("acks 0 appends without an answer; acks 1 answers with the offset", async () => {
+    await engine.createTopic("kj-acks", { partitions: 1 }, false);
+    await producer.send({ topic: "kj-acks", acks: 0, messages: [{ value: "fire" }] });
+    const [r] = await producer.send({ topic: "kj-acks", acks: 1, messages: [{ value: "second" }] });
+    // acks 0 went first on the same connection: the broker handles requests in order
+    expect(Number(r!.baseOffset)).toBe(1);
+    expect((await engine.fetch("kj-acks", 0, 0, 10, 0)).records.map((x) => x.value.toString())).toEqual(["fire", "second"]);
+  });
+
+  it("a record set with a bad CRC-32C is refused with CORRUPT_MESSAGE and nothing is stored", async () => {
+    await engine.createTopic("kj-crc", { partitions: 1 }, false);
+    // a valid batch from the engine's own encoder, then one bit flipped in a record
+    await engine.append("kj-crc", [{ key: "a", idempotencyKey: undefined, headers: {}, value: Buffer.from("x") }]);
+    const good = (await rawFetch("kj-crc", 0, 0)).batches;
+    expect(good).toHaveLength(1);
+    const { encodeRecords } = await import("../../packages/kafka-wire/src/handlers.js");
+    const batch = Buffer.from(encodeRecords((await engine.fetch("kj-crc", 0, 0, 1, 0)).records, 1 << 20));
+    batch[batch.length - 1] ^= 1;
+    const body = new Writer().nullableString(null).int16(1).int32(1000).array(["kj-crc"], (w, t) => w.string(t).array([0], (w, p) => w.int32(p).bytes(batch))).toBuffer();
+    const inner = new Writer().int16(0).int16(7).int32(5).string("raw").raw(body).toBuffer();
+    const response = await new Promise<Buffer>((resolve, reject) => {
+      const s = tcp(server.port, "127.0.0.1", () => s.write(new Writer().int32(inner.length).raw(inner).toBuffer()));
+      s.on("error", reject);
+      s.on("data", (d) => {
+        s.destroy();
+        resolve(d);
+      });
+    });
+    const r = new Reader(response.subarray(8));
+    const [t] = r.array((r) => ({ name: r.string(), partitions: r.array((r) => ({ index: r.int32(), error: r.int16(), base: r.int64(), time: r.int64(), start: r.int64() })) }));
+    expect(t!.partitions[0]!.error).toBe(2);
+    expect((await engine.describeTopic("kj-crc")).partitions[0]!.end).toBe(1);
+  });
+
+  it("a message published through Brook (local engine) is fetched over the Kafka protocol at the same partition and offset, key and headers intact", async () => {
+    await engine.createTopic("kj-brook", { partitions: 4 }, false);
+    const [result] = await engine.append("kj-brook", [{ key: "order-7", idempotencyKey: "idem-1", headers: { source: "brook" }, value: Buffer.from("hello") }]);
+    expect(result!.ok).toBe(true);
+    const position = (result as { position: { partition: string; offset: string } }).position;
+    const fetched = await rawFetch("kj-brook", Number(position.partition), Number(position.offset));
+    expect(fetched.hw).toBe(1);
+    const rec = fetched.batches[0]!.records[0]!;
+    expect(fetched.batches[0]!.baseOffset).toBe(Number(position.offset));
+    expect(rec.key!.toString()).toBe("order-7");
+    expect(rec.value!.toString()).toBe("hello");
+    expect(rec.headers.map(([k, v]) => [k, v!.toString()])).toEqual([["source", "brook"], ["brook-idempotency-key", "idem-1"]]);
+  });
+
+  it("kafkajs admin reads earliest, latest and by-time offsets (ListOffsets)", async () => {
+    await engine.createTopic("kj-offsets", { partitions: 2 }, false);
+    await producer.send({ topic: "kj-offsets", messages: [{ value: "a", partition: 1 }, { value: "b", partition: 1 }] });
+    const before = (await engine.fetch("kj-offsets", 1, 1, 1, 0)).records[0]!.timestamp;
+    await new Promise((r) => setTimeout(r, 5));
+    const later = Date.now();
+    await producer.send({ topic: "kj-offsets", messages: [{ value: "c", partition: 1 }] });
+    const offsets = await admin.fetchTopicOffsets("kj-offsets");
+    expect(offsets.map((o) => [o.partition, o.low, o.high]).sort()).toEqual([[0, "0", "0"], [1, "0", "3"]]);
+    const byTime = await admin.fetchTopicOffsetsByTimestamp("kj-offsets", later);
+    expect(byTime.find((o) => o.partition === 1)!.offset).toBe("2");
+    expect((await admin.fetchTopicOffsetsByTimestamp("kj-offsets", before)).find((o) => o.partition === 1)!.offset).toBe("0");
+  });
+
+  it("a produce to an unknown topic fails in kafkajs (auto-create is off), it does not hang", async () => {
+    await expect(producer.send({ topic: "kj-nope", messages: [{ value: "x" }] })).rejects.toThrow();
+  });
+});
