@@ -155,3 +155,76 @@ describe("kafkajs against kafka-wire", () => {
     await expect(producer.send({ topic: "kj-nope", messages: [{ value: "x" }] })).rejects.toThrow();
   });
 });
+
+describe("kafkajs consumer groups against kafka-wire", () => {
+  it("two members of a group split the partitions and get every message once, Brook's and kafkajs's alike, at the engine's partition and offset; commits land in the engine", async () => {
+    await engine.createTopic("kj-group", { partitions: 4 }, false);
+    const received: Array<{ member: string; partition: number; offset: number; key: string; value: string; headers: Record<string, string> }> = [];
+    const latest = new Map<string, number[]>();
+    const consumers = ["A", "B"].map((name) => {
+      const c = kafka.consumer({ groupId: "kj-g1", sessionTimeout: 6000, rebalanceTimeout: 3000, heartbeatInterval: 100, maxWaitTimeInMs: 100, retry: { retries: 5, initialRetryTime: 50 } });
+      c.on(c.events.GROUP_JOIN, (e) => latest.set(name, e.payload.memberAssignment["kj-group"] ?? []));
+      return { name, c };
+    });
+    const waitFor = async (what: string, cond: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> => {
+      const until = Date.now() + ms;
+      while (!(await cond())) {
+        if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    try {
+      for (const { name, c } of consumers) {
+        await c.connect();
+        await c.subscribe({ topic: "kj-group", fromBeginning: true });
+        await c.run({
+          autoCommitInterval: 50,
+          eachMessage: async ({ partition, message }) => {
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+            received.push({ member: name, partition, offset: Number(message.offset), key: message.key?.toString() ?? "", value: message.value!.toString(), headers });
+          },
+        });
+      }
+      // both members hold a share and together all four partitions, none twice
+      await waitFor("a stable two-member assignment", () => {
+        const a = latest.get("A") ?? [];
+        const b = latest.get("B") ?? [];
+        return a.length > 0 && b.length > 0 && new Set([...a, ...b]).size === 4 && a.length + b.length === 4;
+      });
+      await producer.send({ topic: "kj-group", messages: Array.from({ length: 30 }, (_, i) => ({ key: `key-${i % 7}`, value: `kafkajs-${i}`, headers: { n: String(i) } })) });
+      const brook = await engine.append("kj-group", Array.from({ length: 10 }, (_, i) => ({ key: `brook-${i}`, idempotencyKey: undefined, headers: { from: "brook" }, value: Buffer.from(`brook-${i}`) })));
+      await waitFor("40 messages", () => received.length >= 40);
+      await new Promise((r) => setTimeout(r, 200)); // a duplicate would show up here
+      expect(received).toHaveLength(40);
+      expect(new Set(received.map((m) => m.value)).size).toBe(40);
+      // each member read only its own partitions, and both read some
+      for (const name of ["A", "B"]) {
+        const mine = received.filter((m) => m.member === name);
+        expect(mine.length).toBeGreaterThan(0);
+        for (const m of mine) expect(latest.get(name)).toContain(m.partition);
+      }
+      // Brook's messages at the partition and offset the engine gave them
+      for (let i = 0; i < 10; i++) {
+        const pos = (brook[i] as { position: { partition: string; offset: string } }).position;
+        const got = received.find((m) => m.value === `brook-${i}`)!;
+        expect([got.partition, got.offset, got.key, got.headers]).toEqual([Number(pos.partition), Number(pos.offset), `brook-${i}`, { from: "brook" }]);
+      }
+      // key order within a partition
+      for (let k = 0; k < 7; k++) {
+        const seq = received.filter((m) => m.key === `key-${k}`).map((m) => Number(m.value.slice("kafkajs-".length)));
+        expect(seq).toEqual([...seq].sort((x, y) => x - y));
+      }
+      // kafkajs commits reach the engine's committed offsets: every partition at its end
+      const ends = (await engine.describeTopic("kj-group")).partitions.map((p) => p.end);
+      await waitFor("committed offsets at the end", async () => {
+        const committed = await engine.committed("kj-g1", "kj-group");
+        return ends.every((end, p) => committed.get(p) === end);
+      });
+    } finally {
+      for (const { c } of consumers) await c.disconnect();
+    }
+    const described = await admin.describeGroups(["kj-g1"]);
+    expect(described.groups[0]!.state).toBe("Empty");
+  }, 40_000);
+});
