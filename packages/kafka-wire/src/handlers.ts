@@ -26,6 +26,8 @@ export interface Context {
   clientId: string | null;
   /** set by SaslHandshake */
   saslMechanism?: string;
+  /** set by a handler whose answer must be the connection's last (failed authentication) */
+  closeAfterResponse?: string;
 }
 
 export interface Handler {

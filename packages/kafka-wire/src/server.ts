@@ -144,6 +144,11 @@ function serveConnection(socket: Socket, shared: Shared, maxFrameBytes: number):
           return fail(`internal error: ${(err as Error).message}`);
         }
         if (response !== null && !closed) socket.write(response);
+        if (ctx.closeAfterResponse !== undefined && !closed) {
+          closed = true;
+          shared.logger.warn(`kafka-wire: closing connection ${remote}: ${ctx.closeAfterResponse}`);
+          socket.end();
+        }
       }
     } finally {
       busy = false;
