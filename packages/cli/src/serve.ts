@@ -1,6 +1,7 @@
 import { BrookError } from "@brook/core";
 import { openDirectoryEngine, startServer, type FsyncPolicy } from "@brook/local-broker";
 import { LogEngine, MemoryStore } from "@brook/local-broker/engine";
+import { startKafkaWire, type KafkaWireServer } from "@brook/kafka-wire";
 import { InvalidArgumentError, type Command } from "commander";
 import { cliLogger, integer, type GlobalOptions } from "./client.js";
 
@@ -10,6 +11,7 @@ interface ServeOptions {
   port: number;
   host: string;
   sessionTimeoutMs: number;
+  kafkaPort?: number;
 }
 
 function fsyncPolicy(value: string): FsyncPolicy {
@@ -36,13 +38,22 @@ export function registerServe(program: Command): void {
     .option("--port <port>", "TCP port (0 picks a free one)", integer("--port", 0, 65535), 7654)
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--session-timeout-ms <ms>", "evict group members silent this long", integer("--session-timeout-ms", 100), 10_000)
+    .option("--kafka-port <port>", "also speak Kafka's wire protocol on this port, same log and groups (0 picks a free one)", integer("--kafka-port", 0, 65535))
     .action(async (options: ServeOptions, command: Command) => {
       const token = command.optsWithGlobals<GlobalOptions>().token ?? process.env.BROOK_TOKEN;
       if (token !== undefined && token.length === 0) throw new BrookError("INVALID_ARGUMENT", "--token must not be empty");
       const { engine, store } = await openEngine(options);
       let server;
+      let kafka: KafkaWireServer | undefined;
       try {
         server = await startServer({ engine, host: options.host, port: options.port, token, logger: cliLogger, sessionTimeoutMs: options.sessionTimeoutMs });
+        if (options.kafkaPort !== undefined) {
+          kafka = await startKafkaWire({ engine, host: options.host, port: options.kafkaPort, logger: cliLogger, ...(token === undefined ? {} : { token }) }).catch(async (err: unknown) => {
+            await server!.close();
+            throw err;
+          });
+          process.stdout.write(`brook serve: Kafka protocol on ${kafka.address}${token === undefined ? "" : " (SASL PLAIN, the token as password)"}\n`);
+        }
       } catch (err) {
         await engine.close();
         throw err;
@@ -61,6 +72,7 @@ export function registerServe(program: Command): void {
         process.on("SIGTERM", stop);
       });
       process.stdout.write("brook serve: stopping\n");
+      await kafka?.close();
       await server.close();
       await engine.close();
     });
