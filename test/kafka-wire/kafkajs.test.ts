@@ -228,3 +228,54 @@ describe("kafkajs consumer groups against kafka-wire", () => {
     expect(described.groups[0]!.state).toBe("Empty");
   }, 40_000);
 });
+
+describe("idempotent producer", () => {
+  it("kafkajs with idempotent: true produces exactly once through InitProducerId", async () => {
+    await engine.createTopic("kj-idem", { partitions: 2 }, false);
+    const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await p.connect();
+    try {
+      for (let i = 0; i < 3; i++) await p.send({ topic: "kj-idem", messages: [{ value: `m${i}`, partition: 0 }, { value: `n${i}`, partition: 1 }] });
+    } finally {
+      await p.disconnect();
+    }
+    expect((await engine.fetch("kj-idem", 0, 0, 10, 0)).records.map((r) => r.value.toString())).toEqual(["m0", "m1", "m2"]);
+  });
+
+  it("a retried batch gets its first answer and is stored once; a sequence gap is OUT_OF_ORDER_SEQUENCE_NUMBER", async () => {
+    await engine.createTopic("kj-seq", { partitions: 1 }, false);
+    const { encodeBatch } = await import("../../packages/kafka-wire/src/records.js");
+    const call = async (apiKey: number, version: number, body: Buffer): Promise<Reader> => {
+      const inner = new Writer().int16(apiKey).int16(version).int32(1).string("raw").raw(body).toBuffer();
+      const response = await new Promise<Buffer>((resolve, reject) => {
+        const s = tcp(server.port, "127.0.0.1", () => s.write(new Writer().int32(inner.length).raw(inner).toBuffer()));
+        let buf = Buffer.alloc(0);
+        s.on("error", reject);
+        s.on("data", (d) => {
+          buf = Buffer.concat([buf, d]);
+          if (buf.length >= 4 && buf.length >= 4 + buf.readInt32BE(0)) {
+            s.destroy();
+            resolve(buf.subarray(8, 4 + buf.readInt32BE(0)));
+          }
+        });
+      });
+      return new Reader(response);
+    };
+    const init = await call(22, 1, new Writer().nullableString(null).int32(60_000).toBuffer());
+    init.int32();
+    expect(init.int16()).toBe(0);
+    const producerId = init.int64();
+    const produce = async (baseSequence: number, values: string[]) => {
+      const batch = encodeBatch(values.map((v, i) => ({ offset: i, timestamp: Date.now(), key: undefined, value: Buffer.from(v), headers: [] })), { id: producerId, epoch: 0, baseSequence });
+      const body = new Writer().nullableString(null).int16(-1).int32(1000).array(["kj-seq"], (w, t) => w.string(t).array([0], (w, p) => w.int32(p).bytes(batch))).toBuffer();
+      const r = await call(0, 7, body);
+      const [t] = r.array((r) => ({ name: r.string(), partitions: r.array((r) => ({ index: r.int32(), error: r.int16(), base: r.int64(), time: r.int64(), start: r.int64() })) }));
+      return t!.partitions[0]!;
+    };
+    expect(await produce(0, ["a", "b"])).toMatchObject({ error: 0, base: 0 });
+    expect(await produce(2, ["c"])).toMatchObject({ error: 0, base: 2 });
+    expect(await produce(0, ["a", "b"])).toMatchObject({ error: 0, base: 0 }); // a retry: its first answer
+    expect(await produce(5, ["z"])).toMatchObject({ error: 45 }); // sequence 3 and 4 missing
+    expect((await engine.fetch("kj-seq", 0, 0, 10, 0)).records.map((r) => r.value.toString())).toEqual(["a", "b", "c"]);
+  });
+});

@@ -36,6 +36,9 @@ export const KafkaError = {
   NON_EMPTY_GROUP: 68,
   UNSUPPORTED_COMPRESSION_TYPE: 76,
   INVALID_RECORD: 87,
+  OUT_OF_ORDER_SEQUENCE_NUMBER: 45,
+  INVALID_PRODUCER_EPOCH: 47,
+  TRANSACTIONAL_ID_AUTHORIZATION_FAILED: 53,
 } as const;
 
 /** The Kafka error code for an engine failure. */

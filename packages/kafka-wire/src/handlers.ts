@@ -11,6 +11,7 @@ import { KafkaError, kafkaCode } from "./errors.js";
 import { decodeBatches, encodeBatch, IDEMPOTENCY_HEADER, RecordError, type OutRecord } from "./records.js";
 import type { GroupCoordinator } from "./groups.js";
 import { groupHandlers } from "./group-handlers.js";
+import type { ProducerState } from "./producers.js";
 import { adminHandlers } from "./admin-handlers.js";
 
 export interface Context {
@@ -26,6 +27,7 @@ export interface Context {
   clientId: string | null;
   /** set by SaslHandshake */
   saslMechanism?: string;
+  producers: ProducerState;
   /** set by a handler whose answer must be the connection's last (failed authentication) */
   closeAfterResponse?: string;
 }
@@ -158,29 +160,41 @@ async function appendPartition(ctx: Context, topic: string, index: number, set: 
   };
   if (transactionalId !== null) return fail(KafkaError.UNSUPPORTED_FOR_MESSAGE_FORMAT, "transactions are not supported");
   if (set === null) return fail(KafkaError.CORRUPT_MESSAGE, "null record set");
-  let messages;
+  let batches;
   try {
-    const batches = decodeBatches(set);
-    messages = [];
-    for (const b of batches) {
-      if (b.transactional || b.control) return fail(KafkaError.UNSUPPORTED_FOR_MESSAGE_FORMAT, "transactional and control batches are not supported");
-      for (const rec of b.records) messages.push(toWireMessage(rec));
-    }
+    batches = decodeBatches(set).map((b) => {
+      if (b.transactional || b.control) throw new RecordError(KafkaError.UNSUPPORTED_FOR_MESSAGE_FORMAT, "transactional and control batches are not supported");
+      return { batch: b, messages: b.records.map(toWireMessage) };
+    });
   } catch (err) {
     if (err instanceof RecordError) return fail(err.code, err.message);
     throw err;
   }
-  if (messages.length === 0) return fail(KafkaError.CORRUPT_MESSAGE, "empty record set");
+  if (batches.length === 0) return fail(KafkaError.CORRUPT_MESSAGE, "empty record set");
   try {
     const details = await ctx.engine.describeTopic(topic);
     if (index < 0 || index >= details.partitions.length) return fail(KafkaError.UNKNOWN_TOPIC_OR_PARTITION, `no partition ${index}`);
-    const results = await ctx.engine.append(topic, messages, { partition: index });
-    const firstError = results.find((x) => !x.ok);
-    if (firstError !== undefined && !firstError.ok) return fail(kafkaCode(firstError.error), firstError.error.message);
-    const first = results[0]!;
-    const baseOffset = first.ok ? Number(first.position.offset) : -1;
-    const appended = await ctx.engine.fetch(topic, index, baseOffset, 1, 0);
-    return { index, error: KafkaError.NONE, baseOffset, appendTime: appended.records[0]?.timestamp ?? Date.now(), logStart: details.partitions[index]!.start };
+    let first: { baseOffset: number; appendTime: number } | undefined;
+    for (const { batch, messages } of batches) {
+      // idempotent producer: a batch seen before gets its first answer; a gap is refused
+      const seq = ctx.producers.check(batch, topic, index);
+      if (typeof seq === "number") return fail(seq, `producer ${batch.producerId} sequence ${batch.baseSequence} out of order`);
+      let appended = seq.duplicate;
+      if (appended === undefined) {
+        if (messages.length === 0) continue;
+        const results = await ctx.engine.append(topic, messages, { partition: index });
+        const firstError = results.find((x) => !x.ok);
+        if (firstError !== undefined && !firstError.ok) return fail(kafkaCode(firstError.error), firstError.error.message);
+        const r0 = results[0]!;
+        const baseOffset = r0.ok ? Number(r0.position.offset) : -1;
+        const stored = await ctx.engine.fetch(topic, index, baseOffset, 1, 0);
+        appended = { baseOffset, appendTime: stored.records[0]?.timestamp ?? Date.now() };
+        ctx.producers.record(batch, topic, index, appended);
+      }
+      first ??= appended;
+    }
+    if (first === undefined) return fail(KafkaError.CORRUPT_MESSAGE, "empty record set");
+    return { index, error: KafkaError.NONE, baseOffset: first.baseOffset, appendTime: first.appendTime, logStart: details.partitions[index]!.start };
   } catch (err) {
     return fail(kafkaCode(err), (err as Error).message);
   }
@@ -374,6 +388,23 @@ async function waitForAny(ctx: Context, topics: FetchTopic[], waitMs: number): P
 //                append time is >= timestamp
 // Response:      v2+ throttle_time_ms int32, topics [name string, partitions [partition_index int32,
 //                  error_code int16, timestamp int64, offset int64, v4+ leader_epoch int32]]
+// ---------------------------------------------------------------- InitProducerId (22)
+// Request v0-1:  transactional_id nullable string, transaction_timeout_ms int32
+// Response v0-1: throttle_time_ms int32, error_code int16, producer_id int64, producer_epoch int16
+// Idempotent producers only: a transactional id is refused.
+const initProducerId: Handler = {
+  min: 0,
+  max: 1,
+  async handle(r, _version, ctx) {
+    const transactionalId = r.nullableString();
+    r.int32();
+    r.end("InitProducerId request");
+    const w = new Writer().int32(0);
+    if (transactionalId !== null) return w.int16(KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED).int64(-1).int16(-1);
+    return w.int16(KafkaError.NONE).int64(ctx.producers.newId()).int16(0);
+  },
+};
+
 const listOffsets: Handler = {
   min: 1,
   max: 5,
@@ -439,6 +470,7 @@ export const handlers: Record<number, Handler> = {
   2: listOffsets,
   3: metadata,
   18: apiVersions,
+  22: initProducerId,
   ...groupHandlers,
   ...adminHandlers,
 };

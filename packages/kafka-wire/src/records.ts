@@ -48,6 +48,8 @@ export interface KafkaRecord {
 export interface DecodedBatch {
   baseOffset: number;
   producerId: number;
+  producerEpoch: number;
+  baseSequence: number;
   transactional: boolean;
   control: boolean;
   records: KafkaRecord[];
@@ -97,8 +99,8 @@ function decodeBatch(b: Buffer): DecodedBatch {
   const baseTimestamp = r.int64();
   r.int64(); // maxTimestamp
   const producerId = r.int64();
-  r.int16(); // producerEpoch
-  r.int32(); // baseSequence
+  const producerEpoch = r.int16();
+  const baseSequence = r.int32();
   const count = r.int32();
   const compression = attributes & 7;
   let body: Buffer = b.subarray(r.offset);
@@ -139,7 +141,7 @@ function decodeBatch(b: Buffer): DecodedBatch {
     if (err instanceof ProtocolError) throw new RecordError(CORRUPT_MESSAGE, `record batch: ${err.message}`);
     throw err;
   }
-  return { baseOffset: Number(b.readBigInt64BE(0)), producerId, transactional: (attributes & 16) !== 0, control: (attributes & 32) !== 0, records };
+  return { baseOffset: Number(b.readBigInt64BE(0)), producerId, producerEpoch, baseSequence, transactional: (attributes & 16) !== 0, control: (attributes & 32) !== 0, records };
 }
 
 function varBytes(r: Reader): Buffer | null {
@@ -160,7 +162,7 @@ export interface OutRecord {
  * Encodes records of consecutive offsets that share one append time as one uncompressed batch
  * with the log-append-time timestamp type (bit 3), as Kafka does for such topics.
  */
-export function encodeBatch(records: readonly OutRecord[]): Buffer {
+export function encodeBatch(records: readonly OutRecord[], producer = { id: -1, epoch: -1, baseSequence: -1 }): Buffer {
   const first = records[0]!;
   const last = records[records.length - 1]!;
   const body = new Writer();
@@ -183,9 +185,9 @@ export function encodeBatch(records: readonly OutRecord[]): Buffer {
     .int32(last.offset - first.offset)
     .int64(first.timestamp)
     .int64(last.timestamp)
-    .int64(-1) // producerId
-    .int16(-1) // producerEpoch
-    .int32(-1) // baseSequence
+    .int64(producer.id)
+    .int16(producer.epoch)
+    .int32(producer.baseSequence)
     .int32(records.length)
     .raw(body.toBuffer())
     .toBuffer();

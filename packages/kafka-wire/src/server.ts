@@ -18,6 +18,7 @@ import { ProtocolError, Reader, Writer } from "./codec.js";
 import { KafkaError } from "./errors.js";
 import { handlers, writeApiKeys, type Context, type Handler } from "./handlers.js";
 import { GroupCoordinator } from "./groups.js";
+import { ProducerState } from "./producers.js";
 
 export interface KafkaWireOptions {
   engine: EngineApi;
@@ -54,6 +55,7 @@ export async function startKafkaWire(options: KafkaWireOptions): Promise<KafkaWi
   const shared = {
     engine: options.engine,
     groups,
+    producers: new ProducerState(),
     logger,
     token: options.token,
     get node() {
