@@ -161,7 +161,7 @@ const offsetCommit: Handler = {
     if (generation === -1 && memberId === "") {
       if ((ctx.groups.groups.get(groupId)?.members.size ?? 0) > 0) fence = KafkaError.UNKNOWN_MEMBER_ID;
     } else {
-      fence = ctx.groups.check(groupId, memberId, generation);
+      fence = ctx.groups.check(groupId, memberId, generation, "commit");
     }
     const out = [];
     for (const t of topics) {

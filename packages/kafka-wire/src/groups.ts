@@ -184,19 +184,25 @@ export class GroupCoordinator {
     }
   }
 
-  /** Fences a request of `memberId` at `generation`: the Kafka error code, or NONE. */
-  check(groupId: string, memberId: string, generation: number): number {
+  /**
+   * Fences a request of `memberId` at `generation`: the Kafka error code, or NONE. As in Kafka,
+   * a heartbeat during PreparingRebalance says REBALANCE_IN_PROGRESS (rejoin), while a commit
+   * then is accepted (members commit what they revoke before rejoining) and is refused only
+   * while assignments are being handed out (CompletingRebalance).
+   */
+  check(groupId: string, memberId: string, generation: number, purpose: "heartbeat" | "commit" | "sync" = "heartbeat"): number {
     const g = this.groups.get(groupId);
     const m = g?.members.get(memberId);
     if (g === undefined || m === undefined) return KafkaError.UNKNOWN_MEMBER_ID;
     if (generation !== g.generation) return KafkaError.ILLEGAL_GENERATION;
     this.touch(g, m);
+    if (purpose === "commit") return g.state === "CompletingRebalance" ? KafkaError.REBALANCE_IN_PROGRESS : KafkaError.NONE;
     if (g.state === "PreparingRebalance") return KafkaError.REBALANCE_IN_PROGRESS;
     return KafkaError.NONE;
   }
 
   sync(groupId: string, memberId: string, generation: number, assignments: Array<[string, Buffer]>): Promise<{ error: number; assignment: Buffer }> {
-    const error = this.check(groupId, memberId, generation);
+    const error = this.check(groupId, memberId, generation, "sync");
     if (error !== KafkaError.NONE) return Promise.resolve({ error, assignment: Buffer.alloc(0) });
     const g = this.groups.get(groupId)!;
     const m = g.members.get(memberId)!;
