@@ -1,6 +1,6 @@
 // `pnpm bench`: runs every benchmark, each in its own process, prints each one's table and
 // writes bench-results/<name>.json plus bench-results/summary.json. Not tests: nothing asserts.
-// BENCH_ONLY=local,server limits which run. Kafka, Pub/Sub and Kinesis start their own real backends.
+// BENCH_ONLY=local,server limits which run. Kafka, Pub/Sub, Kinesis and Firehose (moto) start their own real backends.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 
@@ -11,6 +11,8 @@ const all = [
   ["kafka", ["scripts/bench-kafka.mjs"]],
   ["pubsub", ["scripts/bench-pubsub.mjs"]],
   ["kinesis", ["scripts/bench-kinesis.mjs"]],
+  ["firehose", ["scripts/bench-firehose.mjs"]],
+  ["eo", ["scripts/bench-eo.mjs"]],
 ];
 const only = (process.env.BENCH_ONLY ?? "").split(",").filter(Boolean);
 const summary = {};

@@ -14,7 +14,7 @@
 // Node 24 comes from scripts/runtimes/node24.mjs (PyPI wheel into .cache/node24), installed here
 // when missing so the command works on a fresh machine. In CI (CI=true) a backend that cannot
 // start, or a runtime that cannot be installed, fails the run; locally they fail it too unless
-// BROOK_SKIP_BACKENDS names the backend (e.g. "pubsub,kafka") or BROOK_SKIP_RUNTIMES names the
+// BROOK_SKIP_BACKENDS names the backend (e.g. "pubsub,kafka"; "moto" is Firehose + S3) or BROOK_SKIP_RUNTIMES names the
 // runtime (e.g. "node24"; "node20" skips the machine's own run).
 // Arguments are passed to every jest run (e.g. a test path pattern).
 import { spawn, spawnSync } from "node:child_process";
@@ -153,9 +153,11 @@ try {
   if (!skipped.has("kafka") && existsSync(join(root, "scripts/backends/kafka.mjs"))) {
     const { fetchKafka, startKafka } = await import("./backends/kafka.mjs");
     await fetchKafka({ log });
-    const kafka = await startKafka({ log });
+    const kafka = await startKafka({ log, proxied: true });
     backends.push(kafka);
     env.BROOK_TEST_KAFKA_BROKERS = kafka.brokers;
+    // test/faults puts its fault proxy on advertisedPort, in front of the PROXIED listener.
+    env.BROOK_TEST_KAFKA_PROXIED = `${kafka.proxied.port}:${kafka.proxied.advertisedPort}`;
     log(`kafka on ${kafka.brokers} (pid ${kafka.pid})`);
   }
   if (!skipped.has("pubsub") && existsSync(join(root, "scripts/backends/pubsub.mjs"))) {
@@ -177,6 +179,29 @@ try {
     env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
     env.AWS_EC2_METADATA_DISABLED = "true";
     log(`kinesis-local on ${kinesis.kinesisEndpoint}, dynalite on ${kinesis.dynamoEndpoint} (pids ${kinesis.pids.join(", ")})`);
+  }
+  if (!skipped.has("moto") && existsSync(join(root, "scripts/backends/moto.mjs"))) {
+    // moto serves Firehose and S3 for test/firehose and the Firehose contract suite.
+    const { startMoto } = await import("./backends/moto.mjs");
+    const moto = await startMoto({ log });
+    backends.push(moto);
+    env.BROOK_TEST_MOTO_ENDPOINT = moto.endpoint;
+    env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
+    env.AWS_EC2_METADATA_DISABLED = "true";
+    log(`moto (Firehose, S3) on ${moto.endpoint} (pid ${moto.pid})`);
+  }
+  // The inbox/outbox packages' databases (@brook/dedupe-redis, @brook/dedupe-postgres).
+  if (!skipped.has("redis")) {
+    const { startRedis } = await import("./backends/redis.mjs");
+    const redis = await startRedis({ log });
+    backends.push(redis);
+    env.BROOK_TEST_REDIS_URL = redis.url;
+  }
+  if (!skipped.has("postgres")) {
+    const { startPostgres } = await import("./backends/postgres.mjs");
+    const postgres = await startPostgres({ log });
+    backends.push(postgres);
+    env.BROOK_TEST_POSTGRES_URL = postgres.url;
   }
   env.BROOK_SKIP_BACKENDS = [...skipped].join(",");
 

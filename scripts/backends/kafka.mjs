@@ -133,16 +133,17 @@ function randomClusterId() {
   }
 }
 
-function serverProperties({ port, controllerPort, dataDir }) {
+function serverProperties({ port, proxied, controllerPort, dataDir }) {
+  const extra = proxied ? `,PROXIED://${HOST}:${proxied.port}` : "";
   return [
     "process.roles=broker,controller",
     "node.id=1",
     `controller.quorum.voters=1@${HOST}:${controllerPort}`,
-    `listeners=PLAINTEXT://${HOST}:${port},CONTROLLER://${HOST}:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://${HOST}:${port}`,
+    `listeners=PLAINTEXT://${HOST}:${port},CONTROLLER://${HOST}:${controllerPort}${extra}`,
+    `advertised.listeners=PLAINTEXT://${HOST}:${port}${proxied ? `,PROXIED://${HOST}:${proxied.advertisedPort}` : ""}`,
     "controller.listener.names=CONTROLLER",
     "inter.broker.listener.name=PLAINTEXT",
-    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+    `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${proxied ? ",PROXIED:PLAINTEXT" : ""}`,
     `log.dirs=${path.join(dataDir, "data")}`,
     // single node
     "num.partitions=1",
@@ -303,15 +304,20 @@ function installExitHook() {
 /**
  * Starts a single-node KRaft broker on free 127.0.0.1 ports and waits until it serves Metadata.
  * @param {{ log?: (msg: string) => void, dataDir?: string, readyTimeoutMs?: number, heap?: string,
- *           killOnExit?: boolean, version?: string, jvmArgs?: string[] }} [opts]
+ *           killOnExit?: boolean, version?: string, jvmArgs?: string[], proxied?: boolean }} [opts]
  *   dataDir: folder for server.properties, the log file and the data (made if missing; kept on
  *   stop). Without it a temp folder is made and removed on stop.
  *   killOnExit (default true): SIGKILL the broker if this Node process exits without stop().
  *   version: another cached/fetchable Kafka version (default KAFKA_VERSION); jvmArgs: extra JVM flags.
+ *   proxied: a second listener (PROXIED) on `proxied.port` that names 127.0.0.1:`proxied.advertisedPort`
+ *   in metadata, for a proxy on that port in front of it (test/faults): clients that bootstrap
+ *   through the proxy keep all their traffic on it, while clients of the PLAINTEXT listener
+ *   (`brokers`, `port`, the readiness probe) are not affected. `proxied.advertisedPort` was free
+ *   when chosen and nothing binds it until the proxy does.
  * @returns {Promise<{ brokers: string, port: number, pid: number, logFile: string, dataDir: string,
- *           stop: () => Promise<void> }>}
+ *           proxied?: { port: number, advertisedPort: number }, stop: () => Promise<void> }>}
  */
-export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000, heap = "512m", killOnExit = true, version = KAFKA_VERSION, jvmArgs = [] } = {}) {
+export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000, heap = "512m", killOnExit = true, version = KAFKA_VERSION, jvmArgs = [], proxied: withProxied = false } = {}) {
   const started = Date.now();
   const lib = await fetchKafka({ log, version });
   const ownDir = !dataDir;
@@ -321,9 +327,10 @@ export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000,
     if (ownDir) rmSync(dir, { recursive: true, force: true });
   };
 
-  const [port, controllerPort] = await freePorts(2);
+  const [port, controllerPort, proxiedPort, proxyPort] = await freePorts(withProxied ? 4 : 2);
+  const proxied = withProxied ? { port: proxiedPort, advertisedPort: proxyPort } : undefined;
   const props = path.join(dir, "server.properties");
-  writeFileSync(props, serverProperties({ port, controllerPort, dataDir: dir }));
+  writeFileSync(props, serverProperties({ port, proxied, controllerPort, dataDir: dir }));
   const logFile = path.join(dir, "kafka.log");
   const cp = `${lib}${path.sep}*`;
   const jvm = [
@@ -410,7 +417,7 @@ export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000,
     await sleep(250);
   }
   log(`kafka: ready at ${HOST}:${port} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return { brokers: `${HOST}:${port}`, port, pid, logFile, dataDir: dir, stop };
+  return { brokers: `${HOST}:${port}`, port, pid, logFile, dataDir: dir, ...(proxied ? { proxied } : {}), stop };
 }
 
 function sleep(ms) {

@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -61,6 +61,22 @@ const pubsubHost = process.env.BROOK_TEST_PUBSUB_HOST;
   expect(out).toContain("demo OK");
   expect(status).toBe(0);
 }, 100_000);
+
+test("the orders demo drains on SIGTERM: its services close and it exits 0", async () => {
+  const child = spawn(process.execPath, [main], { cwd: root, env: { ...process.env, BROOK_URL: "memory:" }, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const deadline = Date.now() + 30_000;
+  while (!out.includes("services running") && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  child.kill("SIGTERM");
+  expect(await exited).toBe(0);
+  expect(err).toBe("");
+  // Stopped while the services worked (drained), or, on a fast machine, after the demo finished.
+  expect(out).toMatch(/SIGTERM: services drained and closed \(\d+ of 200 shipped so far\); stopping|demo OK/);
+}, 60_000);
 
 const kinesisEndpoint = process.env.BROOK_TEST_KINESIS_ENDPOINT;
 const dynamoEndpoint = process.env.BROOK_TEST_DYNAMO_ENDPOINT;

@@ -33,7 +33,6 @@ test("one partition, 100 keys, random delays: per-key order, keys concurrent, ma
   let maxDistinctKeys = 0;
   let sameKeyOverlap = 0;
   let handled = 0;
-  let sleptMs = 0;
   const partitions = new Set<string>();
 
   const sub = await broker.subscribe<{ k: string; i: number }>(topic, {
@@ -52,7 +51,6 @@ test("one partition, 100 keys, random delays: per-key order, keys concurrent, ma
       list.push(m.data.i);
       seen.set(m.data.k, list);
       const delay = Math.floor(Math.random() * 6);
-      sleptMs += delay;
       await sleep(delay);
       running -= 1;
       runningKeys.delete(m.data.k);
@@ -60,13 +58,11 @@ test("one partition, 100 keys, random delays: per-key order, keys concurrent, ma
     },
   });
   const pub = broker.publisher<{ k: string; i: number }>(topic);
-  const startedAt = Date.now();
   for (let i = 0; i < perKey; i++) {
     const results = await pub.publishBatch(Array.from({ length: keys }, (_, k) => ({ key: `k${k}`, data: { k: `k${k}`, i } })));
     expect(results.every((r) => r.ok && r.position.partition === "0")).toBe(true);
   }
   await waitFor(() => handled >= total, 120_000, `${total} messages handled (got ${handled})`);
-  const elapsed = Date.now() - startedAt;
   await sleep(200);
 
   expect(handled).toBe(total);
@@ -74,10 +70,9 @@ test("one partition, 100 keys, random delays: per-key order, keys concurrent, ma
   expect(sameKeyOverlap).toBe(0);
   for (let k = 0; k < keys; k++) expect(seen.get(`k${k}`)).toEqual(Array.from({ length: perKey }, (_, i) => i));
   expect(maxRunning).toBeLessThanOrEqual(maxInFlight);
-  // Concurrency inside the single partition: many keys at once, and far less wall time than
-  // the handlers' sleeps added up (a one-at-a-time consumer would need all of it).
+  // Concurrency inside the single partition: many keys' handlers running at once (counted, not
+  // timed: a wall-clock bound fails on a loaded machine and proves nothing more).
   expect(maxDistinctKeys).toBeGreaterThan(10);
-  expect(elapsed).toBeLessThan(sleptMs / 4);
   await sub.commit();
   expect(sub.health()[0]?.committed).toBe(String(total - 1));
   await pub.close();

@@ -4,84 +4,13 @@
  * went silent. Servers run in this process on free ports, each over its own LogEngine.
  */
 import net from "node:net";
-import { afterEach, describe, expect, test } from "@jest/globals";
-import {
-  BrookError,
-  connect,
-  silentLogger,
-  type Broker,
-  type Logger,
-  type PublishResult,
-  type Subscription,
-} from "@brook/core";
-import { startServer, type BrookServer } from "@brook/local-broker";
+import { describe, expect, test } from "@jest/globals";
+import { BrookError, connect, silentLogger, type PublishResult, type Subscription } from "@brook/core";
 import { LogEngine, MemoryStore, RemoteEngineApi } from "@brook/local-broker/engine";
 import { gate, uniqueTopic, waitFor } from "@brook/contract-tests";
+import { HELLO, capturingLogger, cleanups, open, rawConnection, rawFrame, serve } from "./serve-helpers.js";
 
 // ---- helpers ----
-
-const cleanups: Array<() => Promise<unknown> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-
-async function serve(options: { token?: string; logger?: Logger; sessionTimeoutMs?: number; maxInFlight?: number; port?: number; engine?: LogEngine } = {}): Promise<{ engine: LogEngine; server: BrookServer }> {
-  const engine = options.engine ?? (await LogEngine.open(new MemoryStore()));
-  const owned = options.engine === undefined;
-  const server = await startServer({ ...options, engine, port: options.port ?? 0, logger: options.logger ?? silentLogger });
-  cleanups.push(async () => {
-    await server.close();
-    if (owned) await engine.close();
-  });
-  return { engine, server };
-}
-
-async function open(url: string, options: Record<string, unknown> = {}): Promise<Broker> {
-  const broker = await connect(url, { logger: silentLogger, ...options });
-  cleanups.push(() => broker.close());
-  return broker;
-}
-
-function capturingLogger(): { logger: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const push = (level: string) => (message: string, fields?: Record<string, unknown>) => void lines.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`);
-  return { logger: { debug: push("debug"), info: push("info"), warn: push("warn"), error: push("error") }, lines };
-}
-
-/** A raw protocol connection for sending frames by hand (PROTOCOL.md §2). */
-async function rawConnection(port: number): Promise<{ socket: net.Socket; frames: Array<{ type: number; id: number; body: Buffer }>; closed: Promise<void>; send: (bytes: Buffer) => void }> {
-  const socket = net.connect({ host: "127.0.0.1", port });
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", resolve);
-    socket.once("error", reject);
-  });
-  const frames: Array<{ type: number; id: number; body: Buffer }> = [];
-  let buffered = Buffer.alloc(0);
-  socket.on("data", (chunk: Buffer) => {
-    buffered = Buffer.concat([buffered, chunk]);
-    while (buffered.length >= 4 && buffered.length >= 4 + buffered.readUInt32BE(0)) {
-      const length = buffered.readUInt32BE(0);
-      frames.push({ type: buffered[4]!, id: buffered.readUInt32BE(5), body: buffered.subarray(9, 4 + length) });
-      buffered = buffered.subarray(4 + length);
-    }
-  });
-  socket.on("error", () => undefined);
-  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
-  cleanups.push(() => void socket.destroy());
-  return { socket, frames, closed, send: (bytes) => void socket.write(bytes) };
-}
-
-function rawFrame(type: number, id: number, body: Buffer | string = Buffer.alloc(0)): Buffer {
-  const b = typeof body === "string" ? Buffer.from(body) : body;
-  const out = Buffer.alloc(9 + b.length);
-  out.writeUInt32BE(5 + b.length, 0);
-  out[4] = type;
-  out.writeUInt32BE(id, 5);
-  b.copy(out, 9);
-  return out;
-}
-
-const HELLO = rawFrame(0x01, 1, JSON.stringify({ version: 1 }));
 
 /**
  * A TCP relay between a client and the server that can act as a network partition (freeze:

@@ -5,7 +5,7 @@
 import { connect, type Broker } from "@brook/core";
 import type { KafkaBroker } from "@brook/adapter-kafka";
 import type { PubSubBroker } from "@brook/adapter-pubsub";
-import type { KinesisBroker } from "@brook/adapter-kinesis";
+import type { FirehoseBroker, KinesisBroker } from "@brook/adapter-kinesis";
 import type { LocalBroker } from "@brook/local-broker";
 
 export async function typed(): Promise<void> {
@@ -26,7 +26,18 @@ export async function typed(): Promise<void> {
   kinesis.publisher<string>("orders", { aggregate: true, explicitHashKey: () => "0" });
   // @ts-expect-error aggregate is a boolean
   kinesis.publisher<string>("orders", { aggregate: "yes" });
+  const firehose: FirehoseBroker = await connect("firehose://us-east-1?endpoint=http://127.0.0.1:5000", { bucket: "logs", prefix: "orders/", framing: "newline", envelope: "json" });
+  // @ts-expect-error envelope takes "none" | "json" on Firehose ("kpl" is Kinesis')
+  await connect("firehose://us-east-1", { envelope: "kpl" });
+  // @ts-expect-error an option no Firehose broker has
+  await connect("firehose://us-east-1", { leaseTable: "{group}" });
+  // The Firehose broker's typed extras: an S3 destination on createTopic, framing on publisher().
+  await firehose.admin.createTopic("orders", { s3: { bucket: "logs", prefix: "orders/" } });
+  firehose.publisher<string>("orders", { codec: "string", framing: "newline", envelope: "none" });
+  // @ts-expect-error framing takes "newline" | "none"
+  firehose.publisher<string>("orders", { framing: "crlf" });
+  const described: string = (await firehose.admin.describeTopic("orders")).status;
   // A URL known only at run time: any broker, options checked when it opens.
   const anyBroker: Broker = await connect(process.env.BROOK_URL ?? "memory:", { clientId: "svc" });
-  void [kafka, local, pubsub, kinesis, anyBroker];
+  void [kafka, local, pubsub, kinesis, firehose, described, anyBroker];
 }

@@ -21,6 +21,12 @@ const ORDERS = 200;
 const CUSTOMERS = 20;
 const POISON = "order-poison";
 
+/** Set by SIGTERM (a deploy stopping the demo): the services drain and close, and it exits 0. */
+let terminated = false;
+process.once("SIGTERM", () => {
+  terminated = true;
+});
+
 async function main(): Promise<number> {
   const runId = randomUUID().slice(0, 8);
   const broker = await connect(url);
@@ -91,6 +97,8 @@ async function runServices(broker: Broker, runId: string): Promise<number> {
     },
   });
 
+  console.log(`services running on ${url}: billing, shipping, audit; checkout publishes ${ORDERS + 1} orders`);
+
   // checkout
   const checkout = broker.publisher<OrderPlaced>("orders");
   const orders: OrderPlaced[] = [];
@@ -109,10 +117,15 @@ async function runServices(broker: Broker, runId: string): Promise<number> {
   const billedCount = (): number => [...billed.values()].reduce((a, b) => a + b, 0);
   const expectedTotal = [...expectedBilled.values()].reduce((a, b) => a + b, 0);
   const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline && (shipped.size < ORDERS || deadLetters.length < 1 || billedCount() < expectedTotal)) {
+  while (!terminated && Date.now() < deadline && (shipped.size < ORDERS || deadLetters.length < 1 || billedCount() < expectedTotal)) {
     await new Promise((r) => setTimeout(r, 50));
   }
-  await Promise.all([billing.close(), shipping.close(), audit.close()]);
+  // Drain: in-flight handlers finish, positions are committed, the groups are left.
+  await Promise.all([billing.close({ drain: true }), shipping.close({ drain: true }), audit.close({ drain: true })]);
+  if (terminated) {
+    console.log(`SIGTERM: services drained and closed (${shipped.size} of ${ORDERS} shipped so far); stopping`);
+    return 0;
+  }
 
   const billingOk = [...expectedBilled].every(([c, total]) => billed.get(c) === total);
   const ok = failedPublishes === 0 && shipped.size === ORDERS && deadLetters.length === 1 && outOfOrder === 0 && billingOk;

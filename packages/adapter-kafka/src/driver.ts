@@ -147,6 +147,19 @@ export interface DriverAdmin {
   offsetsForTime(topic: string, timestamp: number): Promise<Array<{ partition: number; offset: string }>>;
   /** per partition: the group's committed offset (next to read), undefined when none */
   committedOffsets(group: string, topic: string): Promise<Map<number, string | undefined>>;
+  /** Deletes a consumer group (its committed offsets); the cluster refuses a group with members. */
+  deleteGroup(group: string): Promise<void>;
+  /** Every consumer group: its members and, per member, the partitions it owns by topic. */
+  listGroups(): Promise<DriverGroup[]>;
+  /** Every topic the group has committed offsets on: partition → next offset to read. */
+  groupOffsets(group: string): Promise<Map<string, Map<number, string>>>;
+  /** Commits offsets for a group; the cluster refuses it while the group has members. */
+  setGroupOffsets(group: string, topic: string, offsets: Array<{ partition: number; offset: string }>): Promise<void>;
+}
+
+export interface DriverGroup {
+  group: string;
+  members: Array<{ id: string; assignment: Map<string, number[]> }>;
 }
 
 export interface KafkaDriver {

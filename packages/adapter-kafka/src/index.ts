@@ -16,6 +16,7 @@ export { kafkaCapabilities, kafkaLimits, DEFAULT_MESSAGE_MAX_BYTES, RECORD_OVERH
 export { kafkaErrorType, toKafkaBrookError } from "./errors.js";
 export { formatKafkaUrl, parseKafkaUrl, resolveKafkaOptions } from "./options.js";
 export type { KafkaBrokerOptions, ResolvedKafkaOptions } from "./options.js";
+export type { KafkaGroupInfo, KafkaGroupPartition, KafkaMovedPartition, KafkaSeekTo } from "./groups.js";
 export { kafkajsDriver } from "./kafkajs-driver.js";
 export type * from "./driver.js";
 

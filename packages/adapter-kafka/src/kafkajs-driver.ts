@@ -15,6 +15,8 @@
  * committed-offsets table per group (so each consumer gets a client of its own).
  */
 import kafkajs from "kafkajs";
+import { waitWithTimeout } from "@brook/core/spi";
+import { KafkaSockets } from "./kafkajs-sockets.js";
 import type {
   Admin,
   Assigner,
@@ -38,6 +40,7 @@ import type {
   DriverConfig,
   DriverConsumer,
   DriverConsumerOptions,
+  DriverGroup,
   DriverLogLevel,
   DriverOutgoing,
   DriverProducer,
@@ -62,8 +65,9 @@ const LEVELS: Record<DriverLogLevel, number> = {
 const INTERNAL_TOPIC = /^__/;
 
 export const kafkajsDriver: KafkaDriverFactory = (config: DriverConfig): KafkaDriver => {
-  const client = (): Kafka =>
+  const client = (sockets: KafkaSockets): Kafka =>
     new KafkaClient({
+      socketFactory: sockets.factory,
       clientId: config.clientId,
       brokers: config.brokers,
       ssl: config.ssl,
@@ -78,22 +82,33 @@ export const kafkajsDriver: KafkaDriverFactory = (config: DriverConfig): KafkaDr
       logCreator: () => (entry: LogEntry) => {
         const error = (entry.log as { error?: unknown }).error;
         const text = `kafkajs ${entry.namespace}: ${entry.log.message}${typeof error === "string" ? ` (${error})` : ""}`;
-        if (entry.level <= logLevel.WARN && entry.namespace !== "Connection" && !entry.log.message.startsWith("The group is rebalancing")) {
+        // The idempotent producer's warning about bounded retries (PRODUCER_RETRIES) does not
+        // apply: a producer whose send failed is never used again (KafkajsProducer).
+        const quiet = entry.log.message.startsWith("The group is rebalancing") || entry.log.message.startsWith("Limiting retries for the idempotent producer");
+        if (entry.level <= logLevel.WARN && entry.namespace !== "Connection" && !quiet) {
           config.logger.warn(text);
         } else if (entry.level <= logLevel.INFO) config.logger.info(text);
         else config.logger.debug(text);
       },
     });
-  const shared = client();
+  const sharedSockets = new KafkaSockets();
+  const shared = client(sharedSockets);
   return {
     name: "kafkajs",
-    admin: () => new KafkajsAdmin(shared.admin({ retry: { retries: 5, initialRetryTime: 100 } })),
-    producer: (options) => new KafkajsProducer(shared, options),
+    admin: () => {
+      const admin = shared.admin({ retry: { retries: 5, initialRetryTime: 100 } });
+      admin.on(admin.events.REQUEST_TIMEOUT, (e) => sharedSockets.requestTimedOut(e.payload.broker));
+      return new KafkajsAdmin(admin);
+    },
+    producer: (options) => new KafkajsProducer(shared, sharedSockets, options),
     // A client of its own per consumer: a KafkaJS client keeps one committed-offsets table per
     // group id for all its consumers, and each rebalance of one consumer clears the table for
     // every topic but its own, which crashes a sibling consumer of the same group on another
     // topic ("Cannot read properties of undefined" in OffsetManager.resolveOffsets).
-    consumer: (options) => new KafkajsConsumer(client(), options),
+    consumer: (options) => {
+      const sockets = new KafkaSockets();
+      return new KafkajsConsumer(client(sockets), sockets, options);
+    },
   };
 };
 
@@ -182,39 +197,122 @@ class KafkajsAdmin implements DriverAdmin {
     }
     return out;
   }
+
+  async deleteGroup(group: string): Promise<void> {
+    await this.admin.deleteGroups([group]);
+  }
+
+  async listGroups(): Promise<DriverGroup[]> {
+    const { groups } = await this.admin.listGroups();
+    const consumerGroups = groups.filter((g) => g.protocolType === "consumer" || g.protocolType === "").map((g) => g.groupId);
+    if (consumerGroups.length === 0) return [];
+    const described = await this.admin.describeGroups(consumerGroups);
+    return described.groups.map((g) => ({
+      group: g.groupId,
+      members: g.members.map((m) => {
+        const assignment = new Map<string, number[]>();
+        // An empty buffer while the group is rebalancing: the member owns nothing yet.
+        const decoded = m.memberAssignment.length === 0 ? null : AssignerProtocol.MemberAssignment.decode(m.memberAssignment);
+        for (const [topic, partitions] of Object.entries(decoded?.assignment ?? {})) assignment.set(topic, partitions);
+        return { id: m.memberId, assignment };
+      }),
+    }));
+  }
+
+  async groupOffsets(group: string): Promise<Map<string, Map<number, string>>> {
+    const out = new Map<string, Map<number, string>>();
+    for (const t of await this.admin.fetchOffsets({ groupId: group })) {
+      const partitions = new Map<number, string>();
+      for (const p of t.partitions) if (BigInt(p.offset) >= 0n) partitions.set(p.partition, p.offset);
+      if (partitions.size > 0) out.set(t.topic, partitions);
+    }
+    return out;
+  }
+
+  async setGroupOffsets(group: string, topic: string, offsets: Array<{ partition: number; offset: string }>): Promise<void> {
+    await this.admin.setOffsets({ groupId: group, topic, partitions: offsets });
+  }
 }
 
 // ---- producer ----
 
+/**
+ * Attempts of one send inside KafkaJS, the first included, are this + 1; core's publisher
+ * retries a failed send on top (maxRetries). KafkaJS' idempotent producer would otherwise retry
+ * a retriable failure without end: a publish to a broker that stopped answering (a hung broker,
+ * a half-open connection) measured 232 s before it failed with requestTimeoutMs 3000, and with
+ * the defaults it does not end at all (test/faults/kafka.test.ts).
+ */
+const PRODUCER_RETRIES = 1;
+/** how long close() waits for producers given up after a failed send to disconnect */
+const RETIRED_PRODUCER_CLOSE_MS = 5_000;
+
+/**
+ * A KafkaJS producer that is never used again after a send failed. KafkaJS' idempotent producer
+ * rolls a partition's sequence numbers back when a send fails, also when the broker had stored
+ * the records (the answer was lost, the connection dropped after the request went out, or only
+ * another partition of the request failed). The next records of that partition then carry the
+ * stored records' sequence numbers, the broker takes them for duplicates and answers with the
+ * stored records' offsets: acknowledged, never stored (test/faults/kafka.test.ts, "a publish that
+ * failed after the broker stored it"). A fresh producer has a fresh producer id, so no later
+ * record can be mistaken for an earlier one; a failed record resent by core's retry may be
+ * stored twice (at least once), never lost. The fresh producer also has fresh connections, so a
+ * connection that stopped answering is left behind.
+ */
 class KafkajsProducer implements DriverProducer {
-  private readonly producer: Producer;
+  private producer: Producer;
   private connected: Promise<void> | undefined;
   private readonly compression: number;
+  /** producers given up after a failed send, still disconnecting */
+  private readonly retiring = new Set<Promise<void>>();
 
-  constructor(kafka: Kafka, private readonly options: DriverProducerOptions) {
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly sockets: KafkaSockets,
+    private readonly options: DriverProducerOptions,
+  ) {
     this.compression = options.compression === "gzip" ? CompressionTypes.GZIP : CompressionTypes.None;
-    this.producer = kafka.producer({
-      idempotent: options.idempotent,
+    this.producer = this.create();
+  }
+
+  private create(): Producer {
+    const producer = this.kafka.producer({
+      idempotent: this.options.idempotent,
       // The idempotent producer keeps order only with one request in flight per connection.
-      ...(options.idempotent ? { maxInFlightRequests: 1 } : {}),
+      ...(this.options.idempotent ? { maxInFlightRequests: 1 } : {}),
+      retry: { retries: PRODUCER_RETRIES },
       allowAutoTopicCreation: false,
       createPartitioner: () => ({ partitionMetadata, message }) => {
+        // KafkaJS runs the partitioner again for every attempt of a send. A record keeps the
+        // partition of its first attempt: on another partition (round-robin for records without
+        // a key) the first attempt's sequence numbers, possibly stored, would be reused for other
+        // records, which the broker drops as duplicates (see the class comment).
+        if (typeof message.partition === "number") return message.partition;
         const key = message.key === null || message.key === undefined ? null : Buffer.isBuffer(message.key) ? message.key : Buffer.from(message.key);
         // Recorded on the message (KafkaJS' own `partition` field, which this partitioner is the
-        // only reader of) so send() can tell where each record went; a retry overwrites it.
+        // only reader of) so send() can tell where each record went.
         const partition = this.options.partitioner(key, partitionMetadata.length);
         message.partition = partition;
         return partition;
       },
     });
+    producer.on(producer.events.REQUEST_TIMEOUT, (e) => this.sockets.requestTimedOut(e.payload.broker));
+    return producer;
   }
 
   async send(topic: string, messages: DriverOutgoing[]): Promise<Array<{ partition: string; offset: string }>> {
-    this.connected ??= this.producer.connect();
-    await this.connected;
-    // A DriverOutgoing is a KafkaJS Message as it is.
+    const producer = this.producer;
+    this.connected ??= producer.connect();
+    let metadata: Awaited<ReturnType<Producer["send"]>>;
+    try {
+      await this.connected;
+      // A DriverOutgoing is a KafkaJS Message as it is.
+      metadata = await producer.send({ topic, messages, acks: -1, compression: this.compression });
+    } catch (err) {
+      this.retire(producer);
+      throw err;
+    }
     const records: Message[] = messages;
-    const metadata = await this.producer.send({ topic, messages: records, acks: -1, compression: this.compression });
     // KafkaJS returns one base offset per partition; records of a partition are appended in
     // the order given, so each record's offset is its partition's base offset + its index there.
     // Offsets stay far below 2^53 in practice; BigInt only past that.
@@ -245,10 +343,28 @@ class KafkajsProducer implements DriverProducer {
     return positions;
   }
 
+  /** Replaces the producer after a failed send (see the class comment); the old one disconnects in the background. */
+  private retire(producer: Producer): void {
+    if (this.producer !== producer) return;
+    const wasConnected = this.connected;
+    this.producer = this.create();
+    this.connected = undefined;
+    const done = (async () => {
+      await wasConnected?.catch(() => undefined);
+      await producer.disconnect().catch(() => undefined);
+    })();
+    this.retiring.add(done);
+    void done.finally(() => this.retiring.delete(done));
+  }
+
   async close(): Promise<void> {
-    if (this.connected === undefined) return;
-    await this.connected.catch(() => undefined);
-    await this.producer.disconnect();
+    const connected = this.connected;
+    if (connected !== undefined) {
+      await connected.catch(() => undefined);
+      await this.producer.disconnect();
+    }
+    // Bounded: a retired producer's connection may be one that stopped answering.
+    await waitWithTimeout(Promise.all(this.retiring), RETIRED_PRODUCER_CLOSE_MS);
   }
 }
 
@@ -262,6 +378,7 @@ class KafkajsConsumer implements DriverConsumer {
 
   constructor(
     private readonly kafka: Kafka,
+    sockets: KafkaSockets,
     private readonly options: DriverConsumerOptions,
   ) {
     const assigner: PartitionAssigner = (config): Assigner => {
@@ -277,6 +394,7 @@ class KafkajsConsumer implements DriverConsumer {
       allowAutoTopicCreation: false,
       partitionAssigners: [assigner],
     });
+    this.consumer.on(this.consumer.events.REQUEST_TIMEOUT, (e) => sockets.requestTimedOut(e.payload.broker));
   }
 
   /**

@@ -1,5 +1,5 @@
-import { BrookError, type Admin, type Logger, type TopicDescription, type TopicOptions } from "@brook/core";
-import { invalidArgument, validateTopicName } from "@brook/core/spi";
+import { BrookError, type Admin, type GroupPosition, type Logger, type PartitionOffsets, type TopicDescription, type TopicOptions } from "@brook/core";
+import { invalidArgument, validateTopicName, checkGroupCopy } from "@brook/core/spi";
 import {
   CreateStreamCommand,
   DeleteStreamCommand,
@@ -133,6 +133,28 @@ export class KinesisAdmin implements Admin {
       throw toKinesisBrookError(err, `change the shard count of stream "${name}" to ${partitions}`);
     }
     await this.waitActive(name);
+  }
+
+  /**
+   * Not yet on Kinesis: a group's checkpoints live in its lease table (DynamoDB), which the admin
+   * does not open. Refused, never guessed (translate needs it exact).
+   */
+  async groupPositions(topic: string, group: string): Promise<GroupPosition[]> {
+    validateStreamName(topic);
+    throw new BrookError("UNSUPPORTED", `groupPositions of group "${group}" on stream "${topic}": not yet on Kinesis (the checkpoints are in the group's lease table)`);
+  }
+
+  /** Not yet on Kinesis: the checkpoints to copy live in the groups' lease tables. */
+  async copyGroupPositions(topic: string, from: string, to: string): Promise<GroupPosition[]> {
+    validateStreamName(topic);
+    checkGroupCopy(from, to);
+    throw new BrookError("UNSUPPORTED", `copyGroupPositions of group "${from}" to "${to}" on stream "${topic}": not yet on Kinesis (the checkpoints are in the groups' lease tables)`);
+  }
+
+  /** Kinesis sequence numbers are not contiguous: a shard has no "offset the next record gets". */
+  async partitionOffsets(topic: string): Promise<PartitionOffsets[]> {
+    validateStreamName(topic);
+    throw new BrookError("UNSUPPORTED", `partitionOffsets of stream "${topic}": Kinesis sequence numbers are not contiguous, so a shard has no next offset to report`);
   }
 
   /** The stream's summary, or undefined when there is no such stream. */

@@ -3,7 +3,10 @@ import { registerBackend } from "@brook/core/spi";
 import { KinesisClient } from "@aws-sdk/client-kinesis";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { FirehoseClient } from "@aws-sdk/client-firehose";
 import { KinesisBroker } from "./broker.js";
+import { FirehoseBroker } from "./firehose/broker.js";
+import { parseFirehoseUrl, resolveFirehoseOptions, type FirehoseBrokerOptions } from "./firehose/options.js";
 import { parseKinesisUrl, resolveKinesisOptions, type KinesisBrokerOptions, type ResolvedKinesisOptions } from "./options.js";
 
 export { KinesisBroker } from "./broker.js";
@@ -19,6 +22,17 @@ export { KPL_MAGIC, decodeAggregate, encodeAggregate, isAggregate } from "./kpl.
 export type { KplSubRecord } from "./kpl.js";
 export { UNKEYED_PREFIX, compareSequence, formatOffset, hashOfPartitionKey, parseOffset } from "./records.js";
 export { LeaseKeys } from "./leases/lease.js";
+export { FirehoseBroker } from "./firehose/broker.js";
+export type { FirehosePublisherOptions } from "./firehose/broker.js";
+export { FirehoseAdmin, validateDeliveryStreamName } from "./firehose/admin.js";
+export type { FirehoseS3Destination, FirehoseTopicDescription, FirehoseTopicOptions } from "./firehose/admin.js";
+export { FirehosePublishTransport } from "./firehose/publisher.js";
+export { firehoseCapabilities, firehoseLimits, PUT_RECORD_BATCH_MAX_BYTES, PUT_RECORD_BATCH_MAX_COUNT } from "./firehose/capabilities.js";
+export { toFirehoseBrookError } from "./firehose/errors.js";
+export { DROPPED_HEADERS, MAX_FIREHOSE_RECORD_BYTES, defaultFraming, toRecord } from "./firehose/framing.js";
+export type { FirehoseEnvelope, FramingMode, RecordFormat } from "./firehose/framing.js";
+export { LOCAL_ROLE_ARN, parseFirehoseUrl, resolveFirehoseOptions } from "./firehose/options.js";
+export type { FirehoseBrokerOptions, ResolvedFirehoseOptions } from "./firehose/options.js";
 export type { Lease } from "./leases/lease.js";
 
 /** The AWS clients a broker uses, built from resolved options (HTTP/1.1, bounded timeouts). */
@@ -44,13 +58,33 @@ export async function connectKinesis(url: string, options: ConnectOptions = {}):
   return new KinesisBroker(url, kinesis, dynamo, opts, logger);
 }
 
+/**
+ * Opens `firehose://<region>?endpoint=…&bucket=…`: a publish-only broker onto Firehose delivery
+ * streams; typed options (FirehoseBrokerOptions) win over the URL.
+ */
+export async function connectFirehose(url: string, options: ConnectOptions = {}): Promise<FirehoseBroker> {
+  const opts = resolveFirehoseOptions(parseFirehoseUrl(url), options);
+  const logger = toLogger(options.logger) ?? defaultLogger;
+  // HTTP/1.1 with bounded timeouts, as for Kinesis (one handler kind for every AWS call).
+  const firehose = new FirehoseClient({
+    region: opts.region,
+    ...(opts.credentials === undefined ? {} : { credentials: opts.credentials }),
+    ...(opts.endpoint === undefined ? {} : { endpoint: opts.endpoint }),
+    requestHandler: new NodeHttpHandler({ connectionTimeout: opts.connectionTimeoutMs, requestTimeout: opts.requestTimeoutMs }),
+  });
+  return new FirehoseBroker(url, firehose, opts, logger);
+}
+
 registerBackend("kinesis", connectKinesis);
+registerBackend("firehose", connectFirehose);
 
 declare module "@brook/core" {
   interface ConnectOptionsByScheme {
     kinesis: KinesisBrokerOptions;
+    firehose: FirehoseBrokerOptions;
   }
   interface BrokersByScheme {
     kinesis: KinesisBroker;
+    firehose: FirehoseBroker;
   }
 }

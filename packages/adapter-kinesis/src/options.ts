@@ -290,11 +290,11 @@ function oneOf(merged: Record<string, unknown>, name: string, allowed: readonly 
   if (v !== undefined && !allowed.includes(v as string)) throw invalidArgument(name, `one of ${allowed.join(", ")}`, v);
 }
 
-function onlyLoopback(endpoints: Array<string | undefined>): boolean {
+export function onlyLoopback(endpoints: Array<string | undefined>): boolean {
   return endpoints.every((e) => e !== undefined && /^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/i.test(e));
 }
 
-function hasAmbientCredentials(): boolean {
+export function hasAmbientCredentials(): boolean {
   const env = process.env;
   return env.AWS_ACCESS_KEY_ID !== undefined || env.AWS_PROFILE !== undefined || env.AWS_WEB_IDENTITY_TOKEN_FILE !== undefined || env.AWS_CONTAINER_CREDENTIALS_FULL_URI !== undefined;
 }

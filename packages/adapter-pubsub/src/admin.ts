@@ -1,8 +1,19 @@
-import { BrookError, type Admin, type Logger, type TopicDescription, type TopicOptions } from "@brook/core";
-import { invalidArgument, validateTopicName } from "@brook/core/spi";
+import { randomBytes } from "node:crypto";
+import { BrookError, type Admin, type GroupPosition, type Logger, type PartitionOffsets, type TopicDescription, type TopicOptions } from "@brook/core";
+import { checkGroupCopy, invalidArgument, validateTopicName } from "@brook/core/spi";
 import type { PubSub } from "@google-cloud/pubsub";
 import { GrpcStatus, grpcCodeOf, toPubSubError } from "./errors.js";
-import { TOPIC_RETENTION_MAX_MS, TOPIC_RETENTION_MIN_MS, checkResourceId } from "./options.js";
+import { PUBSUB_PARTITION } from "./capabilities.js";
+import { DEFAULT_SUBSCRIPTION_NAME, TOPIC_RETENTION_MAX_MS, TOPIC_RETENTION_MIN_MS, checkResourceId, fillTemplate } from "./options.js";
+
+/**
+ * A snapshot lives 7 days minus the age of the oldest unacknowledged message of the subscription
+ * it was made from (Pub/Sub's Snapshot.expire_time), so its expiry less 7 days is that
+ * message's publish time. Measured on emulator jar 0.8.20: expire_time − 7 days equals the
+ * publish time of the oldest unacked message to the millisecond, and the snapshot's creation
+ * time when every message is acknowledged.
+ */
+const SNAPSHOT_LIFETIME_MS = 7 * 24 * 3600_000;
 
 /**
  * Topics on Pub/Sub. `retentionMs` is the topic's message retention, which lets a new
@@ -26,6 +37,8 @@ export class PubSubAdmin implements Admin {
     private readonly requestTimeoutMs: number,
     private readonly defaultRetentionMs: number,
     private readonly logger: Logger,
+    /** the broker's subscriptionName template ("{topic}.{group}" by default) */
+    private readonly subscriptionTemplate: string = DEFAULT_SUBSCRIPTION_NAME,
   ) {}
 
   async createTopic(name: string, options: TopicOptions & { ifNotExists?: boolean } = {}): Promise<void> {
@@ -100,6 +113,86 @@ export class PubSubAdmin implements Admin {
     } catch (err) {
       throw toPubSubError(err, `check topic "${name}"`);
     }
+  }
+
+  /**
+   * A group is a subscription, and Pub/Sub acknowledges message by message: there is no offset,
+   * only the oldest message not yet acknowledged. A snapshot of the subscription records its
+   * publish time in the snapshot's expiry (see SNAPSHOT_LIFETIME_MS); the snapshot is deleted
+   * again at once. Nothing is pulled, so no delivery attempt is counted.
+   */
+  async groupPositions(topic: string, group: string): Promise<GroupPosition[]> {
+    checkTopicName(topic);
+    if (!(await this.topicExists(topic))) throw new BrookError("TOPIC_NOT_FOUND", `topic "${topic}" does not exist`);
+    const subscription = checkResourceId(fillTemplate(this.subscriptionTemplate, { topic, group }), "group (as a Pub/Sub subscription id)", "subscription");
+    let metadata: { topic?: string | null };
+    try {
+      [metadata] = await this.pubsub.subscription(subscription).getMetadata({ timeout: this.requestTimeoutMs });
+    } catch (err) {
+      if (grpcCodeOf(err) === GrpcStatus.NOT_FOUND) return [];
+      throw toPubSubError(err, `look up subscription "${subscription}"`);
+    }
+    if (metadata.topic !== this.pubsub.topic(topic).name) return [];
+    const snapshot = `brook-position-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
+    let expireMs: number;
+    try {
+      const [created] = await this.pubsub.subscription(subscription).createSnapshot(snapshot, { timeout: this.requestTimeoutMs });
+      const expire = (created.metadata as { expireTime?: { seconds?: unknown; nanos?: unknown } | null } | undefined)?.expireTime;
+      expireMs = Number(expire?.seconds ?? NaN) * 1000 + Math.floor(Number(expire?.nanos ?? 0) / 1e6);
+    } catch (err) {
+      throw toPubSubError(err, `snapshot subscription "${subscription}" to read the position of group "${group}"`);
+    } finally {
+      await this.pubsub.snapshot(snapshot).delete().catch(() => undefined);
+    }
+    if (!Number.isFinite(expireMs)) {
+      throw new BrookError("INTERNAL", `snapshot of subscription "${subscription}" has no expire time; cannot tell group "${group}"'s position`);
+    }
+    return [{ partition: PUBSUB_PARTITION, committed: undefined, settledBefore: new Date(expireMs - SNAPSHOT_LIFETIME_MS) }];
+  }
+
+  /**
+   * A snapshot of `from`'s subscription (its unacknowledged messages and acknowledgement state),
+   * then `to`'s subscription (created with `from`'s settings when missing) sought to it; the
+   * snapshot is deleted again.
+   */
+  async copyGroupPositions(topic: string, from: string, to: string): Promise<GroupPosition[]> {
+    checkTopicName(topic);
+    checkGroupCopy(from, to);
+    if (!(await this.topicExists(topic))) throw new BrookError("TOPIC_NOT_FOUND", `topic "${topic}" does not exist`);
+    const name = (group: string, field: string): string => checkResourceId(fillTemplate(this.subscriptionTemplate, { topic, group }), `${field} (as a Pub/Sub subscription id)`, "subscription");
+    const source = this.pubsub.subscription(name(from, "from"));
+    const target = this.pubsub.subscription(name(to, "to"));
+    let metadata: Record<string, unknown> & { topic?: string | null };
+    try {
+      [metadata] = (await source.getMetadata({ timeout: this.requestTimeoutMs })) as unknown as [Record<string, unknown> & { topic?: string | null }];
+    } catch (err) {
+      if (grpcCodeOf(err) === GrpcStatus.NOT_FOUND) throw new BrookError("INVALID_ARGUMENT", `from: group "${from}" has no position on topic "${topic}" to copy`, { cause: err });
+      throw toPubSubError(err, `look up subscription "${source.name}"`);
+    }
+    if (metadata.topic !== this.pubsub.topic(topic).name) throw new BrookError("INVALID_ARGUMENT", `from: group "${from}" has no position on topic "${topic}" to copy`);
+    const snapshot = `brook-copy-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
+    try {
+      await source.createSnapshot(snapshot, { timeout: this.requestTimeoutMs });
+      const [exists] = await target.exists();
+      if (!exists) {
+        const settings: Record<string, unknown> = {};
+        for (const key of ["ackDeadlineSeconds", "enableMessageOrdering", "retryPolicy", "deadLetterPolicy", "filter", "messageRetentionDuration", "retainAckedMessages", "enableExactlyOnceDelivery", "expirationPolicy"]) {
+          if (metadata[key] !== undefined && metadata[key] !== null && metadata[key] !== "") settings[key] = metadata[key];
+        }
+        await this.pubsub.topic(topic).createSubscription(target.name.split("/").pop()!, settings);
+      }
+      await target.seek(snapshot);
+    } catch (err) {
+      throw toPubSubError(err, `copy the position of group "${from}" to group "${to}" on topic "${topic}"`);
+    } finally {
+      await this.pubsub.snapshot(snapshot).delete().catch(() => undefined);
+    }
+    return this.groupPositions(topic, to);
+  }
+
+  async partitionOffsets(topic: string): Promise<PartitionOffsets[]> {
+    checkTopicName(topic);
+    throw new BrookError("UNSUPPORTED", `partitionOffsets of topic "${topic}": Pub/Sub messages have ids, not offsets (capability seek.offset is false)`);
   }
 
   /** Deletes a snapshot made with subscription.createSnapshot() (adapter extra). */

@@ -75,7 +75,11 @@ export class PubSubBroker extends BrokerSkeleton<PubSubAdmin, PubSubPublishTrans
   ) {
     const pubsub = new PubSub(clientConfig(options));
     const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    super(url, new PubSubAdmin(pubsub, requestTimeoutMs, options.topicRetentionMs ?? DEFAULT_TOPIC_RETENTION_MS, logger ?? defaultLogger), logger);
+    super(
+      url,
+      new PubSubAdmin(pubsub, requestTimeoutMs, options.topicRetentionMs ?? DEFAULT_TOPIC_RETENTION_MS, logger ?? defaultLogger, options.subscriptionName ?? DEFAULT_SUBSCRIPTION_NAME),
+      logger,
+    );
     this.pubsub = pubsub;
     this.requestTimeoutMs = requestTimeoutMs;
     this.provisioning = new SubscriptionProvisioner({ pubsub, admin: this.admin, options, logger: this.logger, requestTimeoutMs });

@@ -63,6 +63,7 @@ export const pubsubLimits: BackendLimits = {
  */
 export function pubsubCapabilities(connection: { emulator: boolean; messageOrdering: boolean } = { emulator: false, messageOrdering: true }): Capabilities {
   return {
+    subscribe: true,
     ordering: "key",
     seek: { offset: false, time: !connection.emulator || !connection.messageOrdering },
     replayAfterAck: true,

@@ -1,59 +1,48 @@
 #!/usr/bin/env node
 /**
- * `brook`: serve the local broker (brook serve) and work with a broker from the shell:
- * topics, publish, tail, groups, bench; check and repair a local broker's data directory. Client commands take --url (default
- * brook://127.0.0.1:7654, or env BROOK_URL) and --token (or env BROOK_TOKEN). A failure
- * prints one line, `error CODE: message`, and exits with status 1 (2 for usage errors).
+ * The `brook` bin. It runs only as the program's entry point (node dist/main.js, or the
+ * node_modules/.bin/brook link npm and pnpm make to it), never when imported.
  */
-import { Command, CommanderError } from "commander";
-import { toBrookError } from "@brook/core/spi";
-import "@brook/local-broker";
-import { DEFAULT_URL } from "./client.js";
-import { registerBench } from "./bench.js";
-import { registerGroups } from "./groups.js";
-import { registerPublish } from "./publish.js";
-import { registerServe } from "./serve.js";
-import { registerStorage } from "./storage.js";
-import { registerTail } from "./tail.js";
-import { registerTopics } from "./topics.js";
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { runCli } from "./cli.js";
 
-export const VERSION = "0.1.0";
+/** How long the process may linger after the command ended (a driver's stray timer) before it exits anyway. */
+const EXIT_GRACE_MS = 2_000;
 
-export function buildProgram(): Command {
-  const program = new Command("brook");
-  program
-    .description("Brook's local log broker and tools for any Brook broker URL")
-    .version(VERSION)
-    .option("--url <url>", "broker URL for client commands (env BROOK_URL)", process.env.BROOK_URL ?? DEFAULT_URL)
-    .option("--token <token>", "server token; for serve, the token clients must send (env BROOK_TOKEN)")
-    .configureOutput({
-      // Commander's own errors (unknown option, missing argument) in Brook's one-line form.
-      outputError: (message, write) => write(`error INVALID_ARGUMENT: ${message.replace(/^error:\s*/, "").trim()}\n`),
-    })
-    .exitOverride();
-  registerServe(program);
-  registerTopics(program);
-  registerPublish(program);
-  registerTail(program);
-  registerGroups(program);
-  registerBench(program);
-  registerStorage(program);
-  return program;
-}
-
-async function main(argv: string[]): Promise<void> {
-  try {
-    await buildProgram().parseAsync(argv);
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      // Help and --version end with exit code 0; usage errors were printed by outputError.
-      process.exitCode = err.exitCode === 0 ? 0 : 2;
-      return;
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  const self = realpathSync(fileURLToPath(import.meta.url));
+  for (const candidate of [script, `${script}.js`]) {
+    try {
+      if (realpathSync(candidate) === self) return true;
+    } catch {
+      // not this candidate
     }
-    const error = toBrookError(err);
-    process.stderr.write(`error ${error.code}: ${error.message}\n`);
-    process.exitCode = 1;
   }
+  return false;
 }
 
-await main(process.argv);
+/**
+ * Node's warnings, except TimeoutNegativeWarning: KafkaJS 2.2.4 sets negative timers, which
+ * Node 24 reports on every run (and clamps to 1 ms, which is what KafkaJS meant).
+ */
+function printWarnings(): void {
+  process.removeAllListeners("warning");
+  process.on("warning", (warning) => {
+    if (warning.name === "TimeoutNegativeWarning" && process.env.BROOK_DEBUG !== "1") return;
+    process.stderr.write(`(node:${process.pid}) ${warning.name}: ${warning.message}\n`);
+  });
+}
+
+if (isEntryPoint()) {
+  printWarnings();
+  const status = await runCli(process.argv);
+  process.exitCode = status;
+  // A failure may leave a connection attempt behind (a timed-out connect): exit now. After
+  // success, exit once the event loop is idle; should a client library keep a handle open,
+  // exit anyway after a grace period.
+  if (status !== 0) process.exit(status);
+  setTimeout(() => process.exit(status), EXIT_GRACE_MS).unref();
+}

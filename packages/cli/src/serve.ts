@@ -1,7 +1,7 @@
 import { BrookError } from "@brook/core";
 import { openDirectoryEngine, startServer, type FsyncPolicy } from "@brook/local-broker";
 import { LogEngine, MemoryStore } from "@brook/local-broker/engine";
-import { startKafkaWire, type KafkaWireServer } from "@brook/kafka-wire";
+import type { KafkaWireServer } from "@brook/kafka-wire";
 import { InvalidArgumentError, type Command } from "commander";
 import { cliLogger, integer, type GlobalOptions } from "./client.js";
 
@@ -11,6 +11,8 @@ interface ServeOptions {
   port: number;
   host: string;
   sessionTimeoutMs: number;
+  handshakeTimeoutMs?: number;
+  maxConnections?: number;
   kafkaPort?: number;
 }
 
@@ -38,6 +40,8 @@ export function registerServe(program: Command): void {
     .option("--port <port>", "TCP port (0 picks a free one)", integer("--port", 0, 65535), 7654)
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--session-timeout-ms <ms>", "evict group members silent this long", integer("--session-timeout-ms", 100), 10_000)
+    .option("--handshake-timeout-ms <ms>", "close a connection that has not authenticated this long after connecting (default 10000)", integer("--handshake-timeout-ms", 10, 3_600_000))
+    .option("--max-connections <n>", "connections open at once; one more is refused with UNAVAILABLE (default 1024)", integer("--max-connections", 1))
     .option("--kafka-port <port>", "also speak Kafka's wire protocol on this port, same log and groups (0 picks a free one)", integer("--kafka-port", 0, 65535))
     .action(async (options: ServeOptions, command: Command) => {
       const token = command.optsWithGlobals<GlobalOptions>().token ?? process.env.BROOK_TOKEN;
@@ -46,8 +50,19 @@ export function registerServe(program: Command): void {
       let server;
       let kafka: KafkaWireServer | undefined;
       try {
-        server = await startServer({ engine, host: options.host, port: options.port, token, logger: cliLogger, sessionTimeoutMs: options.sessionTimeoutMs });
+        server = await startServer({
+          engine,
+          host: options.host,
+          port: options.port,
+          token,
+          logger: cliLogger,
+          sessionTimeoutMs: options.sessionTimeoutMs,
+          ...(options.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.handshakeTimeoutMs }),
+          ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
+        });
         if (options.kafkaPort !== undefined) {
+          // loaded only when asked for: the other commands start without it
+          const { startKafkaWire } = await import("@brook/kafka-wire");
           kafka = await startKafkaWire({ engine, host: options.host, port: options.kafkaPort, logger: cliLogger, ...(token === undefined ? {} : { token }) }).catch(async (err: unknown) => {
             await server!.close();
             throw err;
@@ -58,11 +73,10 @@ export function registerServe(program: Command): void {
         await engine.close();
         throw err;
       }
-      process.stdout.write(`brook serve: listening on ${server.url} (${store}; ${token === undefined ? "no token" : "token required"})\n`);
-      if (token === undefined && options.host !== "127.0.0.1" && options.host !== "localhost" && options.host !== "::1") {
-        cliLogger.warn(`listening on ${options.host} without a token: anyone who can reach it can read and write`);
-      }
-      await new Promise<void>((resolve) => {
+      // The signal listeners go in before "listening" is printed: until a listener exists, the
+      // signal's default action ends the process at once, and whoever waits for that line (a
+      // script, a test) may send SIGTERM the moment it reads it.
+      const stopped = new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off("SIGINT", stop);
           process.off("SIGTERM", stop);
@@ -71,6 +85,11 @@ export function registerServe(program: Command): void {
         process.on("SIGINT", stop);
         process.on("SIGTERM", stop);
       });
+      process.stdout.write(`brook serve: listening on ${server.url} (${store}; ${token === undefined ? "no token" : "token required"})\n`);
+      if (token === undefined && options.host !== "127.0.0.1" && options.host !== "localhost" && options.host !== "::1") {
+        cliLogger.warn(`listening on ${options.host} without a token: anyone who can reach it can read and write`);
+      }
+      await stopped;
       process.stdout.write("brook serve: stopping\n");
       await kafka?.close();
       await server.close();

@@ -22,9 +22,16 @@ export interface ContractBackend {
 /** Names what a case needs and the backend lacks, or undefined when the case can run. */
 export type Need = (caps: Capabilities) => string | undefined;
 
-/** The capability gates of the suite, one place, so the README can name each one. */
+/**
+ * The capability gates of the suite, one place, so the README can name each one. Every case
+ * also needs `subscribe` (it reads back what it published) unless it is declared with
+ * `needs.publishOnly`: those are the cases that run on a publish-only sink (Firehose) too.
+ */
 export const needs = {
   nothing: () => undefined,
+  /** runs on every backend, publish-only sinks included: the case never subscribes unless caps.subscribe */
+  publishOnly: () => undefined,
+  subscribe: (c) => (c.subscribe ? undefined : "subscribe"),
   consumerGroups: (c) => (c.consumerGroups ? undefined : "consumerGroups"),
   historyForNewGroups: (c) => (c.historyForNewGroups ? undefined : "historyForNewGroups"),
   publishDedupe: (c) => (c.publishDedupe === "window" ? undefined : "publishDedupe"),
@@ -104,7 +111,8 @@ export function createContractContext(backend: ContractBackend): ContractContext
       open.push(sub);
       return sub;
     },
-    when(name, need, fn, timeout) {
+    when(name, caseNeed, fn, timeout) {
+      const need: Need = caseNeed === needs.publishOnly ? caseNeed : (c) => needs.subscribe(c) ?? caseNeed(c);
       const missing = backend.capabilities === undefined ? undefined : need(backend.capabilities);
       if (missing !== undefined) {
         test.skip(`${name} [skipped by capability ${missing}]`, () => undefined);

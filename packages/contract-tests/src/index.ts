@@ -7,6 +7,7 @@ import { failureCases } from "./failure.js";
 import { idempotencyCases } from "./idempotency.js";
 import { lifecycleCases } from "./lifecycle.js";
 import { orderingCases } from "./ordering.js";
+import { positionCases } from "./positions.js";
 import { publishCases } from "./publish.js";
 import { seekCases } from "./seek.js";
 
@@ -38,5 +39,6 @@ export function runContractSuite(backend: ContractBackend): void {
     describe("publish", () => publishCases(ctx));
     describe("lifecycle", () => lifecycleCases(ctx));
     describe("api", () => apiCases(ctx));
+    describe("positions", () => positionCases(ctx));
   });
 }

@@ -7,6 +7,7 @@ import type { Capabilities } from "./contract.js";
  */
 export function partitionedLogCapabilities(): Omit<Capabilities, "publishDedupe" | "maxMessageBytes" | "maxBatchCount" | "maxBatchBytes"> {
   return {
+    subscribe: true,
     ordering: "key",
     seek: { offset: true, time: true },
     replayAfterAck: true,

@@ -210,6 +210,30 @@ export interface TopicDescription {
   retentionMs: number | undefined;
 }
 
+/** Where a consumer group stands on one partition of a topic (Admin.groupPositions). */
+export interface GroupPosition {
+  partition: string;
+  /**
+   * Log backends: the group's committed position as the last settled offset (every offset at
+   * or below it is settled); undefined where the group committed nothing on the partition.
+   */
+  committed: string | undefined;
+  /**
+   * Backends without offsets (Pub/Sub): every message published before this time is settled
+   * by the group (some published after it may be too). Absent on log backends.
+   */
+  settledBefore?: Date;
+}
+
+/** The offsets a partition holds now (Admin.partitionOffsets). */
+export interface PartitionOffsets {
+  partition: string;
+  /** the first offset still retained */
+  start: string;
+  /** the offset the next message will get (start = end: nothing retained) */
+  end: string;
+}
+
 export interface Admin {
   /** Fails with ALREADY_EXISTS when the topic exists, unless `ifNotExists`. */
   createTopic(name: string, options?: TopicOptions & { ifNotExists?: boolean }): Promise<void>;
@@ -218,6 +242,25 @@ export interface Admin {
   describeTopic(name: string): Promise<TopicDescription>;
   listTopics(): Promise<string[]>;
   topicExists(name: string): Promise<boolean>;
+  /**
+   * What `group` has settled on `topic`, per partition, as the backend stores it; empty when the
+   * group has no position there. Reads only: no member joins. TOPIC_NOT_FOUND for a missing topic.
+   */
+  groupPositions(topic: string, group: string): Promise<GroupPosition[]>;
+  /**
+   * Each partition's retained offsets now. UNSUPPORTED where messages have no offsets
+   * (capability seek.offset false: Pub/Sub). TOPIC_NOT_FOUND for a missing topic.
+   */
+  partitionOffsets(topic: string): Promise<PartitionOffsets[]>;
+  /**
+   * Blue/green: starts group `to` where group `from` stands on `topic`, through the backend's own
+   * mechanism (committed offsets on logs; a snapshot and seek on Pub/Sub), so a new version of a
+   * consumer can run beside the old one from the same place and take over without a message
+   * handled by neither. Returns the positions `to` now has. INVALID_ARGUMENT when `from` has no
+   * position, when the groups are the same, or while `to` has live members; UNSUPPORTED where
+   * the backend cannot set a group's position from outside.
+   */
+  copyGroupPositions(topic: string, from: string, to: string): Promise<GroupPosition[]>;
 }
 
 /**
@@ -230,8 +273,14 @@ export interface Admin {
  *   keep their order; errors are typed BrookErrors with the same codes; inputs are validated
  *   alike; capacity hints (partitions, retentionBytes) are accepted everywhere, and ignored
  *   with a debug log where the backend has no such knob.
+ * - A publish-only sink (Firehose: records go to S3, nothing reads them back through Brook) has
+ *   `subscribe: false`: subscribe() and consume() throw UNSUPPORTED naming the backend, and the
+ *   contract suite runs only its publish and bad-input cases there. Everything above holds for
+ *   what it does do: publishing, errors, input validation.
  */
 export interface Capabilities {
+  /** messages can be read back through Brook (subscribe, consume, seek); false for a publish-only sink */
+  subscribe: boolean;
   /** the finest unit of guaranteed order */
   ordering: "key" | "partition";
   seek: { offset: boolean; time: boolean };

@@ -10,10 +10,12 @@ export type {
   CloseOptions,
   ConsumeOptions,
   DeadLetterOptions,
+  GroupPosition,
   Headers,
   MessageHandler,
   MessageStream,
   OutgoingMessage,
+  PartitionOffsets,
   PartitionHealth,
   Position,
   PublishBatchResult,
@@ -42,7 +44,7 @@ export type { StandardSchemaV1 } from "@standard-schema/spec";
 export { connect, registeredSchemes, schemeOf } from "./registry.js";
 export type { BaseConnectOptions, BrokerFor, BrokersByScheme, ConnectOptions, ConnectOptionsByScheme, SchemeOf } from "./registry.js";
 export { MemoryDedupeStore } from "./dedupe.js";
-export type { ClaimResult, DedupeStore } from "./dedupe.js";
+export type { ClaimResult, DedupeStore, MemoryDedupeStoreOptions } from "./dedupe.js";
 export { DLQ_HEADERS } from "./headers.js";
 export { defaultLogger, silentLogger, toLogger } from "./logger.js";
 export type { Logger, LoggerLike } from "./logger.js";

@@ -192,6 +192,54 @@ describe("MemoryDedupeStore", () => {
   });
 });
 
+describe("MemoryDedupeStore ownership", () => {
+  test("a complete by a token whose claim expired or was taken over is FENCED; the holder's complete and a repeat of it succeed", async () => {
+    let now = 1_000;
+    const store = new MemoryDedupeStore({ claimTimeoutMs: 100, now: () => now });
+    expect(await store.claim("k", 10_000, "w1")).toBe("claimed");
+    now += 101; // w1 stalled past its claim
+    await expect(store.complete("k", "w1")).rejects.toMatchObject({ code: "FENCED", retriable: false });
+    expect(await store.claim("k", 10_000, "w2")).toBe("claimed");
+    await expect(store.complete("k", "w1")).rejects.toMatchObject({ code: "FENCED" });
+    await store.release("k", "w1"); // not w1's claim any more: nothing happens
+    expect(await store.claim("k", 10_000, "w3")).toBe("busy");
+    await store.complete("k", "w2");
+    await store.complete("k", "w2"); // a retried complete is accepted
+    expect(await store.claim("k", 10_000, "w3")).toBe("done");
+  });
+});
+
+describe("MemoryDedupeStore bounds", () => {
+  test("remembers at most maxEntries keys, forgetting the least recently written first, and counts what it forgot", async () => {
+    const store = new MemoryDedupeStore({ maxEntries: 3 });
+    for (const k of ["a", "b", "c"]) {
+      await store.claim(k, 60_000, k);
+      await store.complete(k, k);
+    }
+    await store.claim("a", 60_000, "x"); // "done": a read does not refresh it
+    await store.claim("d", 60_000, "d");
+    expect(store.size).toBe(3);
+    expect(store.evictions).toBe(1);
+    expect(await store.claim("a", 60_000, "y")).toBe("claimed"); // forgotten: handled again
+    expect(await store.claim("c", 60_000, "y")).toBe("done");
+  });
+
+  test("a completed key is remembered at most maxTtlMs, whatever ttl the claim asked for", async () => {
+    let now = 0;
+    const store = new MemoryDedupeStore({ maxTtlMs: 1_000, now: () => now });
+    await store.claim("k", 24 * 3600_000, "w");
+    await store.complete("k", "w");
+    now += 999;
+    expect(await store.claim("k", 60_000, "v")).toBe("done");
+    now += 2;
+    expect(await store.claim("k", 60_000, "v")).toBe("claimed");
+  });
+
+  test("bad bounds are INVALID_ARGUMENT naming the option", () => {
+    expect(() => new MemoryDedupeStore({ maxEntries: 0 })).toThrow(/maxEntries/);
+  });
+});
+
 describe("Batcher", () => {
   test("packs by count and bytes, one result per entry, in order", async () => {
     const batches: number[][] = [];

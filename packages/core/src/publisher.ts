@@ -1,5 +1,6 @@
 import { metricsActive, recordSend } from "./metrics.js";
 import { BrookError, abortable, abortedError, closedError, invalidArgument, toBrookError } from "./errors.js";
+import { setHeader } from "./headers.js";
 import { Batcher } from "./batcher.js";
 import { CONTENT_TYPE_HEADER, resolveCodec } from "./codec.js";
 import { runWithRetry } from "./retry.js";
@@ -33,7 +34,7 @@ export function validateHeaders(headers: unknown, field = "headers"): Headers {
   for (const [name, value] of Object.entries(headers)) {
     if (name.length === 0) throw invalidArgument(field, "non-empty header names", name);
     if (typeof value !== "string") throw invalidArgument(`${field}.${name}`, "a string", value);
-    out[name] = value;
+    setHeader(out, name, value);
   }
   return out;
 }

@@ -6,6 +6,20 @@ import type { EngineApi } from "./engine-api.js";
 import { LocalPublishTransport } from "./publisher.js";
 import { LocalSubscriptionSource } from "./subscriber.js";
 
+/** The engine API under each LocalBroker, for engineApiOf. */
+const engineApis = new WeakMap<LocalBroker, EngineApi>();
+
+/**
+ * The engine API a LocalBroker runs on (the in-process LogEngine, or a RemoteEngineApi for
+ * brook://), for tools that need more than the contract: the CLI's `groups` commands and its
+ * group-less `tail`. Exported from `@brook/local-broker/engine`; the broker still owns it.
+ */
+export function engineApiOf(broker: LocalBroker): EngineApi {
+  const api = engineApis.get(broker);
+  if (api === undefined) throw new TypeError("engineApiOf: not a LocalBroker");
+  return api;
+}
+
 /**
  * A Brook broker over the local log engine: `memory:`, `local:./dir` (in-process) and
  * `brook://host:port` (a `brook serve` process) all use this class with a different EngineApi.
@@ -21,7 +35,9 @@ export class LocalBroker extends BrokerSkeleton<LocalAdmin, LocalPublishTranspor
     private readonly onClose: () => Promise<void> = async () => undefined,
   ) {
     super(url, new LocalAdmin(api), logger);
+    this.admin.attach(this);
     this.capabilities = localCapabilities(api.maxMessageBytes);
+    engineApis.set(this, api);
   }
 
   protected openTransport(topic: string): LocalPublishTransport {

@@ -1,5 +1,6 @@
 import type { Capabilities } from "@brook/core";
 import { partitionedLogCapabilities } from "@brook/core/spi";
+import { MAX_APPEND_MESSAGES } from "./limits.js";
 
 /** The local broker keeps Kafka's model: a retained, partitioned log with groups and seek. */
 export function localCapabilities(maxMessageBytes: number): Capabilities {
@@ -7,7 +8,7 @@ export function localCapabilities(maxMessageBytes: number): Capabilities {
     ...partitionedLogCapabilities(),
     publishDedupe: "window",
     maxMessageBytes,
-    maxBatchCount: 10_000,
+    maxBatchCount: MAX_APPEND_MESSAGES,
     maxBatchBytes: 16 * 1024 * 1024,
   };
 }

@@ -76,6 +76,14 @@ export class GroupCoordinator {
     return [...this.groups.entries()].map(([k, s]) => ({ group: k.slice(0, k.length - s.topic.length - 1), topic: s.topic }));
   }
 
+  /** Drops the state of a group without members (`brook groups delete`); false when it has members. */
+  forget(group: string, topic: string): boolean {
+    const k = key(group, topic);
+    if ((this.groups.get(k)?.members.length ?? 0) > 0) return false;
+    this.groups.delete(k);
+    return true;
+  }
+
   topicDeleted(topic: string): void {
     for (const [k, state] of this.groups) if (state.topic === topic) this.groups.delete(k);
   }

@@ -73,6 +73,11 @@ export interface EngineApi {
   commit(group: string, topic: string, offsets: Map<number, number>, memberId?: string): Promise<void>;
   join(group: string, topic: string, member: GroupMember): Promise<void>;
   leave(group: string, topic: string, memberId: string): Promise<void>;
+  /**
+   * Forgets a group's committed offsets on a topic (the group is then new: its next member
+   * starts at its startFrom). Refused while the group has members on that topic.
+   */
+  deleteGroup(group: string, topic: string): Promise<void>;
   /** Every group that has members or committed offsets, per topic, with lag per partition. */
   describeGroups(): Promise<GroupDescription[]>;
   readonly maxMessageBytes: number;

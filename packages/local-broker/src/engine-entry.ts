@@ -16,5 +16,6 @@ export { RemoteEngineApi } from "./client/dispatch.js";
 export type { RemoteEngineOptions } from "./client/connection.js";
 export { connectRemoteEngine } from "./client/connect.js";
 export { redactUrl } from "./client/options.js";
+export { engineApiOf } from "./broker.js";
 export { checkDirectory, formatCheckReport } from "./storage/file-check.js";
 export type { CheckFinding, CheckOptions, CheckReport } from "./storage/file-check.js";

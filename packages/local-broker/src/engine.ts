@@ -4,6 +4,7 @@ import type { AppendRecord, PartitionLog, Store, TopicConfig } from "./storage/t
 import { GroupCoordinator, type GroupMember } from "./coordinator.js";
 import type { AppendOptions, CreateTopicConfig, EngineApi, FetchResult, GroupDescription, PartitionInfo, TopicDetails } from "./engine-api.js";
 import { describeGroups } from "./groups.js";
+import { messageSizeError, validateAppendCount, validateName, validatePartitionCount } from "./limits.js";
 
 export const DEFAULT_RETENTION_MS = 7 * 24 * 3600_000;
 export const DEFAULT_DEDUPE_WINDOW_MS = 2 * 60_000;
@@ -32,11 +33,19 @@ interface Topic {
  * group coordinator. Storage is pluggable (memory or file) through `Store`. It is the in-process
  * `EngineApi`: `memory:` and `local:` brokers use it directly.
  */
+/** Rounds a publish waits for in-flight appends of its idempotency keys before going ahead. */
+const MAX_IDEMPOTENCY_WAITS = 100;
+const pendingId = (topic: string, key: string): string => `${topic}\u0000${key}`;
+
 export class LogEngine implements EngineApi {
   readonly coordinator: GroupCoordinator;
   private readonly topics = new Map<string, Topic>();
+  /** topics whose partitions are being opened: one creation per name at a time */
+  private readonly creating = new Map<string, Promise<void>>();
   private readonly dataWaiters = new Map<string, Set<() => void>>();
   private readonly dedupeWindowMs: number;
+  /** idempotency keys (topic + key) whose append is being written, to the call writing them */
+  private readonly pendingAppends = new Map<string, Promise<void>>();
   readonly maxMessageBytes: number;
   private readonly now: () => number;
   private retentionTimer: NodeJS.Timeout | undefined;
@@ -104,26 +113,56 @@ export class LogEngine implements EngineApi {
 
   // ---- topics ----
 
+  /**
+   * Creates a topic. Of concurrent creations of one name exactly one succeeds; the others wait
+   * for it and then get ALREADY_EXISTS, or resolve with `ifNotExists` (seeing its partitions).
+   */
   async createTopic(name: string, options: CreateTopicConfig = {}, ifNotExists = false): Promise<void> {
     this.ensureOpen();
     validateTopicName(name);
-    const partitions = options.partitions ?? 1;
-    if (!Number.isInteger(partitions) || partitions < 1 || partitions > 10_000) {
-      throw new BrookError("INVALID_ARGUMENT", `partitions: expected an integer from 1 to 10000, got ${String(partitions)}`);
-    }
+    const partitions = validatePartitionCount(options.partitions ?? 1);
     const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
     if (!(retentionMs > 0)) throw new BrookError("INVALID_ARGUMENT", `retentionMs: expected a number > 0, got ${String(retentionMs)}`);
     if (options.retentionBytes !== undefined && !(options.retentionBytes > 0)) {
       throw new BrookError("INVALID_ARGUMENT", `retentionBytes: expected a number > 0, got ${String(options.retentionBytes)}`);
     }
-    if (this.topics.has(name)) {
-      if (ifNotExists) return;
-      throw new BrookError("ALREADY_EXISTS", `topic "${name}" already exists`);
+    for (;;) {
+      if (this.topics.has(name)) {
+        if (ifNotExists) return;
+        throw new BrookError("ALREADY_EXISTS", `topic "${name}" already exists`);
+      }
+      const pending = this.creating.get(name);
+      if (pending === undefined) break;
+      // Another call is creating it: its outcome decides (a failed creation lets this one try).
+      await pending.catch(() => undefined);
+      this.ensureOpen();
     }
     const config: TopicConfig = { partitions, retentionMs, retentionBytes: options.retentionBytes, createdAt: this.now() };
+    const creation = this.openNewTopic(name, config);
+    this.creating.set(name, creation);
+    try {
+      await creation;
+    } finally {
+      this.creating.delete(name);
+    }
+  }
+
+  /** Opens a new topic's partitions and records it; on failure closes and removes what it made. */
+  private async openNewTopic(name: string, config: TopicConfig): Promise<void> {
     const logs: PartitionLog[] = [];
-    for (let p = 0; p < partitions; p++) logs.push(await this.store.openPartition(name, p));
-    await this.store.metadata.putTopic(name, config);
+    try {
+      for (let p = 0; p < config.partitions; p++) {
+        logs.push(await this.store.openPartition(name, p));
+        // Opening a partition on disk is mostly synchronous file work (~0.5 ms): let the
+        // event loop (a server's other clients) run between small groups of them.
+        if (p % 16 === 15) await yieldToEventLoop();
+      }
+      await this.store.metadata.putTopic(name, config);
+    } catch (err) {
+      for (const log of logs) await log.close().catch(() => undefined);
+      await this.store.deleteTopic(name).catch(() => undefined);
+      throw err;
+    }
     this.topics.set(name, { name, config, logs, nextUnkeyed: 0 });
   }
 
@@ -131,7 +170,10 @@ export class LogEngine implements EngineApi {
     const topic = this.topic(name);
     this.topics.delete(name);
     this.coordinator.topicDeleted(name);
-    for (const log of topic.logs) await log.close();
+    for (let p = 0; p < topic.logs.length; p++) {
+      await topic.logs[p]!.close();
+      if (p % 16 === 15) await yieldToEventLoop();
+    }
     // the store removes the directory first (FORMAT.md §8a), then the metadata forgets it
     await this.store.deleteTopic(name);
     await this.store.metadata.deleteTopic(name);
@@ -148,6 +190,7 @@ export class LogEngine implements EngineApi {
   }
 
   async listTopics(): Promise<string[]> {
+    this.ensureOpen();
     return this.topicNames();
   }
 
@@ -164,8 +207,9 @@ export class LogEngine implements EngineApi {
     return this.topic(name).config.partitions;
   }
 
-  /** Throws TOPIC_NOT_FOUND naming the topic. */
+  /** Throws TOPIC_NOT_FOUND naming the topic, or CLOSED once the engine is closed. */
   topic(name: string): Topic {
+    this.ensureOpen();
     const topic = this.topics.get(name);
     if (topic === undefined) throw new BrookError("TOPIC_NOT_FOUND", `topic "${name}" does not exist`);
     return topic;
@@ -181,11 +225,53 @@ export class LogEngine implements EngineApi {
    */
   async append(topicName: string, messages: readonly WireMessage[], options: AppendOptions = {}): Promise<PublishBatchResult[]> {
     this.ensureOpen();
+    this.topic(topicName);
+    validateAppendCount(messages.length);
+    // A repeat of a key whose first append is still being written (a retry on another
+    // connection before the first's fsync finished) waits for it, then finds it in the window.
+    for (let round = 0; round < MAX_IDEMPOTENCY_WAITS; round++) {
+      const pending = this.pendingAppendsOf(topicName, messages);
+      if (pending.length === 0) break;
+      await Promise.allSettled(pending);
+      this.ensureOpen();
+    }
+    // From here to the first await: checking the window and claiming this call's keys is one step.
     const topic = this.topic(topicName);
     const chosen = options.partition;
     if (chosen !== undefined && !(Number.isInteger(chosen) && chosen >= 0 && chosen < topic.config.partitions)) {
       throw new BrookError("INVALID_ARGUMENT", `partition: topic "${topicName}" has no partition ${String(chosen)} (it has ${topic.config.partitions})`);
     }
+    let finish: () => void = () => undefined;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const claimed: string[] = [];
+    try {
+      return await this.appendNow(topic, topicName, messages, finished, claimed, chosen);
+    } finally {
+      for (const id of claimed) if (this.pendingAppends.get(id) === finished) this.pendingAppends.delete(id);
+      finish();
+    }
+  }
+
+  /** The in-flight appends holding any of these messages' idempotency keys on the topic. */
+  private pendingAppendsOf(topicName: string, messages: readonly WireMessage[]): Promise<void>[] {
+    if (this.pendingAppends.size === 0) return [];
+    const out = new Set<Promise<void>>();
+    for (const m of messages) {
+      if (m.idempotencyKey === undefined) continue;
+      const p = this.pendingAppends.get(pendingId(topicName, m.idempotencyKey));
+      if (p !== undefined) out.add(p);
+    }
+    return [...out];
+  }
+
+  private async appendNow(
+    topic: Topic,
+    topicName: string,
+    messages: readonly WireMessage[],
+    finished: Promise<void>,
+    claimed: string[],
+    chosen: number | undefined,
+  ): Promise<PublishBatchResult[]> {
     const now = this.now();
     const results: PublishBatchResult[] = new Array(messages.length);
     const perPartition = new Map<number, { indexes: number[]; records: AppendRecord[] }>();
@@ -196,11 +282,9 @@ export class LogEngine implements EngineApi {
 
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
-      if (m.value.byteLength > this.maxMessageBytes) {
-        results[i] = {
-          ok: false,
-          error: new BrookError("MESSAGE_TOO_LARGE", `message of ${m.value.byteLength} bytes exceeds the broker limit of ${this.maxMessageBytes} bytes`),
-        };
+      const tooLarge = messageSizeError(m, this.maxMessageBytes);
+      if (tooLarge !== undefined) {
+        results[i] = { ok: false, error: tooLarge };
         continue;
       }
       if (m.idempotencyKey !== undefined) {
@@ -216,6 +300,9 @@ export class LogEngine implements EngineApi {
           continue;
         }
         seenInCall.set(m.idempotencyKey, i);
+        const id = pendingId(topicName, m.idempotencyKey);
+        this.pendingAppends.set(id, finished);
+        claimed.push(id);
       }
       const partition = chosen !== undefined ? chosen : m.key === undefined ? unkeyedPartition : partitionForKey(m.key, topic.config.partitions);
       let slot = perPartition.get(partition);
@@ -325,6 +412,8 @@ export class LogEngine implements EngineApi {
   // ---- groups ----
 
   async committed(group: string, topic: string): Promise<Map<number, number>> {
+    this.ensureOpen();
+    validateName(group, "group");
     return this.store.metadata.committed(group, topic);
   }
 
@@ -360,9 +449,23 @@ export class LogEngine implements EngineApi {
     for (const [partition, next] of offsets) await this.store.metadata.commit(group, topic, partition, next);
   }
 
+  /**
+   * Forgets a group's committed offsets on a topic. Like an operator's commit, refused while
+   * the group has members there: they would commit their positions again a second later.
+   */
+  async deleteGroup(group: string, topic: string): Promise<void> {
+    this.ensureOpen();
+    this.topic(topic);
+    // forget() refuses a group with members, atomically with the check.
+    if (!this.coordinator.forget(group, topic)) {
+      throw new BrookError("INVALID_ARGUMENT", `deleteGroup: group "${group}" of topic "${topic}" has members; stop them first`);
+    }
+    await this.store.metadata.deleteGroup(group, topic);
+  }
 
   /** Adds a member to the group; resolves after the rebalance it causes. TOPIC_NOT_FOUND first. */
   async join(group: string, topic: string, member: GroupMember): Promise<void> {
+    validateName(group, "group");
     this.topic(topic);
     return this.coordinator.join(group, topic, member);
   }
@@ -372,6 +475,7 @@ export class LogEngine implements EngineApi {
   }
 
   async describeGroups(): Promise<GroupDescription[]> {
+    this.ensureOpen();
     return describeGroups(this);
   }
 
@@ -416,4 +520,8 @@ export class LogEngine implements EngineApi {
   private ensureOpen(): void {
     if (this.closed) throw new BrookError("CLOSED", "the local broker is closed");
   }
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

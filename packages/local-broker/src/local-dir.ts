@@ -11,6 +11,8 @@ export interface DirectoryEngineOptions extends EngineOptions {
   fsync?: FsyncPolicy;
   fsyncIntervalMs?: number;
   segmentBytes?: number;
+  /** segment files held open at once, active ones included (default 256) */
+  maxOpenSegmentFiles?: number;
   /** hears what recovery truncated or rebuilt */
   logger?: Logger;
 }
@@ -22,11 +24,12 @@ export interface DirectoryEngineOptions extends EngineOptions {
  * lock).
  */
 export async function openDirectoryEngine(dir: string, options: DirectoryEngineOptions = {}): Promise<LogEngine> {
-  const { fsync, fsyncIntervalMs, segmentBytes, logger, ...engineOptions } = options;
+  const { fsync, fsyncIntervalMs, segmentBytes, maxOpenSegmentFiles, logger, ...engineOptions } = options;
   const store = await openFileStore(resolve(dir), {
     ...(fsync === undefined ? {} : { fsync }),
     ...(fsyncIntervalMs === undefined ? {} : { fsyncIntervalMs }),
     ...(segmentBytes === undefined ? {} : { segmentBytes }),
+    ...(maxOpenSegmentFiles === undefined ? {} : { maxOpenSegmentFiles }),
     ...(logger === undefined ? {} : { logger }),
   });
   try {

@@ -32,7 +32,12 @@ export function parseLocalUrl(url: string): ParsedLocalUrl {
   const match = /^(memory|local):([^?]*)(?:\?(.*))?$/i.exec(url);
   if (match === null) throw new BrookError("INVALID_URL", `url "${url}": expected memory:[name] or local:<directory>`);
   const kind = match[1]!.toLowerCase() as "memory" | "local";
-  const location = decodeURIComponent(match[2] ?? "");
+  let location: string;
+  try {
+    location = decodeURIComponent(match[2] ?? "");
+  } catch {
+    throw new BrookError("INVALID_URL", `url "${url}": malformed percent-escape in "${match[2] ?? ""}" (a literal % is written %25)`);
+  }
   if (kind === "local" && location.length === 0) {
     throw new BrookError("INVALID_URL", `url "${url}": local: needs a data directory, e.g. local:./data`);
   }

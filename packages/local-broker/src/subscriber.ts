@@ -197,9 +197,24 @@ export class LocalSubscriptionSource implements CommitSource, GroupMember {
     if (sink.available > 0) return;
     let room = false;
     const capacity = sink.waitForCapacity().then(() => void (room = true));
-    while (!room && !loop.abort.signal.aborted && !sink.closing) {
-      await Promise.race([capacity, new Promise((r) => setTimeout(r, END_REFRESH_MS))]);
-      if (room || loop.abort.signal.aborted || sink.closing) break;
+    // A seek or revoke stops the loop while handlers hold every slot: stop waiting then.
+    let onAbort = (): void => undefined;
+    const stopped = new Promise<void>((resolve) => (onAbort = resolve));
+    loop.abort.signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      await this.refreshWhileFull(loop, sink, partition, capacity, stopped, () => room);
+    } finally {
+      loop.abort.signal.removeEventListener("abort", onAbort);
+    }
+    if (!loop.abort.signal.aborted && !sink.closing) await capacity;
+  }
+
+  private async refreshWhileFull(loop: PartitionLoop, sink: DeliverySink, partition: string, capacity: Promise<void>, stopped: Promise<void>, room: () => boolean): Promise<void> {
+    while (!room() && !loop.abort.signal.aborted && !sink.closing) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([capacity, stopped, new Promise((r) => (timer = setTimeout(r, END_REFRESH_MS)))]);
+      clearTimeout(timer);
+      if (room() || loop.abort.signal.aborted || sink.closing) break;
       try {
         const peek = await this.api.fetch(this.topic, loop.partition, loop.offset, 1, 0, loop.abort.signal);
         if (this.loops.get(loop.partition) === loop) sink.reportEnd(partition, String(peek.endOffset));
@@ -207,7 +222,6 @@ export class LocalSubscriptionSource implements CommitSource, GroupMember {
         // The fetch after the wait reports what is wrong; this is only for the lag figure.
       }
     }
-    await capacity;
   }
 
   private async run(loop: PartitionLoop): Promise<void> {

@@ -1,5 +1,6 @@
-import { BrookError, PermanentError, toBrookError } from "../errors.js";
-import { IDEMPOTENCY_HEADER } from "../headers.js";
+import { BrookError, PermanentError, isBrookError, toBrookError } from "../errors.js";
+import type { ClaimResult } from "../dedupe.js";
+import { IDEMPOTENCY_HEADER, setHeader } from "../headers.js";
 import { runWithRetry } from "../retry.js";
 import { tracingActive, withProcessSpan } from "../tracing.js";
 import type { BatchHandler, MessageHandler, ReceivedMessage } from "../contract.js";
@@ -54,7 +55,7 @@ export class HandlerRunner<T> {
     let headers = record.headers;
     if (headers[IDEMPOTENCY_HEADER] !== undefined || Object.isFrozen(headers)) {
       headers = {};
-      for (const name in record.headers) if (name !== IDEMPOTENCY_HEADER) headers[name] = record.headers[name]!;
+      for (const name in record.headers) if (name !== IDEMPOTENCY_HEADER) setHeader(headers, name, record.headers[name]!);
     }
     const message: ReceivedMessage<T> = {
       id: record.id ?? `${record.partition}/${record.offset}`,
@@ -129,9 +130,10 @@ export class HandlerRunner<T> {
     const firstAttempt = record.deliveryAttempt ?? 1;
     const dedupe = this.options.dedupe;
     const dedupeKey = dedupe === undefined ? undefined : (record.idempotencyKey ?? record.headers[IDEMPOTENCY_HEADER]);
+    let claimToken: string | undefined;
     let attempts = 0;
     try {
-      if (dedupe !== undefined && dedupeKey !== undefined) {
+      if (dedupeKey !== undefined) {
         const claim = await this.claim(dedupeKey);
         if (claim === "done") {
           this.stats.duplicates += 1;
@@ -139,6 +141,7 @@ export class HandlerRunner<T> {
           return;
         }
         if (claim === "abandoned") return;
+        claimToken = claim.token;
       }
       let failure: unknown;
       try {
@@ -162,11 +165,11 @@ export class HandlerRunner<T> {
         failure = err;
       }
       if (failure === undefined) {
-        if (dedupe !== undefined && dedupeKey !== undefined) await dedupe.store.complete(dedupeKey);
+        if (dedupeKey !== undefined && (await this.complete(dedupeKey, claimToken!)) === "abandoned") return;
         this.settle(record, token);
         return;
       }
-      if (dedupe !== undefined && dedupeKey !== undefined) await dedupe.store.release(dedupeKey).catch(() => undefined);
+      if (dedupeKey !== undefined) await dedupe!.store.release(dedupeKey, claimToken).catch((err: unknown) => this.hooks.error(toBrookError(err)));
       if (this.signal.aborted) return; // abandoned on close: left unsettled, redelivered later
       // With the provider's dead-letter policy, even a PermanentError goes back to the provider:
       // it counts the attempts and moves the message to its dead-letter topic (acking it here
@@ -180,8 +183,8 @@ export class HandlerRunner<T> {
       await this.hooks.deadLetter([record], failure, firstAttempt + attemptsOf(failure, attempts) - 1);
       this.settle(record, token);
     } catch (err) {
-      // Only dead-lettering or the dedupe store can land here; the message stays unsettled,
-      // so the watermark holds and the message is redelivered after a restart.
+      // Only dead-lettering or a non-retriable dedupe store error can land here; the message
+      // stays unsettled, so the watermark holds and the message is redelivered after a restart.
       this.hooks.error(toBrookError(err));
     }
   }
@@ -220,15 +223,58 @@ export class HandlerRunner<T> {
     return attempts;
   }
 
-  /** Claims a dedupe key, waiting (with backoff) while another worker holds a live claim. */
-  private async claim(key: string): Promise<"claimed" | "done" | "abandoned"> {
+  /**
+   * Claims a dedupe key under a fresh token, waiting (with backoff) while another worker holds
+   * a live claim. A retriable store error (the store restarting) is reported and retried.
+   */
+  private async claim(key: string): Promise<{ token: string } | "done" | "abandoned"> {
     const dedupe = this.options.dedupe!;
     for (let wait = 25; ; wait = Math.min(wait * 2, 1_000)) {
-      const result = await dedupe.store.claim(key, dedupe.ttlMs);
-      if (result !== "busy") return result;
+      const claimToken = globalThis.crypto.randomUUID();
+      let result: ClaimResult | undefined;
+      try {
+        result = await dedupe.store.claim(key, dedupe.ttlMs, claimToken);
+      } catch (err) {
+        this.storeFailed(err);
+      }
+      if (result === "claimed") return { token: claimToken };
+      if (result === "done") return "done";
       if (this.signal.aborted) return "abandoned";
       await sleep(wait, this.signal);
     }
+  }
+
+  /**
+   * Completes a claim after the handler succeeded. FENCED (the claim expired while the handler
+   * ran) claims the key again: another worker may have completed it meanwhile ("done"), else
+   * this worker's success is recorded under the new claim; the handler is not run again.
+   */
+  private async complete(key: string, claimToken: string): Promise<"completed" | "abandoned"> {
+    const store = this.options.dedupe!.store;
+    for (let wait = 25; ; wait = Math.min(wait * 2, 1_000)) {
+      try {
+        await store.complete(key, claimToken);
+        return "completed";
+      } catch (err) {
+        if (isBrookError(err, "FENCED")) {
+          this.hooks.error(err);
+          const again = await this.claim(key);
+          if (again === "done" || again === "abandoned") return again === "done" ? "completed" : "abandoned";
+          claimToken = again.token;
+          continue;
+        }
+        this.storeFailed(err);
+      }
+      if (this.signal.aborted) return "abandoned";
+      await sleep(wait, this.signal);
+    }
+  }
+
+  /** A dedupe store error: reported; a retriable one is retried by the caller, others thrown. */
+  private storeFailed(err: unknown): void {
+    const error = toBrookError(err);
+    if (!error.retriable) throw error;
+    this.hooks.error(error);
   }
 }
 

@@ -121,6 +121,10 @@ export class RemoteEngineApi implements EngineApi {
     await this.connection.call(FrameType.COMMIT, encodeCommitRequest(group, topic, offsets, memberId), ignore);
   }
 
+  async deleteGroup(group: string, topic: string): Promise<void> {
+    await this.connection.call(FrameType.DELETE_GROUP, encodeCommittedRequest(group, topic, FrameType.DELETE_GROUP), ignore);
+  }
+
   /** Joins; ASSIGN pushes this causes reach `member` before this resolves (§7). */
   join(group: string, topic: string, member: GroupMember): Promise<void> {
     return this.membership.join(group, topic, member);

@@ -28,12 +28,18 @@ const NUMERIC = ["connectTimeoutMs", "requestTimeoutMs", "maxInFlight", "reconne
 export function parseBrookUrl(url: string): ParsedBrookUrl {
   let parsed: URL;
   try {
+    // WHATWG URL leaves a malformed escape (%zz, or bytes that are not UTF-8) as it is, or turns
+    // it into U+FFFD: refuse it rather than send a token or connect to a host nobody wrote.
+    decodeURIComponent(url);
     parsed = new URL(url);
   } catch {
+    throw new BrookError("INVALID_URL", `url "${redactUrl(url)}": expected brook://host:port[?token=…] with well-formed percent-escapes (a literal % is written %25)`);
+  }
+  if (parsed.protocol !== "brook:" || parsed.hostname.length === 0 || parsed.hostname.includes("%") || (parsed.pathname !== "" && parsed.pathname !== "/")) {
     throw new BrookError("INVALID_URL", `url "${redactUrl(url)}": expected brook://host:port[?token=…]`);
   }
-  if (parsed.protocol !== "brook:" || parsed.hostname.length === 0 || (parsed.pathname !== "" && parsed.pathname !== "/")) {
-    throw new BrookError("INVALID_URL", `url "${redactUrl(url)}": expected brook://host:port[?token=…]`);
+  if (parsed.username !== "" || parsed.password !== "") {
+    throw new BrookError("INVALID_URL", `url "${redactUrl(url)}": credentials before the host are not used; pass the token as ?token=… or BROOK_TOKEN`);
   }
   const host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
   const port = parsed.port === "" ? DEFAULT_PORT : Number(parsed.port);
@@ -70,7 +76,7 @@ export function mergeBrookOptions(fromUrl: BrookClientOptions, given: Record<str
   return out;
 }
 
-/** The URL with its token replaced, for messages and `broker.url`. */
+/** The URL with its token (and any user:password@) replaced, for messages and `broker.url`. */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&]token=)[^&#]*/gi, "$1redacted");
+  return url.replace(/([?&]token=)[^&#]*/gi, "$1redacted").replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i, "$1redacted@");
 }

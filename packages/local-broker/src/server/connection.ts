@@ -9,7 +9,17 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { BrookError } from "@brook/core";
 import { toBrookError } from "@brook/core/spi";
 import { errorFrame } from "../wire/codec.js";
-import { FrameReader, FrameType, PROTOCOL_VERSION, ProtocolError, REQUEST_TYPES, RESPONSE_BIT, frame, type Frame } from "../wire/frames.js";
+import {
+  FrameReader,
+  FrameType,
+  MAX_HANDSHAKE_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  REQUEST_TYPES,
+  RESPONSE_BIT,
+  frame,
+  type Frame,
+} from "../wire/frames.js";
 import { decodeHello, encodeHelloOk } from "../wire/ops.js";
 import { ConnectionMembers } from "./membership.js";
 import type { ServerSettings } from "./server.js";
@@ -40,6 +50,8 @@ export class ServerConnection {
   closed = false;
   private readonly reader: FrameReader;
   private authenticated = false;
+  /** §8: closes a connection that has not said HELLO in time */
+  private handshakeTimer: NodeJS.Timeout | undefined;
   private inFlight = 0;
   private writeBlocked = false;
   private readonly fetches = new Map<number, AbortController>();
@@ -51,9 +63,14 @@ export class ServerConnection {
   ) {
     this.membership = new ConnectionMembers(this, settings.logger);
     this.peer = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
-    this.reader = new FrameReader(settings.maxFrameBytes);
+    // §2.1: until HELLO is accepted, only a small handshake is buffered, whatever is declared.
+    this.reader = new FrameReader(MAX_HANDSHAKE_FRAME_BYTES, " before HELLO");
+    this.handshakeTimer = setTimeout(() => this.handshakeExpired(), settings.handshakeTimeoutMs);
+    this.handshakeTimer.unref();
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => {
+      // A connection being closed keeps nothing more of what its peer sends.
+      if (this.closed) return;
       this.lastSeen = Date.now();
       this.reader.push(chunk);
       this.pump();
@@ -93,14 +110,32 @@ export class ServerConnection {
     if (this.closed) return;
     this.send(errorFrame(0, error));
     this.closed = true;
+    this.stopHandshakeTimer();
     this.socket.end();
+    // Nothing more is read from it: a peer that keeps sending fills its own buffers, not ours.
+    this.socket.pause();
     // A peer that never closes its side is cut off.
     setTimeout(() => this.socket.destroy(), 1_000).unref();
   }
 
   destroy(): void {
     this.closed = true;
+    this.stopHandshakeTimer();
     this.socket.destroy();
+  }
+
+  /** §8: no HELLO within handshakeTimeoutMs of connecting, however many bytes came meanwhile. */
+  private handshakeExpired(): void {
+    this.handshakeTimer = undefined;
+    if (this.closed || this.authenticated) return;
+    const timeout = this.settings.handshakeTimeoutMs;
+    this.settings.logger.warn(`closing connection from ${this.peer}: no HELLO within ${timeout} ms`);
+    this.fail(new BrookError("TIMEOUT", `no HELLO within ${timeout} ms of connecting`));
+  }
+
+  private stopHandshakeTimer(): void {
+    if (this.handshakeTimer !== undefined) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
   }
 
   /** Reads and starts frames while under the in-flight bound and the socket is writable. */
@@ -192,6 +227,9 @@ export class ServerConnection {
       }
     }
     this.authenticated = true;
+    this.stopHandshakeTimer();
+    this.reader.maxFrameBytes = this.settings.maxFrameBytes;
+    this.reader.limitNote = "";
     this.send(
       encodeHelloOk(f.id, {
         maxMessageBytes: this.settings.engine.maxMessageBytes,
@@ -216,6 +254,7 @@ export class ServerConnection {
 
   private onClosed(): void {
     this.closed = true;
+    this.stopHandshakeTimer();
     this.membership.releaseAll();
     for (const controller of this.fetches.values()) controller.abort();
     this.fetches.clear();

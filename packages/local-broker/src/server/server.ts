@@ -7,6 +7,7 @@
 import net from "node:net";
 import { BrookError, defaultLogger, type Logger } from "@brook/core";
 import type { LogEngine } from "../engine.js";
+import { errorFrame } from "../wire/codec.js";
 import { maxFrameBytesFor, type Frame } from "../wire/frames.js";
 import { ServerConnection, tokenDigest, type ConnectionHandlers, type Reply } from "./connection.js";
 import { RequestDispatcher } from "./dispatch.js";
@@ -30,7 +31,14 @@ export interface ServerOptions {
   assignTimeoutMs?: number;
   /** how long a rebalance waits for a member to confirm REVOKE (default 15000) */
   revokeTimeoutMs?: number;
+  /** a connection that has not said HELLO this long after connecting is closed (default 10000, §8) */
+  handshakeTimeoutMs?: number;
+  /** connections open at once, authenticated or not; one more gets ERROR UNAVAILABLE (default 1024, §1) */
+  maxConnections?: number;
 }
+
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_CONNECTIONS = 1024;
 
 export interface BrookServer {
   readonly host: string;
@@ -51,6 +59,8 @@ export interface ServerSettings {
   maxFrameBytes: number;
   assignTimeoutMs: number;
   revokeTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  maxConnections: number;
 }
 
 /** Starts a server and resolves once it listens. */
@@ -68,6 +78,12 @@ export async function startServer(options: ServerOptions): Promise<BrookServer> 
   if (!(sessionTimeoutMs >= 100)) throw new BrookError("INVALID_ARGUMENT", `sessionTimeoutMs: expected a number >= 100, got ${String(sessionTimeoutMs)}`);
   const maxInFlight = options.maxInFlight ?? 1024;
   if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new BrookError("INVALID_ARGUMENT", `maxInFlight: expected an integer >= 1, got ${String(maxInFlight)}`);
+  const handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  if (!(handshakeTimeoutMs >= 10 && handshakeTimeoutMs <= 3_600_000)) {
+    throw new BrookError("INVALID_ARGUMENT", `handshakeTimeoutMs: expected a number from 10 to 3600000, got ${String(handshakeTimeoutMs)}`);
+  }
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  if (!Number.isInteger(maxConnections) || maxConnections < 1) throw new BrookError("INVALID_ARGUMENT", `maxConnections: expected an integer >= 1, got ${String(maxConnections)}`);
   const settings: ServerSettings = {
     engine: options.engine,
     tokenDigest: options.token === undefined ? undefined : tokenDigest(options.token),
@@ -77,6 +93,8 @@ export async function startServer(options: ServerOptions): Promise<BrookServer> 
     maxFrameBytes: maxFrameBytesFor(options.engine.maxMessageBytes),
     assignTimeoutMs: options.assignTimeoutMs ?? 30_000,
     revokeTimeoutMs: options.revokeTimeoutMs ?? 15_000,
+    handshakeTimeoutMs,
+    maxConnections,
   };
   const server = new Server(settings);
   return server.listen(host, port);
@@ -84,6 +102,10 @@ export async function startServer(options: ServerOptions): Promise<BrookServer> 
 
 class Server implements ConnectionHandlers {
   private readonly connections = new Set<ServerConnection>();
+  /** sockets over the connection cap, told so and on their way out */
+  private readonly refused = new Set<net.Socket>();
+  private refusedSinceLog = 0;
+  private lastRefusalLog = 0;
   private readonly membership: ServerMembership;
   private readonly dispatcher: RequestDispatcher;
   private listener: net.Server | undefined;
@@ -99,6 +121,10 @@ class Server implements ConnectionHandlers {
     const listener = net.createServer((socket) => {
       if (this.closing) {
         socket.destroy();
+        return;
+      }
+      if (this.connections.size >= this.settings.maxConnections) {
+        this.refuse(socket);
         return;
       }
       this.connections.add(new ServerConnection(socket, this, this.settings));
@@ -120,6 +146,26 @@ class Server implements ConnectionHandlers {
         resolve({ host, port: bound, url: `brook://${displayHost}:${bound}`, close: () => this.close() });
       });
     });
+  }
+
+  /**
+   * §1: a connection over the cap gets ERROR UNAVAILABLE (id 0; clients retry with backoff) and
+   * is closed; nothing it sends is read. Refusals are logged at most once a second.
+   */
+  private refuse(socket: net.Socket): void {
+    const max = this.settings.maxConnections;
+    this.refused.add(socket);
+    socket.on("error", () => undefined);
+    socket.once("close", () => this.refused.delete(socket));
+    socket.end(errorFrame(0, new BrookError("UNAVAILABLE", `the server is at its limit of ${max} connections; try again later`)));
+    setTimeout(() => socket.destroy(), 1_000).unref();
+    this.refusedSinceLog += 1;
+    const now = Date.now();
+    if (now - this.lastRefusalLog >= 1_000) {
+      this.settings.logger.warn(`refused ${this.refusedSinceLog} connection(s) (latest from ${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}): at the limit of ${max} connections`);
+      this.lastRefusalLog = now;
+      this.refusedSinceLog = 0;
+    }
   }
 
   request(conn: ServerConnection, f: Frame): Reply {
@@ -150,6 +196,7 @@ class Server implements ConnectionHandlers {
     const listener = this.listener;
     const stopped = new Promise<void>((resolve) => (listener === undefined ? resolve() : listener.close(() => resolve())));
     for (const conn of [...this.connections]) conn.destroy();
+    for (const socket of [...this.refused]) socket.destroy();
     await this.membership.close();
     await stopped;
   }

@@ -5,6 +5,7 @@
  */
 import { crc32c } from "@node-rs/crc32";
 import { BrookError } from "@brook/core";
+import { setHeader } from "@brook/core/spi";
 import type { AppendRecord, StoredRecord } from "./types.js";
 
 /** FORMAT.md §3: byte positions inside a batch. */
@@ -388,7 +389,7 @@ export function decodeBatchRecords(
       const nameEnd = nameStart + n;
       n = readSmall(buf, nameEnd, end);
       pos = cursor + n;
-      if (take) headers[buf.toString("utf8", nameStart, nameEnd)] = buf.toString("utf8", cursor, pos);
+      if (take) setHeader(headers, buf.toString("utf8", nameStart, nameEnd), buf.toString("utf8", cursor, pos));
     }
     // value
     n = readSmall(buf, pos, end);

@@ -21,6 +21,7 @@ const DEDUPE = 4;
 const SEGMENT = 5;
 const LOG_START = 6;
 const SKIPPED = 7;
+const GROUP_DELETED = 8;
 const END = 255;
 const ENTRY_HEADER_BYTES = 9;
 /** FORMAT.md §5.2 */
@@ -286,6 +287,11 @@ export class FileMetadataStore implements MetadataStore {
         this.setCommitted(group, topic, r.u32(), r.f64());
         break;
       }
+      case GROUP_DELETED: {
+        const group = r.str();
+        this.forgetGroup(group, r.str());
+        break;
+      }
       case DEDUPE: {
         const topic = r.str();
         const key = r.str();
@@ -369,6 +375,12 @@ export class FileMetadataStore implements MetadataStore {
 
   groups(): string[] {
     return [...this.offsets.keys()];
+  }
+
+  deleteGroup(group: string, topic: string): Promise<void> {
+    this.checkOpen();
+    this.forgetGroup(group, topic);
+    return this.enqueue(encodeEntry(GROUP_DELETED, [group, topic], undefined, []), true);
   }
 
   dedupeGet(topic: string, key: string, now: number): DedupeEntry | undefined {
@@ -542,6 +554,12 @@ export class FileMetadataStore implements MetadataStore {
       byTopic.delete(name);
       if (byTopic.size === 0) this.offsets.delete(group);
     }
+  }
+
+  private forgetGroup(group: string, topic: string): void {
+    const byTopic = this.offsets.get(group);
+    byTopic?.delete(topic);
+    if (byTopic !== undefined && byTopic.size === 0) this.offsets.delete(group);
   }
 
   private setCommitted(group: string, topic: string, partition: number, offset: number): void {

@@ -258,8 +258,17 @@ export class FilePartitionLog implements PartitionLog {
   private async writeRun(seg: Segment, run: PendingAppend[], bytes: number): Promise<void> {
     const buffers = new Array<Buffer>(run.length);
     for (let i = 0; i < run.length; i++) buffers[i] = (run[i] as PendingAppend).enc.buffer;
-    const fd = seg.fd as number;
     const position = seg.size;
+    const fd = await this.ctx.fds.acquire(seg);
+    try {
+      await this.writeRunAt(seg, fd, run, buffers, position, bytes);
+    } finally {
+      // After seg.size grew: the pool sees the new bytes as unsynced and keeps the fd open.
+      this.ctx.fds.release(seg);
+    }
+  }
+
+  private async writeRunAt(seg: Segment, fd: number, run: PendingAppend[], buffers: Buffer[], position: number, bytes: number): Promise<void> {
     const written = await pwritev(fd, buffers, position);
     this.ctx.stats.writes++;
     this.ctx.stats.bytesWritten += written;
@@ -290,7 +299,15 @@ export class FilePartitionLog implements PartitionLog {
   private async fsyncActive(): Promise<void> {
     if (!this.dirty) return;
     this.dirty = false;
-    await fsyncFd(this.active.fd as number);
+    const seg = this.active;
+    const upTo = seg.size;
+    const fd = await this.ctx.fds.acquire(seg);
+    try {
+      await fsyncFd(fd);
+      this.ctx.fds.synced(seg, upTo);
+    } finally {
+      this.ctx.fds.release(seg);
+    }
     this.ctx.stats.fsyncs++;
   }
 
@@ -303,30 +320,37 @@ export class FilePartitionLog implements PartitionLog {
     old.visibleSize = old.size;
     this.writeIndexFiles(old, false);
     const seg = new Segment(this.dir, old.endOffset);
-    seg.fd = fs.openSync(seg.logPath, "wx+");
+    createSegmentFile(seg);
     seg.index = new SegmentIndex();
     if (this.ctx.fsync !== "never") this.fsyncDir();
     this.segments.push(seg);
     this.active = seg;
-    this.ctx.fds.adopt(old);
+    old.writable = false;
     this.ctx.indexes.remember(old);
     // FORMAT.md §5.1 `segment`: after the file and its directory entry are durable.
     await this.ctx.metadata.recordSegments(this.topic, this.partition, [seg.base]);
   }
 
-  /** fsync of a sealed segment under "interval", off the append path. */
+  /** fsync of a segment under "interval", off the append path. */
   private fsyncInBackground(seg: Segment): void {
-    const fd = this.ctx.fds.acquire(seg);
-    const done = fsyncFd(fd).then(
-      () => {
+    const done = (async () => {
+      const upTo = seg.size;
+      let fd: number;
+      try {
+        fd = await this.ctx.fds.acquire(seg);
+      } catch (err) {
+        if (seg.dropped) return; // deleted by retention meanwhile: nothing left to sync
+        throw err;
+      }
+      try {
+        await fsyncFd(fd);
         this.ctx.stats.fsyncs++;
-      },
-      (err: unknown) => this.fsyncFailed(seg, err),
-    );
-    const tracked = done.finally(() => {
-      this.ctx.fds.release(seg);
-      this.backgroundFsyncs.delete(tracked);
-    });
+        this.ctx.fds.synced(seg, upTo);
+      } finally {
+        this.ctx.fds.release(seg);
+      }
+    })().catch((err: unknown) => this.fsyncFailed(seg, err));
+    const tracked = done.finally(() => this.backgroundFsyncs.delete(tracked));
     this.backgroundFsyncs.add(tracked);
   }
 
@@ -528,7 +552,15 @@ export class FilePartitionLog implements PartitionLog {
     visit: (buf: Buffer, at: number) => boolean,
   ): Promise<void> {
     const limit = seg.visibleSize;
-    const fd = this.ctx.fds.acquire(seg);
+    let fd: number;
+    try {
+      fd = await this.ctx.fds.acquire(seg);
+    } catch (err) {
+      // Retention took the segment while this read waited for a descriptor: nothing to visit,
+      // the caller moves on to the new start.
+      if (seg.deleted) return;
+      throw err;
+    }
     try {
       let first = true;
       let chunk = chunkHint;
@@ -656,7 +688,7 @@ export class FilePartitionLog implements PartitionLog {
     if (typeof parsed !== "string") {
       seg.index = parsed;
     } else {
-      const fd = this.ctx.fds.acquire(seg);
+      const fd = await this.ctx.fds.acquire(seg);
       try {
         await this.rebuildSealedIndex(seg, fd, parsed);
       } finally {
@@ -672,7 +704,7 @@ export class FilePartitionLog implements PartitionLog {
    * the log. Returns true when the rebuilt index differs (the index was the problem).
    */
   private async rebuildIndexAfterMismatch(seg: Segment, index: SegmentIndex): Promise<boolean> {
-    const fd = this.ctx.fds.acquire(seg);
+    const fd = await this.ctx.fds.acquire(seg);
     try {
       const scan = await scanSegment(fd, seg.size, seg.base, this.ctx.indexIntervalBytes);
       if (scan.index.sameAs(index)) return false;
@@ -808,7 +840,7 @@ export class FilePartitionLog implements PartitionLog {
     }
     if (bases.length === 0) {
       const seg = new Segment(this.dir, 0);
-      seg.fd = fs.openSync(seg.logPath, "wx+");
+      createSegmentFile(seg);
       seg.index = new SegmentIndex();
       if (this.ctx.fsync !== "never") this.fsyncDir();
       this.segments = [seg];
@@ -866,7 +898,8 @@ export class FilePartitionLog implements PartitionLog {
   private async recoverSealed(seg: Segment, fullScan = false): Promise<void> {
     seg.size = fs.statSync(seg.logPath).size;
     seg.visibleSize = seg.size;
-    const fd = this.ctx.fds.acquire(seg);
+    seg.syncedSize = seg.size;
+    const fd = await this.ctx.fds.acquire(seg);
     try {
       const parsed = fullScan
         ? "a skipped range lies inside the segment"
@@ -917,11 +950,21 @@ export class FilePartitionLog implements PartitionLog {
   }
 
   private async recoverActive(seg: Segment, clean: boolean): Promise<void> {
-    seg.fd = fs.openSync(seg.logPath, "r+");
-    seg.size = fs.fstatSync(seg.fd).size;
+    seg.writable = true;
+    const fd = await this.ctx.fds.acquire(seg);
+    try {
+      await this.recoverActiveWith(seg, fd, clean);
+    } finally {
+      this.ctx.fds.release(seg);
+    }
+  }
+
+  private async recoverActiveWith(seg: Segment, fd: number, clean: boolean): Promise<void> {
+    seg.size = fs.fstatSync(fd).size;
+    seg.syncedSize = seg.size; // what an earlier process left; it is not this process's to sync
     if (clean) {
       const parsed = SegmentIndex.parse(readFileIfExists(seg.indexPath), readFileIfExists(seg.timeIndexPath), seg.size);
-      const walk = typeof parsed === "string" ? parsed : walkTail(seg.fd, seg.size, seg.base, parsed, this.ctx.indexIntervalBytes);
+      const walk = typeof parsed === "string" ? parsed : walkTail(fd, seg.size, seg.base, parsed, this.ctx.indexIntervalBytes);
       if (typeof walk !== "string" && typeof parsed !== "string") {
         seg.index = parsed;
         seg.endOffset = walk.endOffset;
@@ -935,18 +978,18 @@ export class FilePartitionLog implements PartitionLog {
         reason: walk,
       });
     }
-    const scan = await scanSegment(seg.fd, seg.size, seg.base, this.ctx.indexIntervalBytes);
+    const scan = await scanSegment(fd, seg.size, seg.base, this.ctx.indexIntervalBytes);
     if (scan.problem !== undefined) {
       // FORMAT.md §7: a torn tail (what an interrupted write leaves) is cut and said so at
       // error level; anything else — or any failure after a clean close — is damage: nothing is
       // cut and the partition does not open.
       const tail = Buffer.allocUnsafe(seg.size - scan.validEnd);
-      await preadFully(seg.fd, tail, 0, tail.length, scan.validEnd);
+      await preadFully(fd, tail, 0, tail.length, scan.validEnd);
       const verdict = clean
         ? { torn: false, why: "the partition was closed cleanly, so every byte had been fsynced" }
         : classifyTail(tail, scan.validEnd, scan.endOffset);
       if (!verdict.torn && this.ctx.repair?.skipDamaged === true) {
-        await this.setAsideDamagedTail(seg, scan.validEnd, scan.endOffset, tail, `${scan.problem}; ${verdict.why}`);
+        await this.setAsideDamagedTail(seg, fd, scan.validEnd, scan.endOffset, tail, `${scan.problem}; ${verdict.why}`);
         this.adoptScan(seg, scan);
         seg.visibleSize = seg.size;
         return;
@@ -969,9 +1012,9 @@ export class FilePartitionLog implements PartitionLog {
         reason: `${scan.problem}; ${verdict.why}`,
         acknowledged: this.ctx.fsync === "always" ? "never (fsync always acknowledges only after the fsync)" : "possibly, under fsync " + this.ctx.fsync,
       });
-      fs.ftruncateSync(seg.fd, scan.validEnd);
+      fs.ftruncateSync(fd, scan.validEnd);
       if (this.ctx.fsync !== "never") {
-        fs.fsyncSync(seg.fd);
+        fs.fsyncSync(fd);
         this.ctx.stats.fsyncs++;
       }
       seg.size = scan.validEnd;
@@ -1010,7 +1053,7 @@ export class FilePartitionLog implements PartitionLog {
    * batch on are moved to `<base>.<position>.damaged`, the segment is cut there and a new active
    * segment starts after every offset the damaged bytes or the metadata may have handed out.
    */
-  private async setAsideDamagedTail(seg: Segment, pos: number, from: number, tail: Buffer, reason: string): Promise<void> {
+  private async setAsideDamagedTail(seg: Segment, fd: number, pos: number, from: number, tail: Buffer, reason: string): Promise<void> {
     const aside = path.join(this.dir, `${segmentFileStem(seg.base)}.${pos}.damaged`);
     writeFileSyncDurable(aside, tail, this.ctx.fsync !== "never");
     let to = Math.max(from + 1, this.ctx.metadata.highestKnownOffset(this.topic, this.partition));
@@ -1020,18 +1063,18 @@ export class FilePartitionLog implements PartitionLog {
       const base = batchBaseOffset(tail, p);
       if (base >= from && checkBatch(tail, p, tail.length - p, base) === undefined) to = Math.max(to, base + batchRecordCount(tail, p));
     }
-    fs.ftruncateSync(seg.fd as number, pos);
-    if (this.ctx.fsync !== "never") fs.fsyncSync(seg.fd as number);
+    fs.ftruncateSync(fd, pos);
+    if (this.ctx.fsync !== "never") fs.fsyncSync(fd);
     seg.size = pos;
     unlinkIfExists(seg.indexPath);
     unlinkIfExists(seg.timeIndexPath);
     const fresh = new Segment(this.dir, to);
-    fresh.fd = fs.openSync(fresh.logPath, "wx+");
+    createSegmentFile(fresh); // its fd comes from the pool when first written
     fresh.index = new SegmentIndex();
     if (this.ctx.fsync !== "never") this.fsyncDir();
     await this.ctx.metadata.recordSegments(this.topic, this.partition, [to]);
     this.segments.push(fresh);
-    this.ctx.fds.adopt(seg);
+    seg.writable = false; // sealed: reopened read-only once the pool closes its fd
     this.damage.set(seg.base, `damaged batch at byte ${pos} (offset ${from}): ${reason}; the bytes from there are kept in ${aside}`);
     this.ctx.logger.error("damaged tail of the active segment set aside", { file: seg.logPath, position: pos, fromOffset: from, toOffset: to, aside, reason });
   }
@@ -1045,7 +1088,7 @@ export class FilePartitionLog implements PartitionLog {
     for (let i = 0; i < this.segments.length; i++) {
       const seg = this.segments[i] as Segment;
       if (seg.deleted) continue;
-      const fd = this.ctx.fds.acquire(seg);
+      const fd = await this.ctx.fds.acquire(seg);
       try {
         const size = seg === this.active ? seg.visibleSize : seg.size;
         const scan = await scanSegment(fd, size, seg.base, this.ctx.indexIntervalBytes);
@@ -1077,9 +1120,15 @@ export class FilePartitionLog implements PartitionLog {
     if (this.flushing) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     await Promise.allSettled([...this.backgroundFsyncs]);
     try {
-      if (this.failure === undefined && this.active.fd !== undefined) {
+      if (this.failure === undefined) {
         // A clean close is durable in every fsync mode (FORMAT.md §7 step 4).
-        fs.fsyncSync(this.active.fd);
+        const active = this.active;
+        const fd = await this.ctx.fds.acquire(active);
+        try {
+          fs.fsyncSync(fd);
+        } finally {
+          this.ctx.fds.release(active);
+        }
         this.ctx.stats.fsyncs++;
         this.writeIndexFiles(this.active, true);
         // The marker says the index files match the log (FORMAT.md §7 step 4).
@@ -1136,4 +1185,10 @@ class SuspectIndex extends Error {
 
 function batchEnd(buf: Buffer, at: number): number {
   return batchBaseOffset(buf, at) + batchRecordCount(buf, at);
+}
+
+/** A new, empty segment file that is the partition's active one; its fd comes from the pool when first written. */
+function createSegmentFile(seg: Segment): void {
+  fs.closeSync(fs.openSync(seg.logPath, "wx"));
+  seg.writable = true;
 }

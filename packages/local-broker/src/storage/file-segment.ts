@@ -161,11 +161,22 @@ export class Segment {
   firstTimestamp = Number.NaN;
   /** loaded index; always present for the active segment, cached for sealed ones */
   index: SegmentIndex | undefined;
+  /** open while in the store's FdCache (or in use); reopened on demand */
   fd: number | undefined;
   fdRefs = 0;
+  /** the active segment: its fd is (re)opened read-write, for appends */
+  writable = false;
   deleted = false;
   /** close the fd as soon as the last reader releases it */
   closeWhenIdle = false;
+  /** deleted or its partition closed: its file is not opened again (FdCache.drop) */
+  dropped = false;
+  /**
+   * bytes known to be fsynced. The pool keeps open the fd of a segment with bytes beyond this
+   * (until they are synced): a failed write-back is reported to the fds open when it happened,
+   * and may never be reported to an fd opened afterwards.
+   */
+  syncedSize = 0;
 
   constructor(
     readonly dir: string,
@@ -180,76 +191,104 @@ export class Segment {
 }
 
 /**
- * Bounds the number of sealed-segment files held open for reading. The active segment's fd is
- * never in here (it stays open while the partition is). A segment in use by a reader
- * (fdRefs > 0) is closed only after the reader releases it, so an fd number is never reused
- * under a pending read.
+ * The pool of open segment files, store-wide: sealed segments (for reading) and active ones (for
+ * appending) alike, so a store of many partitions holds at most `maxOpen` descriptors rather
+ * than one per partition for ever. Every use of a segment's fd is between acquire() and
+ * release(). An idle fd (fdRefs 0, and with `keepUnsynced` no unsynced bytes) is closed, least
+ * recently used first, to make room; when none is, acquire() asks for the pending fsyncs to run
+ * now (`onPressure`) and waits for a release. An fd in use is closed only after its user
+ * releases it, so an fd number is never reused under a pending read or write. No caller
+ * acquires a second segment while holding one, so waiting cannot deadlock.
  */
 export class FdCache {
+  /** open fds, least recently used first */
   private readonly lru = new Map<Segment, true>();
+  private open = 0;
+  private readonly waiting: Array<() => void> = [];
+  /** called when acquire() has to wait: the store fsyncs what is pending, freeing pinned fds */
+  onPressure: (() => void) | undefined;
 
-  constructor(private readonly maxOpen: number) {}
+  constructor(
+    private readonly maxOpen: number,
+    /** keep fds of segments with unsynced bytes open (every fsync policy but "never") */
+    private readonly keepUnsynced = true,
+  ) {}
 
+  /** descriptors open now (at most maxOpen) */
   get openCount(): number {
-    return this.lru.size;
+    return this.open;
   }
 
-  acquire(seg: Segment): number {
-    // Counted before evict() runs, so eviction never closes the segment being acquired.
-    seg.fdRefs++;
-    if (seg.fd === undefined) {
-      try {
-        seg.fd = fs.openSync(seg.logPath, "r");
-      } catch (err) {
-        seg.fdRefs--;
-        throw err;
+  /** The segment's fd, opened (read-write for the active segment) when it is not open. */
+  async acquire(seg: Segment): Promise<number> {
+    while (seg.fd === undefined) {
+      if (seg.dropped) throw new Error(`${seg.logPath} is closed`);
+      if (this.open < this.maxOpen || this.closeIdle()) {
+        seg.fd = fs.openSync(seg.logPath, seg.writable ? "r+" : "r");
+        this.open++;
+        seg.closeWhenIdle = false;
+        break;
       }
-      seg.closeWhenIdle = false;
-      this.lru.set(seg, true);
-      this.evict();
-    } else if (this.lru.delete(seg)) {
+      const released = new Promise<void>((resolve) => this.waiting.push(resolve));
+      this.onPressure?.();
+      await released;
+    }
+    if (!seg.closeWhenIdle) {
+      this.lru.delete(seg);
       this.lru.set(seg, true);
     }
+    // Counted once the fd is open and nothing can close it before the caller has it (no await
+    // between here and the return).
+    seg.fdRefs++;
     return seg.fd;
   }
 
   release(seg: Segment): void {
     seg.fdRefs--;
-    if (seg.fdRefs === 0 && seg.closeWhenIdle) closeSegmentFd(seg);
+    if (seg.fdRefs > 0) return;
+    if (seg.closeWhenIdle) this.close(seg);
+    else if (this.closable(seg)) this.waiting.shift()?.();
   }
 
-  /** A segment that was just sealed hands its writer fd over to the cache. */
-  adopt(seg: Segment): void {
-    if (seg.fd === undefined) return;
-    this.lru.set(seg, true);
-    this.evict();
+  /** A segment's unsynced bytes became synced: its fd may be closed now. */
+  synced(seg: Segment, upTo: number): void {
+    if (upTo > seg.syncedSize) seg.syncedSize = upTo;
+    if (seg.fdRefs === 0 && this.closable(seg)) this.waiting.shift()?.();
   }
 
-  /** Close a segment's fd now, or when its last reader is done. */
+  /** The segment is gone (retention) or its partition closed: close its fd now, or when its last user is done. */
   drop(seg: Segment): void {
+    seg.dropped = true;
     this.lru.delete(seg);
     if (seg.fd === undefined) return;
-    if (seg.fdRefs === 0) closeSegmentFd(seg);
+    if (seg.fdRefs === 0) this.close(seg);
     else seg.closeWhenIdle = true;
   }
 
-  private evict(): void {
-    if (this.lru.size <= this.maxOpen) return;
+  /** Closes the least recently used idle fd; false when every open fd is in use. */
+  private closeIdle(): boolean {
     for (const seg of this.lru.keys()) {
-      if (this.lru.size <= this.maxOpen) return;
-      if (seg.fdRefs === 0) {
-        this.lru.delete(seg);
-        closeSegmentFd(seg);
-      }
+      if (seg.fdRefs > 0 || !this.closable(seg)) continue;
+      this.lru.delete(seg);
+      this.close(seg);
+      return true;
     }
+    return false;
   }
-}
 
-function closeSegmentFd(seg: Segment): void {
-  const fd = seg.fd;
-  seg.fd = undefined;
-  seg.closeWhenIdle = false;
-  if (fd !== undefined) fs.closeSync(fd);
+  private closable(seg: Segment): boolean {
+    return !this.keepUnsynced || seg.syncedSize >= seg.size;
+  }
+
+  private close(seg: Segment): void {
+    const fd = seg.fd;
+    seg.fd = undefined;
+    seg.closeWhenIdle = false;
+    if (fd === undefined) return;
+    this.open--;
+    fs.closeSync(fd);
+    this.waiting.shift()?.();
+  }
 }
 
 /** Bounds the memory of sealed-segment indexes kept loaded (least recently used first out). */

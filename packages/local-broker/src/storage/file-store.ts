@@ -115,7 +115,7 @@ async function openValidated(root: string, settings: Settings): Promise<FileStor
       segmentMs,
       indexIntervalBytes,
       logger,
-      fds: new FdCache(maxOpen),
+      fds: new FdCache(maxOpen, fsync !== "never"),
       indexes: new IndexCache(indexCacheBytes),
       stats,
       metadata,
@@ -150,6 +150,8 @@ export class FileStore implements Store {
     if (ctx.fsync === "interval") {
       this.timer = setInterval(() => this.intervalFsync(), fsyncIntervalMs);
       this.timer.unref();
+      // Every open segment file waits for its fsync before it may be closed: run them now.
+      ctx.fds.onPressure = () => this.intervalFsync();
     }
   }
 

@@ -151,6 +151,12 @@ export class MemoryMetadataStore implements MetadataStore {
     return [...this.offsets.keys()];
   }
 
+  async deleteGroup(group: string, topic: string): Promise<void> {
+    const byTopic = this.offsets.get(group);
+    byTopic?.delete(topic);
+    if (byTopic !== undefined && byTopic.size === 0) this.offsets.delete(group);
+  }
+
   dedupeGet(topic: string, key: string, now: number): DedupeEntry | undefined {
     this.sweep(now);
     const entry = this.dedupe.get(topic)?.get(key);

@@ -79,6 +79,8 @@ export interface MetadataStore {
   /** `offset` is the next offset the group will read in that partition */
   commit(group: string, topic: string, partition: number, offset: number): Promise<void>;
   groups(): string[];
+  /** Forgets the group's committed offsets on the topic (`brook groups delete`). */
+  deleteGroup(group: string, topic: string): Promise<void>;
   dedupeGet(topic: string, key: string, now: number): DedupeEntry | undefined;
   dedupePut(topic: string, key: string, entry: DedupeEntry): void;
   /** the highest offset a live dedupe entry of that partition points at (durable stores) */

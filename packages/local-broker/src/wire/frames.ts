@@ -24,6 +24,7 @@ export const FrameType = {
   JOIN: 0x19,
   LEAVE: 0x1a,
   DESCRIBE_GROUPS: 0x1b,
+  DELETE_GROUP: 0x1c,
   ASSIGN: 0x40,
   REVOKE: 0x41,
   ERROR: 0xff,
@@ -46,11 +47,17 @@ export const REQUEST_TYPES: ReadonlySet<number> = new Set([
   FrameType.JOIN,
   FrameType.LEAVE,
   FrameType.DESCRIBE_GROUPS,
+  FrameType.DELETE_GROUP,
 ]);
 
 /** length u32 + type u8 + id u32 (§2) */
 export const FRAME_HEADER_BYTES = 9;
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+/**
+ * §2.1: the largest frame a server accepts before it has answered HELLO_OK, so a connection
+ * that has not authenticated holds at most this much (HELLO with a token is far smaller).
+ */
+export const MAX_HANDSHAKE_FRAME_BYTES = 4096;
 /** A frame that breaks the grammar (§2.1): the connection that sent it is closed. */
 export class ProtocolError extends Error {
   constructor(message: string) {
@@ -83,8 +90,15 @@ export class FrameReader {
   /** total bytes (length field included) of the frame being assembled, once known */
   private need = 0;
 
-  /** frames above this are refused; the client raises it to the server's HELLO_OK value */
-  constructor(public maxFrameBytes: number) {}
+  /**
+   * frames above maxFrameBytes are refused; the client raises it to the server's HELLO_OK value,
+   * the server from the handshake limit to its frame limit after HELLO. `limitNote` says which
+   * limit applies in the refusal (e.g. " before HELLO").
+   */
+  constructor(
+    public maxFrameBytes: number,
+    public limitNote = "",
+  ) {}
 
   get bufferedBytes(): number {
     return this.buffered;
@@ -102,7 +116,7 @@ export class FrameReader {
       if (this.buffered < 4) return undefined;
       const length = this.peekLength();
       if (length < 5) throw new ProtocolError(`bad frame length ${length}: a frame has at least 5 bytes (type and id)`);
-      if (length > this.maxFrameBytes) throw new ProtocolError(`bad frame length ${length}: the limit is ${this.maxFrameBytes} bytes`);
+      if (length > this.maxFrameBytes) throw new ProtocolError(`bad frame length ${length}: the limit is ${this.maxFrameBytes} bytes${this.limitNote}`);
       this.need = 4 + length;
     }
     if (this.buffered < this.need) return undefined;

@@ -9,6 +9,12 @@ import type { CreateTopicConfig, GroupDescription, TopicDetails } from "../engin
 import { decodeJson, field } from "./codec.js";
 import { FrameType, PROTOCOL_VERSION, RESPONSE_BIT, frame, jsonFrame } from "./frames.js";
 
+/**
+ * §3: a json request body is at most this long; a longer one is refused (INVALID_ARGUMENT) without
+ * being parsed. The largest real one, a COMMIT of 1000 partitions, is about 30 KiB.
+ */
+export const MAX_JSON_REQUEST_BYTES = 1024 * 1024;
+
 // ---- HELLO (§8) and HELLO_OK (§4) ----
 
 export function encodeHello(token: string | undefined): Buffer {
@@ -117,8 +123,9 @@ export function decodeOffsetForTimeResponse(body: Buffer): number {
 
 // ---- committed offsets (§4) ----
 
-export function encodeCommittedRequest(group: string, topic: string): Buffer {
-  return jsonFrame(FrameType.COMMITTED, 0, { group, topic });
+/** COMMITTED and DELETE_GROUP: `{ group, topic }`. */
+export function encodeCommittedRequest(group: string, topic: string, type: typeof FrameType.COMMITTED | typeof FrameType.DELETE_GROUP = FrameType.COMMITTED): Buffer {
+  return jsonFrame(type, 0, { group, topic });
 }
 
 export function decodeCommittedRequest(body: Buffer): { group: string; topic: string } {

@@ -4,7 +4,7 @@
  * advance and writes it in one pass; decoders hand out views into the frame, not copies.
  */
 import { BrookError, type PublishBatchResult } from "@brook/core";
-import { type WireMessage } from "@brook/core/spi";
+import { setHeader, type WireMessage } from "@brook/core/spi";
 import type { StoredRecord } from "../storage/types.js";
 import { BodyReader, BodyWriter, toCode, utf8Length } from "./codec.js";
 import { FRAME_HEADER_BYTES, FrameType, ProtocolError, RESPONSE_BIT } from "./frames.js";
@@ -54,7 +54,7 @@ function readHeaders(r: BodyReader): Record<string, string> {
   const headers: Record<string, string> = {};
   for (let i = 0; i < n; i++) {
     const name = r.str32();
-    headers[name] = r.str32();
+    setHeader(headers, name, r.str32());
   }
   return headers;
 }
@@ -91,11 +91,15 @@ export function encodeAppendRequest(topic: string, messages: readonly WireMessag
   return w.finish(FrameType.APPEND, 0);
 }
 
-/** §5 append_request; values are views into the frame. */
-export function decodeAppendRequest(body: Buffer): { topic: string; messages: WireMessage[] } {
+/**
+ * §5 append_request; values are views into the frame. `checkCount` may refuse the message
+ * count (throwing a BrookError) before anything is allocated for the messages.
+ */
+export function decodeAppendRequest(body: Buffer, checkCount?: (count: number) => void): { topic: string; messages: WireMessage[] } {
   const r = new BodyReader(body);
   const topic = r.str16();
   const count = r.u32();
+  checkCount?.(count);
   // Each message takes at least 5 bytes: a count beyond that is a lie, not a reason to allocate.
   if (count * 5 > body.length - r.pos) throw new ProtocolError(`truncated body: ${count} messages cannot fit in ${body.length - r.pos} bytes`);
   const messages: WireMessage[] = new Array(count);

@@ -1,0 +1,161 @@
+import { BrookError } from "@brook/core";
+import { invalidArgument } from "@brook/core/spi";
+import { hasAmbientCredentials, onlyLoopback, redact, type KinesisCredentials } from "../options.js";
+import type { FirehoseEnvelope, FramingMode } from "./framing.js";
+
+/**
+ * Options of `firehose://<region>?endpoint=…&bucket=…&prefix=…&roleArn=…&framing=…&envelope=…`.
+ * Every URL parameter has the typed option of the same name; typed options passed to connect() win.
+ */
+export interface FirehoseBrokerOptions {
+  /** AWS region (the URL's host), e.g. "us-east-1" */
+  region?: string;
+  /** Firehose endpoint URL; absent: the region's real endpoint */
+  endpoint?: string;
+  /** the S3 bucket createTopic delivers to when its `s3.bucket` is not given */
+  bucket?: string;
+  /** the S3 key prefix createTopic uses when its `s3.prefix` is not given (default: none, Firehose's YYYY/MM/DD/HH/) */
+  prefix?: string;
+  /** the IAM role Firehose assumes to write the bucket (createTopic's `s3.roleArn` wins); on a loopback endpoint a placeholder */
+  roleArn?: string;
+  /** publishers' default framing: "newline" (default for the json, string and auto codecs) or "none" (bytes as given) */
+  framing?: FramingMode;
+  /** publishers' default envelope: "none" (default) or "json" (one JSON object per line with key, headers, idempotency key, publish time) */
+  envelope?: FirehoseEnvelope;
+  /** static credentials (URL: with secretAccessKey); absent: the SDK's default chain */
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  sessionToken?: string;
+  /** static credentials or a provider (typed option only) */
+  credentials?: KinesisCredentials | (() => Promise<KinesisCredentials>);
+  /** per-request timeout of the AWS client (default 10000) */
+  requestTimeoutMs?: number;
+  /** TCP connect timeout of the AWS client (default 3000) */
+  connectionTimeoutMs?: number;
+}
+
+export interface ResolvedFirehoseOptions {
+  region: string;
+  endpoint: string | undefined;
+  bucket: string | undefined;
+  prefix: string | undefined;
+  roleArn: string | undefined;
+  framing: FramingMode | undefined;
+  envelope: FirehoseEnvelope;
+  credentials: KinesisCredentials | (() => Promise<KinesisCredentials>) | undefined;
+  requestTimeoutMs: number;
+  connectionTimeoutMs: number;
+}
+
+const STRING = ["endpoint", "bucket", "prefix", "roleArn", "accessKeyId", "secretAccessKey", "sessionToken"] as const;
+const NUMERIC = ["requestTimeoutMs", "connectionTimeoutMs"] as const;
+export const FRAMINGS = ["newline", "none"] as const;
+export const ENVELOPES = ["none", "json"] as const;
+const KNOWN = [...STRING, ...NUMERIC, "framing", "envelope"];
+const SECRET = new Set(["secretAccessKey", "sessionToken"]);
+
+/** Parses `firehose://us-east-1?endpoint=http://127.0.0.1:5000&bucket=logs`. */
+export function parseFirehoseUrl(url: string): FirehoseBrokerOptions {
+  const match = /^firehose:\/\/([^/?#]*)\/?(?:\?([^#]*))?$/i.exec(url);
+  if (match === null) throw new BrookError("INVALID_URL", `url "${redact(url)}": expected firehose://<region>[?endpoint=…&bucket=…&prefix=…]`);
+  const region = decodeURIComponent(match[1] ?? "");
+  const options: FirehoseBrokerOptions = {};
+  if (region.length > 0) {
+    if (!/^[a-z0-9-]+$/.test(region)) throw new BrookError("INVALID_URL", `url "${redact(url)}": region "${region}" is not an AWS region name such as us-east-1`);
+    options.region = region;
+  }
+  for (const [name, value] of new URLSearchParams(match[2] ?? "")) {
+    const fail = (expected: string): never => {
+      throw new BrookError("INVALID_URL", `url "${redact(url)}": parameter ${name} must be ${expected}, got "${SECRET.has(name) ? "***" : value}"`);
+    };
+    if ((STRING as readonly string[]).includes(name)) {
+      if (value.length === 0) fail("a non-empty string");
+      options[name as (typeof STRING)[number]] = value;
+    } else if ((NUMERIC as readonly string[]).includes(name)) {
+      const n = Number(value);
+      if (!Number.isSafeInteger(n) || n <= 0) fail("a positive integer");
+      options[name as (typeof NUMERIC)[number]] = n;
+    } else if (name === "framing") {
+      if (!(FRAMINGS as readonly string[]).includes(value)) fail(FRAMINGS.join(" or "));
+      options.framing = value as FramingMode;
+    } else if (name === "envelope") {
+      if (!(ENVELOPES as readonly string[]).includes(value)) fail(ENVELOPES.join(" or "));
+      options.envelope = value as FirehoseEnvelope;
+    } else {
+      throw new BrookError("INVALID_URL", `url "${redact(url)}": unknown parameter "${name}"; known: ${KNOWN.join(", ")}`);
+    }
+  }
+  return options;
+}
+
+/** Merges typed options over the URL's, checks their types and fills the defaults. */
+export function resolveFirehoseOptions(fromUrl: FirehoseBrokerOptions, given: Record<string, unknown>): ResolvedFirehoseOptions {
+  const merged: Record<string, unknown> = { ...fromUrl };
+  for (const [name, value] of Object.entries(given)) {
+    if (value === undefined || name === "logger" || name === "signal") continue;
+    merged[name] = value;
+  }
+  const region = merged.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  if (typeof region !== "string" || !/^[a-z0-9-]+$/.test(region)) {
+    throw invalidArgument("region", "an AWS region such as us-east-1 (the URL's host, the region option or AWS_REGION)", region);
+  }
+  for (const name of STRING) {
+    const v = merged[name];
+    if (v !== undefined && (typeof v !== "string" || v.length === 0)) throw invalidArgument(name, "a non-empty string", SECRET.has(name) ? "***" : v);
+  }
+  const endpoint = merged.endpoint as string | undefined;
+  if (endpoint !== undefined && !/^https?:\/\/[^/\s]+/i.test(endpoint)) throw invalidArgument("endpoint", "an http(s) URL such as http://127.0.0.1:5000", endpoint);
+  for (const name of NUMERIC) {
+    const v = merged[name];
+    if (v !== undefined && (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0)) throw invalidArgument(name, "a positive integer", v);
+  }
+  const framing = merged.framing;
+  if (framing !== undefined && !(FRAMINGS as readonly unknown[]).includes(framing)) throw invalidArgument("framing", '"newline" or "none"', framing);
+  const envelope = merged.envelope ?? "none";
+  if (!(ENVELOPES as readonly unknown[]).includes(envelope)) throw invalidArgument("envelope", '"none" or "json"', envelope);
+  if (envelope === "json" && framing === "none") throw invalidArgument("framing", 'newline (or absent) with envelope "json", which writes one JSON object per line', framing);
+  const bucket = merged.bucket as string | undefined;
+  if (bucket !== undefined) validateBucketName(bucket, "bucket");
+  let credentials = merged.credentials as ResolvedFirehoseOptions["credentials"];
+  if (credentials !== undefined && typeof credentials !== "function") {
+    const c = credentials as Partial<KinesisCredentials> | null;
+    if (typeof c?.accessKeyId !== "string" || typeof c.secretAccessKey !== "string") {
+      throw invalidArgument("credentials", "{ accessKeyId, secretAccessKey, sessionToken? } or a function returning them", "an object without them");
+    }
+  }
+  const accessKeyId = merged.accessKeyId as string | undefined;
+  const secretAccessKey = merged.secretAccessKey as string | undefined;
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+    throw invalidArgument(accessKeyId === undefined ? "accessKeyId" : "secretAccessKey", "accessKeyId and secretAccessKey together", "only one of them");
+  }
+  if (credentials === undefined && accessKeyId !== undefined && secretAccessKey !== undefined) {
+    credentials = { accessKeyId, secretAccessKey, ...(merged.sessionToken === undefined ? {} : { sessionToken: merged.sessionToken as string }) };
+  }
+  // Emulators (moto) check no signature, and a laptop or CI box has no metadata service for the SDK's chain to ask.
+  const loopback = onlyLoopback([endpoint]);
+  if (credentials === undefined && loopback && !hasAmbientCredentials()) credentials = { accessKeyId: "brook-local", secretAccessKey: "brook-local" };
+  return {
+    region,
+    endpoint,
+    bucket,
+    prefix: merged.prefix as string | undefined,
+    // Firehose needs a role to write the bucket; an emulator takes any well-formed ARN.
+    roleArn: (merged.roleArn as string | undefined) ?? (loopback ? LOCAL_ROLE_ARN : undefined),
+    framing: framing as FramingMode | undefined,
+    envelope: envelope as FirehoseEnvelope,
+    credentials,
+    requestTimeoutMs: (merged.requestTimeoutMs as number | undefined) ?? 10_000,
+    connectionTimeoutMs: (merged.connectionTimeoutMs as number | undefined) ?? 3_000,
+  };
+}
+
+/** The role ARN used against a loopback endpoint (an emulator) when none is given. */
+export const LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/brook-local-firehose";
+
+/** S3 bucket names: 3–63 characters of lowercase letters, digits, '.' and '-', starting and ending with a letter or digit. */
+export function validateBucketName(bucket: unknown, field: string): string {
+  if (typeof bucket !== "string" || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    throw invalidArgument(field, "an S3 bucket name (3-63 lowercase letters, digits, '.' and '-')", bucket);
+  }
+  return bucket;
+}
