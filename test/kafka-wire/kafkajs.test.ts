@@ -34,9 +34,9 @@ afterAll(async () => {
 });
 
 /** A raw Fetch v11 of one partition, decoded with the package's batch decoder. */
-async function rawFetch(topic: string, partition: number, offset: number) {
+async function rawFetch(topic: string, partition: number, offset: number, maxWaitMs = 0) {
   const body = new Writer()
-    .int32(-1).int32(0).int32(1).int32(1 << 20).int8(0).int32(0).int32(-1)
+    .int32(-1).int32(maxWaitMs).int32(1).int32(1 << 20).int8(0).int32(0).int32(-1)
     .array([topic], (w, t) => w.string(t).array([partition], (w, p) => w.int32(p).int32(-1).int64(offset).int64(-1).int32(1 << 20)))
     .array([], () => undefined)
     .string("")
@@ -135,6 +135,24 @@ describe("kafkajs against kafka-wire", () => {
     expect(rec.key!.toString()).toBe("order-7");
     expect(rec.value!.toString()).toBe("hello");
     expect(rec.headers.map(([k, v]) => [k, v!.toString()])).toEqual([["source", "brook"], ["brook-idempotency-key", "idem-1"]]);
+  });
+
+  it("Fetch waits up to max_wait_ms for a record and answers as soon as one comes; an offset out of range is answered at once", async () => {
+    await engine.createTopic("kj-wait", { partitions: 1 }, false);
+    let start = Date.now();
+    const waiting = rawFetch("kj-wait", 0, 0, 5000);
+    setTimeout(() => void engine.append("kj-wait", [{ key: undefined, idempotencyKey: undefined, headers: {}, value: Buffer.from("late") }]), 150);
+    const got = await waiting;
+    expect(got.batches[0]!.records[0]!.value!.toString()).toBe("late");
+    expect(Date.now() - start).toBeLessThan(2500);
+    start = Date.now();
+    const empty = await rawFetch("kj-wait", 0, 1, 300);
+    expect([empty.error, empty.batches.length]).toEqual([0, 0]);
+    expect(Date.now() - start).toBeGreaterThanOrEqual(250);
+    start = Date.now();
+    const bad = await rawFetch("kj-wait", 0, 99, 5000);
+    expect(bad.error).toBe(1); // OFFSET_OUT_OF_RANGE
+    expect(Date.now() - start).toBeLessThan(2500);
   });
 
   it("kafkajs admin reads earliest, latest and by-time offsets (ListOffsets)", async () => {

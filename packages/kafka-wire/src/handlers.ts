@@ -267,7 +267,8 @@ const fetch: Handler = {
 
     const deadline = Date.now() + maxWait;
     let results = await readAll(ctx, topics, maxBytes);
-    while (results.bytes < Math.max(1, minBytes) && Date.now() < deadline) {
+    // an error (unknown partition, offset out of range) is answered at once, as Kafka does
+    while (!results.failed && results.bytes < Math.max(1, minBytes) && Date.now() < deadline) {
       await waitForAny(ctx, topics, deadline - Date.now());
       results = await readAll(ctx, topics, maxBytes);
     }
@@ -334,7 +335,8 @@ async function readAll(ctx: Context, topics: FetchTopic[], maxBytes: number) {
     }
     out.push({ topic: t.topic, partitions });
   }
-  return { topics: out, bytes };
+  const failed = out.some((t) => t.partitions.some((p) => p.error !== KafkaError.NONE));
+  return { topics: out, bytes, failed };
 }
 
 /** Records as batches, one per run of records appended at the same time, within `limit` bytes (at least one batch). */
