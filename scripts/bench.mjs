@@ -1,6 +1,6 @@
 // `pnpm bench`: runs every benchmark, each in its own process, prints each one's table and
 // writes bench-results/<name>.json plus bench-results/summary.json. Not tests: nothing asserts.
-// BENCH_ONLY=local,server limits which run. Kafka, Pub/Sub, Kinesis and Firehose (moto) start their own real backends.
+// BENCH_ONLY=local,server limits which run. Kafka, Pub/Sub, Kinesis, Firehose (moto) and Event Hubs start their own backends.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 
@@ -13,6 +13,7 @@ const all = [
   ["kinesis", ["scripts/bench-kinesis.mjs"]],
   ["firehose", ["scripts/bench-firehose.mjs"]],
   ["eo", ["scripts/bench-eo.mjs"]],
+  ["eventhubs", ["scripts/bench-eventhubs.mjs"]],
 ];
 const only = (process.env.BENCH_ONLY ?? "").split(",").filter(Boolean);
 const summary = {};

@@ -14,7 +14,7 @@
 // Node 24 comes from scripts/runtimes/node24.mjs (PyPI wheel into .cache/node24), installed here
 // when missing so the command works on a fresh machine. In CI (CI=true) a backend that cannot
 // start, or a runtime that cannot be installed, fails the run; locally they fail it too unless
-// BROOK_SKIP_BACKENDS names the backend (e.g. "pubsub,kafka"; "moto" is Firehose + S3) or BROOK_SKIP_RUNTIMES names the
+// BROOK_SKIP_BACKENDS names the backend (e.g. "pubsub,kafka,eventhubs"; "moto" is Firehose + S3) or BROOK_SKIP_RUNTIMES names the
 // runtime (e.g. "node24"; "node20" skips the machine's own run).
 // Arguments are passed to every jest run (e.g. a test path pattern).
 import { spawn, spawnSync } from "node:child_process";
@@ -153,11 +153,13 @@ try {
   if (!skipped.has("kafka") && existsSync(join(root, "scripts/backends/kafka.mjs"))) {
     const { fetchKafka, startKafka } = await import("./backends/kafka.mjs");
     await fetchKafka({ log });
-    const kafka = await startKafka({ log, proxied: true });
+    // PROXIED listener for test/faults; SASL_SSL listener (throwaway certificate) for test/kafka/sasl-ssl.test.ts.
+    const kafka = await startKafka({ log, proxied: true, saslSsl: true });
     backends.push(kafka);
     env.BROOK_TEST_KAFKA_BROKERS = kafka.brokers;
     // test/faults puts its fault proxy on advertisedPort, in front of the PROXIED listener.
     env.BROOK_TEST_KAFKA_PROXIED = `${kafka.proxied.port}:${kafka.proxied.advertisedPort}`;
+    env.BROOK_TEST_KAFKA_SASL_SSL = JSON.stringify(kafka.saslSsl);
     log(`kafka on ${kafka.brokers} (pid ${kafka.pid})`);
   }
   if (!skipped.has("pubsub") && existsSync(join(root, "scripts/backends/pubsub.mjs"))) {
@@ -202,6 +204,15 @@ try {
     const postgres = await startPostgres({ log });
     backends.push(postgres);
     env.BROOK_TEST_POSTGRES_URL = postgres.url;
+  }
+  if (!skipped.has("eventhubs") && existsSync(join(root, "scripts/backends/eventhubs.mjs"))) {
+    // The project's AMQP test server + Azurite (checkpoints); see scripts/backends/eventhubs.mjs.
+    const { startEventHubs } = await import("./backends/eventhubs.mjs");
+    const eventhubs = await startEventHubs({ log });
+    backends.push(eventhubs);
+    env.BROOK_TEST_EVENTHUBS_CONNECTION_STRING = eventhubs.connectionString;
+    env.BROOK_TEST_EVENTHUBS_CONTROL_URL = eventhubs.controlUrl;
+    env.BROOK_TEST_EVENTHUBS_BLOB = eventhubs.blobConnectionString;
   }
   env.BROOK_SKIP_BACKENDS = [...skipped].join(",");
 

@@ -133,17 +133,18 @@ function randomClusterId() {
   }
 }
 
-function serverProperties({ port, proxied, controllerPort, dataDir }) {
-  const extra = proxied ? `,PROXIED://${HOST}:${proxied.port}` : "";
+function serverProperties({ port, proxied, controllerPort, dataDir, saslSsl }) {
+  const extra = (proxied ? `,PROXIED://${HOST}:${proxied.port}` : "") + (saslSsl === undefined ? "" : `,SASL_SSL://${HOST}:${saslSsl.port}`);
   return [
     "process.roles=broker,controller",
     "node.id=1",
     `controller.quorum.voters=1@${HOST}:${controllerPort}`,
     `listeners=PLAINTEXT://${HOST}:${port},CONTROLLER://${HOST}:${controllerPort}${extra}`,
-    `advertised.listeners=PLAINTEXT://${HOST}:${port}${proxied ? `,PROXIED://${HOST}:${proxied.advertisedPort}` : ""}`,
+    `advertised.listeners=PLAINTEXT://${HOST}:${port}${proxied ? `,PROXIED://${HOST}:${proxied.advertisedPort}` : ""}${saslSsl === undefined ? "" : `,SASL_SSL://${HOST}:${saslSsl.port}`}`,
     "controller.listener.names=CONTROLLER",
     "inter.broker.listener.name=PLAINTEXT",
-    `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${proxied ? ",PROXIED:PLAINTEXT" : ""}`,
+    `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${proxied ? ",PROXIED:PLAINTEXT" : ""}${saslSsl === undefined ? "" : ",SASL_SSL:SASL_SSL"}`,
+    ...(saslSsl === undefined ? [] : saslSslProperties(saslSsl)),
     `log.dirs=${path.join(dataDir, "data")}`,
     // single node
     "num.partitions=1",
@@ -172,6 +173,37 @@ function serverProperties({ port, proxied, controllerPort, dataDir }) {
     "log.retention.check.interval.ms=60000",
     "",
   ].join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Optional SASL_SSL listener: TLS with a throwaway self-signed certificate (keytool, valid two
+// days, for 127.0.0.1) and SASL PLAIN with one user, the code path cloud Kafka services use
+// (Event Hubs' Kafka endpoint: user "$ConnectionString", password the connection string).
+
+/** A PKCS12 keystore and its certificate as PEM (the CA a client trusts), in `dir`. */
+async function makeCertificate(dir) {
+  const keystore = path.join(dir, "broker.p12");
+  const caFile = path.join(dir, "broker-ca.pem");
+  const password = randomBytes(12).toString("hex");
+  await run("keytool", ["-genkeypair", "-alias", "broker", "-keyalg", "RSA", "-keysize", "2048", "-validity", "2",
+    "-dname", `CN=${HOST}`, "-ext", `SAN=ip:${HOST},dns:localhost`, "-keystore", keystore, "-storetype", "PKCS12",
+    "-storepass", password, "-keypass", password]);
+  await run("keytool", ["-exportcert", "-rfc", "-alias", "broker", "-keystore", keystore, "-storepass", password, "-file", caFile]);
+  return { keystore, caFile, password };
+}
+
+/** JAAS quoting: backslash and double quote escaped inside a quoted value. */
+const jaasQuote = (v) => `"${String(v).replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+
+function saslSslProperties({ keystore, password, username, userPassword }) {
+  return [
+    "sasl.enabled.mechanisms=PLAIN",
+    `listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${username}=${jaasQuote(userPassword)};`,
+    `listener.name.sasl_ssl.ssl.keystore.location=${keystore}`,
+    `listener.name.sasl_ssl.ssl.keystore.password=${password}`,
+    "listener.name.sasl_ssl.ssl.keystore.type=PKCS12",
+    `listener.name.sasl_ssl.ssl.key.password=${password}`,
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -304,7 +336,8 @@ function installExitHook() {
 /**
  * Starts a single-node KRaft broker on free 127.0.0.1 ports and waits until it serves Metadata.
  * @param {{ log?: (msg: string) => void, dataDir?: string, readyTimeoutMs?: number, heap?: string,
- *           killOnExit?: boolean, version?: string, jvmArgs?: string[], proxied?: boolean }} [opts]
+ *           killOnExit?: boolean, version?: string, jvmArgs?: string[], proxied?: boolean,
+ *           saslSsl?: boolean | { username?: string, password?: string } }} [opts]
  *   dataDir: folder for server.properties, the log file and the data (made if missing; kept on
  *   stop). Without it a temp folder is made and removed on stop.
  *   killOnExit (default true): SIGKILL the broker if this Node process exits without stop().
@@ -314,10 +347,13 @@ function installExitHook() {
  *   through the proxy keep all their traffic on it, while clients of the PLAINTEXT listener
  *   (`brokers`, `port`, the readiness probe) are not affected. `proxied.advertisedPort` was free
  *   when chosen and nothing binds it until the proxy does.
+ *   saslSsl: also a SASL_SSL listener (throwaway certificate, SASL PLAIN; default user
+ *   "$ConnectionString" with a connection-string-like password); the result then has
+ *   saslSsl: { brokers, caFile, username, password }.
  * @returns {Promise<{ brokers: string, port: number, pid: number, logFile: string, dataDir: string,
  *           proxied?: { port: number, advertisedPort: number }, stop: () => Promise<void> }>}
  */
-export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000, heap = "512m", killOnExit = true, version = KAFKA_VERSION, jvmArgs = [], proxied: withProxied = false } = {}) {
+export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000, heap = "512m", killOnExit = true, version = KAFKA_VERSION, jvmArgs = [], proxied: withProxied = false, saslSsl } = {}) {
   const started = Date.now();
   const lib = await fetchKafka({ log, version });
   const ownDir = !dataDir;
@@ -327,10 +363,16 @@ export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000,
     if (ownDir) rmSync(dir, { recursive: true, force: true });
   };
 
-  const [port, controllerPort, proxiedPort, proxyPort] = await freePorts(withProxied ? 4 : 2);
-  const proxied = withProxied ? { port: proxiedPort, advertisedPort: proxyPort } : undefined;
+  const ports = await freePorts(2 + (withProxied ? 2 : 0) + (saslSsl ? 1 : 0));
+  const [port, controllerPort] = ports;
+  const proxied = withProxied ? { port: ports[2], advertisedPort: ports[3] } : undefined;
+  let secure;
+  if (saslSsl) {
+    const cert = await makeCertificate(dir);
+    secure = { port: ports.at(-1), ...cert, username: saslSsl.username ?? "$ConnectionString", userPassword: saslSsl.password ?? `Endpoint=sb://${HOST}/;SharedAccessKeyName=test;SharedAccessKey=${randomBytes(8).toString("hex")}` };
+  }
   const props = path.join(dir, "server.properties");
-  writeFileSync(props, serverProperties({ port, proxied, controllerPort, dataDir: dir }));
+  writeFileSync(props, serverProperties({ port, proxied, controllerPort, dataDir: dir, saslSsl: secure }));
   const logFile = path.join(dir, "kafka.log");
   const cp = `${lib}${path.sep}*`;
   const jvm = [
@@ -417,7 +459,10 @@ export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000,
     await sleep(250);
   }
   log(`kafka: ready at ${HOST}:${port} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return { brokers: `${HOST}:${port}`, port, pid, logFile, dataDir: dir, ...(proxied ? { proxied } : {}), stop };
+  const saslSslInfo = secure === undefined ? {} : {
+    saslSsl: { brokers: `${HOST}:${secure.port}`, caFile: secure.caFile, username: secure.username, password: secure.userPassword },
+  };
+  return { brokers: `${HOST}:${port}`, port, pid, logFile, dataDir: dir, ...(proxied ? { proxied } : {}), ...saslSslInfo, stop };
 }
 
 function sleep(ms) {

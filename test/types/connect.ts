@@ -6,6 +6,7 @@ import { connect, type Broker } from "@brook/core";
 import type { KafkaBroker } from "@brook/adapter-kafka";
 import type { PubSubBroker } from "@brook/adapter-pubsub";
 import type { FirehoseBroker, KinesisBroker } from "@brook/adapter-kinesis";
+import type { EventHubsBroker } from "@brook/adapter-eventhubs";
 import type { LocalBroker } from "@brook/local-broker";
 
 export async function typed(): Promise<void> {
@@ -37,6 +38,10 @@ export async function typed(): Promise<void> {
   // @ts-expect-error framing takes "newline" | "none"
   firehose.publisher<string>("orders", { framing: "crlf" });
   const described: string = (await firehose.admin.describeTopic("orders")).status;
+  const eventhubs: EventHubsBroker = await connect("eventhubs://myns.servicebus.windows.net/orders", { checkpointStore: "memory", updateIntervalMs: 1_000 });
+  // @ts-expect-error checkpointStore takes "blob" | "memory" | a CheckpointStore
+  await connect("eventhubs://myns.servicebus.windows.net/orders", { checkpointStore: "disk" });
+  void eventhubs;
   // A URL known only at run time: any broker, options checked when it opens.
   const anyBroker: Broker = await connect(process.env.BROOK_URL ?? "memory:", { clientId: "svc" });
   void [kafka, local, pubsub, kinesis, firehose, described, anyBroker];

@@ -4,7 +4,10 @@
  * Both go through @brook/mirror; see its README for the migration step by step.
  */
 import { BrookError } from "@brook/core";
-import { mirror, translate, type MirrorProgress, type TranslateOptions, type TranslateResult } from "@brook/mirror";
+import type { MirrorProgress, TranslateOptions, TranslateResult } from "@brook/mirror";
+
+/** Loaded when a mirror command runs, so other commands do not load it. */
+const mirrorPackage = (): Promise<typeof import("@brook/mirror")> => import("@brook/mirror");
 import type { Command } from "commander";
 import { cliLogger } from "./client.js";
 import { table } from "./output.js";
@@ -55,7 +58,7 @@ export function registerMirror(program: Command): void {
       const options: TranslateOptions = { from, to, topic: topics[0]!, group, logger: cliLogger };
       if (all.toTopic !== undefined) options.toTopic = all.toTopic;
       if (all.dryRun === true) options.dryRun = true;
-      printTranslation(await translate(options));
+      printTranslation(await (await mirrorPackage()).translate(options));
     });
 }
 
@@ -81,6 +84,7 @@ async function runMirror(flags: MirrorFlags): Promise<void> {
   const tty = process.stdout.isTTY === true;
   let lastPlain = 0;
   try {
+    const { mirror } = await mirrorPackage();
     const result = await mirror({
       from,
       to,

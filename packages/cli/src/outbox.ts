@@ -1,5 +1,5 @@
 import { BrookError } from "@brook/core";
-import { OutboxRelay } from "@brook/dedupe-postgres";
+
 import type { Command } from "commander";
 import { integer } from "./client.js";
 
@@ -29,6 +29,8 @@ export function registerOutbox(program: Command): void {
     .option("--batch <n>", "rows per round at most", integer("--batch", 1))
     .option("--once", "publish what is pending, then exit (prints the count)")
     .action(async (options: RelayOptions) => {
+      // Loaded when the command runs: other commands do not load pg.
+      const { OutboxRelay } = await import("@brook/dedupe-postgres");
       const relay = new OutboxRelay({
         db: options.db,
         to: options.to,

@@ -14,7 +14,7 @@
  * their edge with `nextAfter` / `assignmentAt` below, the only ±1 in Brook.
  */
 import type { BrookError } from "./errors.js";
-import type { Headers, PublishBatchResult, SeekTarget } from "./contract.js";
+import type { Headers, PartitionHealth, PublishBatchResult, SeekTarget } from "./contract.js";
 
 /** An encoded message on its way to a backend. */
 export interface WireMessage {
@@ -109,6 +109,13 @@ interface SourceBase {
   seek(target: SeekTarget): Promise<void>;
   /** Stops fetching and leaves the group / releases partitions. */
   stop(): Promise<void>;
+  /**
+   * Optional: core's stall watchdog found the partition with lag or in-flight work and no
+   * progress for stallTimeoutMs (called right after the "stalled" event). A source whose
+   * receivers can go silent restarts the partition's receiver here; `health.inFlight` tells a
+   * silent receiver (0) from handlers that are slow.
+   */
+  stalled?(partition: string, health: PartitionHealth): void;
 }
 
 /** A log source: core commits, per partition, the contiguous watermark. */

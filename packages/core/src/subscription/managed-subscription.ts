@@ -73,7 +73,11 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
       if (event === "error") init.logger.error(`subscription ${this.topic}/${this.group}: ${(args[0] as Error).message}`);
     });
     this.settlement = settlementFor(init.source);
-    this.partitions = new PartitionHealthTracker(this.settlement, init.options.stallTimeoutMs, (h) => this.emitter.emit("stalled", h));
+    this.partitions = new PartitionHealthTracker(this.settlement, init.options.stallTimeoutMs, (h) => {
+      this.emitter.emit("stalled", h);
+      // The source may restart a receiver that went silent (Event Hubs).
+      if (this.state === "running") this.source.stalled?.(h.partition, h);
+    });
     const deadLetterTopic = init.options.deadLetter.kind === "topic" ? init.options.deadLetter.topic : undefined;
     this.deadLetters = new DeadLetterer(this.topic, deadLetterTopic, init.openDeadLetterPublisher, (e) => this.error(e));
     this.runner = new HandlerRunner<T>(this.topic, init.options, this.abort.signal, init.system ?? "brook", {

@@ -371,6 +371,28 @@ describe("placeInLog", () => {
   });
 });
 
+describe("ManagedSubscription stall hook", () => {
+  test("a stalled partition is handed to the source's stalled() after the event, with its health", async () => {
+    const { ManagedSubscription } = await import("./managed-subscription.js");
+    const calls: Array<[string, PartitionHealth]> = [];
+    const events: string[] = [];
+    const source = { ...commitSource(), stalled: (p: string, h: PartitionHealth) => void calls.push([p, h]) };
+    const options = resolveSubscribeOptions({ group: "g", handler: noop, stallTimeoutMs: 50 }, caps);
+    const sub = new ManagedSubscription({ topic: "t", source, options, logger: { debug: noop, info: noop, warn: noop, error: noop }, openDeadLetterPublisher: () => { throw new Error("no DLQ"); } });
+    sub.on("stalled", (h) => events.push(`event ${h.partition}`));
+    await sub.start();
+    sub.assigned([{ partition: "3", lastCommitted: "9", startOffset: "10" }]);
+    sub.reportEnd("3", "15");
+    const deadline = Date.now() + 5_000;
+    while (calls.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await sub.close();
+    expect(events).toEqual(["event 3"]);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]![0]).toBe("3");
+    expect(calls[0]![1]).toMatchObject({ partition: "3", lag: 5, inFlight: 0, stalled: true });
+  });
+});
+
 describe("toLogger", () => {
   test("a pino-style logger gets (fields, message); console-style loggers are used as they are", () => {
     const calls: unknown[][] = [];

@@ -1,0 +1,117 @@
+import type { Checkpoint, CheckpointStore, PartitionOwnership } from "@azure/event-hubs";
+import { randomUUID } from "node:crypto";
+import { BlobCheckpointStore } from "@azure/eventhubs-checkpointstore-blob";
+import { ContainerClient } from "@azure/storage-blob";
+import { toEventHubsBrookError } from "./errors.js";
+import type { ResolvedEventHubsOptions } from "./options.js";
+
+/** The store the options name: a blob container (created when missing), memory, or the caller's. */
+export async function openCheckpointStore(options: ResolvedEventHubsOptions): Promise<CheckpointStore | undefined> {
+  const store = options.checkpointStore;
+  if (store === undefined) return undefined;
+  if (store === "memory") return new MemoryCheckpointStore();
+  if (store !== "blob") return store;
+  const container = new ContainerClient(options.blobConnectionString!, options.container!);
+  try {
+    await container.createIfNotExists();
+  } catch (err) {
+    throw toEventHubsBrookError(err, `open the checkpoint container "${options.container}"`);
+  }
+  return new BlobCheckpointStore(container);
+}
+
+export interface CheckpointStoreHooks {
+  /** the load balancer listed ownership: a round begins (or the previous one ended) */
+  listedOwnership(ownerships: PartitionOwnership[]): void;
+  claimed(requested: PartitionOwnership[]): void;
+}
+
+/**
+ * The subscription's view of the group's checkpoint store. It sees the SDK's load-balancing
+ * rounds (to know when subscribe() may resolve), remembers the checkpoint each partition starts
+ * from (core's lastCommitted), and hides the checkpoint of a partition whose start Brook moved
+ * (a seek), so the SDK falls back to the start position Brook set for it.
+ */
+export class SubscriptionCheckpointStore implements CheckpointStore {
+  /** partitions whose stored checkpoint the SDK must not start from (a seek is pending) */
+  readonly hidden = new Set<string>();
+  /** the checkpoint each partition's last start was read from */
+  readonly startedFrom = new Map<string, Checkpoint | undefined>();
+
+  constructor(
+    private readonly inner: CheckpointStore,
+    private readonly hooks: CheckpointStoreHooks,
+  ) {}
+
+  async listOwnership(namespace: string, hub: string, group: string): Promise<PartitionOwnership[]> {
+    const ownerships = await this.inner.listOwnership(namespace, hub, group);
+    this.hooks.listedOwnership(ownerships);
+    return ownerships;
+  }
+
+  claimOwnership(ownerships: PartitionOwnership[]): Promise<PartitionOwnership[]> {
+    this.hooks.claimed(ownerships);
+    return this.inner.claimOwnership(ownerships);
+  }
+
+  async listCheckpoints(namespace: string, hub: string, group: string): Promise<Checkpoint[]> {
+    const all = await this.inner.listCheckpoints(namespace, hub, group);
+    // The SDK lists checkpoints right before it starts a partition's receiver.
+    const visible = all.filter((c) => !this.hidden.has(c.partitionId));
+    for (const c of all) if (!this.hidden.has(c.partitionId)) this.startedFrom.set(c.partitionId, c);
+    return visible;
+  }
+
+  updateCheckpoint(checkpoint: Checkpoint): Promise<void> {
+    return this.inner.updateCheckpoint(checkpoint);
+  }
+
+  /** The inner store's ownership records, without telling the hooks (Brook's own checks). */
+  ownership(namespace: string, hub: string, group: string): Promise<PartitionOwnership[]> {
+    return this.inner.listOwnership(namespace, hub, group);
+  }
+
+  /** Gives up this owner's claim on a partition so the next round (of any member) claims it at once. */
+  async abandon(namespace: string, hub: string, group: string, partition: string, ownerId: string): Promise<void> {
+    const mine = (await this.inner.listOwnership(namespace, hub, group)).filter((o) => o.partitionId === partition && o.ownerId === ownerId);
+    if (mine.length === 0) return;
+    await this.inner.claimOwnership(mine.map((o) => ({ ...o, ownerId: "" })));
+  }
+}
+
+/**
+ * Checkpoints and ownership in this process's memory ("checkpointStore=memory"): members of a
+ * group balance only among the subscriptions of one broker, and nothing survives a restart.
+ * Claims are conditional on the etag, as in the blob store.
+ */
+export class MemoryCheckpointStore implements CheckpointStore {
+  private readonly ownerships = new Map<string, PartitionOwnership>();
+  private readonly checkpoints = new Map<string, Checkpoint>();
+
+  async listOwnership(namespace: string, hub: string, group: string): Promise<PartitionOwnership[]> {
+    const prefix = `${namespace}/${hub}/${group}/`.toLowerCase();
+    return [...this.ownerships].filter(([k]) => k.startsWith(prefix)).map(([, o]) => ({ ...o }));
+  }
+
+  async claimOwnership(requested: PartitionOwnership[]): Promise<PartitionOwnership[]> {
+    const claimed: PartitionOwnership[] = [];
+    for (const r of requested) {
+      const key = `${r.fullyQualifiedNamespace}/${r.eventHubName}/${r.consumerGroup}/${r.partitionId}`.toLowerCase();
+      const current = this.ownerships.get(key);
+      if (current !== undefined && current.etag !== r.etag) continue;
+      const next = { ...r, etag: randomUUID(), lastModifiedTimeInMs: Date.now() };
+      this.ownerships.set(key, next);
+      claimed.push({ ...next });
+    }
+    return claimed;
+  }
+
+  async listCheckpoints(namespace: string, hub: string, group: string): Promise<Checkpoint[]> {
+    const prefix = `${namespace}/${hub}/${group}/`.toLowerCase();
+    return [...this.checkpoints].filter(([k]) => k.startsWith(prefix)).map(([, c]) => ({ ...c }));
+  }
+
+  async updateCheckpoint(c: Checkpoint): Promise<void> {
+    this.checkpoints.set(`${c.fullyQualifiedNamespace}/${c.eventHubName}/${c.consumerGroup}/${c.partitionId}`.toLowerCase(), { ...c });
+  }
+}
