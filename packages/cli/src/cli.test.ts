@@ -171,6 +171,8 @@ describe("the brook bin", () => {
     cpSync(join(pkg, "package.json"), join(modules, "@brook/cli/package.json"));
     symlinkSync(join(root, "packages/core"), join(modules, "@brook/core"));
     symlinkSync(join(root, "packages/local-broker"), join(modules, "@brook/local-broker"));
+    // the CLI's own workspace dependencies, as an install would bring them
+    for (const dep of ["kafka-wire", "mirror", "dedupe-postgres"]) symlinkSync(join(root, "packages", dep), join(modules, "@brook", dep));
     for (const dep of ["commander", "cli-progress", "cli-table3", "hdr-histogram-js", "picocolors"]) symlinkSync(realpathSync(join(pkg, "node_modules", dep)), join(modules, dep));
     const globalBin = join(modules, "@brook/cli/dist/main.js");
     // A project that installed @brook/adapter-kafka.

@@ -1,6 +1,7 @@
 import { BrookError } from "@brook/core";
 import { openDirectoryEngine, startServer, type FsyncPolicy } from "@brook/local-broker";
 import { LogEngine, MemoryStore } from "@brook/local-broker/engine";
+import type { KafkaWireServer } from "@brook/kafka-wire";
 import { InvalidArgumentError, type Command } from "commander";
 import { cliLogger, integer, type GlobalOptions } from "./client.js";
 
@@ -12,6 +13,7 @@ interface ServeOptions {
   sessionTimeoutMs: number;
   handshakeTimeoutMs?: number;
   maxConnections?: number;
+  kafkaPort?: number;
 }
 
 function fsyncPolicy(value: string): FsyncPolicy {
@@ -40,11 +42,13 @@ export function registerServe(program: Command): void {
     .option("--session-timeout-ms <ms>", "evict group members silent this long", integer("--session-timeout-ms", 100), 10_000)
     .option("--handshake-timeout-ms <ms>", "close a connection that has not authenticated this long after connecting (default 10000)", integer("--handshake-timeout-ms", 10, 3_600_000))
     .option("--max-connections <n>", "connections open at once; one more is refused with UNAVAILABLE (default 1024)", integer("--max-connections", 1))
+    .option("--kafka-port <port>", "also speak Kafka's wire protocol on this port, same log and groups (0 picks a free one)", integer("--kafka-port", 0, 65535))
     .action(async (options: ServeOptions, command: Command) => {
       const token = command.optsWithGlobals<GlobalOptions>().token ?? process.env.BROOK_TOKEN;
       if (token !== undefined && token.length === 0) throw new BrookError("INVALID_ARGUMENT", "--token must not be empty");
       const { engine, store } = await openEngine(options);
       let server;
+      let kafka: KafkaWireServer | undefined;
       try {
         server = await startServer({
           engine,
@@ -56,6 +60,15 @@ export function registerServe(program: Command): void {
           ...(options.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.handshakeTimeoutMs }),
           ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
         });
+        if (options.kafkaPort !== undefined) {
+          // loaded only when asked for: the other commands start without it
+          const { startKafkaWire } = await import("@brook/kafka-wire");
+          kafka = await startKafkaWire({ engine, host: options.host, port: options.kafkaPort, logger: cliLogger, ...(token === undefined ? {} : { token }) }).catch(async (err: unknown) => {
+            await server!.close();
+            throw err;
+          });
+          process.stdout.write(`brook serve: Kafka protocol on ${kafka.address}${token === undefined ? "" : " (SASL PLAIN, the token as password)"}\n`);
+        }
       } catch (err) {
         await engine.close();
         throw err;
@@ -78,6 +91,7 @@ export function registerServe(program: Command): void {
       }
       await stopped;
       process.stdout.write("brook serve: stopping\n");
+      await kafka?.close();
       await server.close();
       await engine.close();
     });

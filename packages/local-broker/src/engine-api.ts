@@ -9,6 +9,15 @@ export interface CreateTopicConfig {
   retentionBytes?: number;
 }
 
+/** Options of one append call. */
+export interface AppendOptions {
+  /**
+   * Put every message of the call in this partition instead of choosing by key (a Kafka
+   * producer picks the partition itself). Only the in-process LogEngine supports it.
+   */
+  partition?: number;
+}
+
 export interface FetchResult {
   records: StoredRecord[];
   /** the offset the next append will get: lag = endOffset - consumer position */
@@ -56,7 +65,7 @@ export interface EngineApi {
   deleteTopic(name: string): Promise<void>;
   listTopics(): Promise<string[]>;
   describeTopic(name: string): Promise<TopicDetails>;
-  append(topic: string, messages: readonly WireMessage[]): Promise<PublishBatchResult[]>;
+  append(topic: string, messages: readonly WireMessage[], options?: AppendOptions): Promise<PublishBatchResult[]>;
   fetch(topic: string, partition: number, offset: number, maxRecords: number, waitMs: number, signal?: AbortSignal): Promise<FetchResult>;
   offsetForTime(topic: string, partition: number, time: number): Promise<number>;
   committed(group: string, topic: string): Promise<Map<number, number>>;

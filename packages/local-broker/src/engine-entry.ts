@@ -10,7 +10,7 @@ export { LogEngine } from "./engine.js";
 export type { EngineOptions } from "./engine.js";
 export { MemoryStore } from "./storage/memory-store.js";
 export type { StoredRecord, TopicConfig } from "./storage/types.js";
-export type { CreateTopicConfig, EngineApi, FetchResult, GroupDescription, PartitionInfo, TopicDetails } from "./engine-api.js";
+export type { AppendOptions, CreateTopicConfig, EngineApi, FetchResult, GroupDescription, PartitionInfo, TopicDetails } from "./engine-api.js";
 export type { GroupMember } from "./coordinator.js";
 export { RemoteEngineApi } from "./client/dispatch.js";
 export type { RemoteEngineOptions } from "./client/connection.js";

@@ -2,7 +2,7 @@ import { BrookError, type PublishBatchResult } from "@brook/core";
 import { partitionForKey, validateTopicName, type WireMessage } from "@brook/core/spi";
 import type { AppendRecord, PartitionLog, Store, TopicConfig } from "./storage/types.js";
 import { GroupCoordinator, type GroupMember } from "./coordinator.js";
-import type { CreateTopicConfig, EngineApi, FetchResult, GroupDescription, PartitionInfo, TopicDetails } from "./engine-api.js";
+import type { AppendOptions, CreateTopicConfig, EngineApi, FetchResult, GroupDescription, PartitionInfo, TopicDetails } from "./engine-api.js";
 import { describeGroups } from "./groups.js";
 import { messageSizeError, validateAppendCount, validateName, validatePartitionCount } from "./limits.js";
 
@@ -221,8 +221,9 @@ export class LogEngine implements EngineApi {
    * Appends messages: keyed ones by Kafka's murmur2 partitioner, unkeyed ones round-robin per
    * call. A repeated idempotency key within the window is not appended; its result is the
    * original position with duplicate: true. One result per message, in order.
+   * `options.partition` puts every message in that partition (a Kafka producer's choice).
    */
-  async append(topicName: string, messages: readonly WireMessage[]): Promise<PublishBatchResult[]> {
+  async append(topicName: string, messages: readonly WireMessage[], options: AppendOptions = {}): Promise<PublishBatchResult[]> {
     this.ensureOpen();
     this.topic(topicName);
     validateAppendCount(messages.length);
@@ -236,11 +237,15 @@ export class LogEngine implements EngineApi {
     }
     // From here to the first await: checking the window and claiming this call's keys is one step.
     const topic = this.topic(topicName);
+    const chosen = options.partition;
+    if (chosen !== undefined && !(Number.isInteger(chosen) && chosen >= 0 && chosen < topic.config.partitions)) {
+      throw new BrookError("INVALID_ARGUMENT", `partition: topic "${topicName}" has no partition ${String(chosen)} (it has ${topic.config.partitions})`);
+    }
     let finish: () => void = () => undefined;
     const finished = new Promise<void>((resolve) => (finish = resolve));
     const claimed: string[] = [];
     try {
-      return await this.appendNow(topic, topicName, messages, finished, claimed);
+      return await this.appendNow(topic, topicName, messages, finished, claimed, chosen);
     } finally {
       for (const id of claimed) if (this.pendingAppends.get(id) === finished) this.pendingAppends.delete(id);
       finish();
@@ -259,7 +264,14 @@ export class LogEngine implements EngineApi {
     return [...out];
   }
 
-  private async appendNow(topic: Topic, topicName: string, messages: readonly WireMessage[], finished: Promise<void>, claimed: string[]): Promise<PublishBatchResult[]> {
+  private async appendNow(
+    topic: Topic,
+    topicName: string,
+    messages: readonly WireMessage[],
+    finished: Promise<void>,
+    claimed: string[],
+    chosen: number | undefined,
+  ): Promise<PublishBatchResult[]> {
     const now = this.now();
     const results: PublishBatchResult[] = new Array(messages.length);
     const perPartition = new Map<number, { indexes: number[]; records: AppendRecord[] }>();
@@ -292,7 +304,7 @@ export class LogEngine implements EngineApi {
         this.pendingAppends.set(id, finished);
         claimed.push(id);
       }
-      const partition = m.key === undefined ? unkeyedPartition : partitionForKey(m.key, topic.config.partitions);
+      const partition = chosen !== undefined ? chosen : m.key === undefined ? unkeyedPartition : partitionForKey(m.key, topic.config.partitions);
       let slot = perPartition.get(partition);
       if (slot === undefined) perPartition.set(partition, (slot = { indexes: [], records: [] }));
       slot.indexes.push(i);

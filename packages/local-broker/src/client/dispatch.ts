@@ -7,7 +7,7 @@
 import { BrookError, defaultLogger, type PublishBatchResult } from "@brook/core";
 import { invalidArgument, toBrookError, type WireMessage } from "@brook/core/spi";
 import type { GroupMember } from "../coordinator.js";
-import type { CreateTopicConfig, EngineApi, FetchResult, GroupDescription, TopicDetails } from "../engine-api.js";
+import type { AppendOptions, CreateTopicConfig, EngineApi, FetchResult, GroupDescription, TopicDetails } from "../engine-api.js";
 import { FrameType } from "../wire/frames.js";
 import {
   decodeCommittedResponse,
@@ -70,7 +70,11 @@ export class RemoteEngineApi implements EngineApi {
     return this.connection.call(FrameType.DESCRIBE_TOPIC, encodeTopicNameRequest(FrameType.DESCRIBE_TOPIC, name), decodeDescribeTopicResponse);
   }
 
-  append(topic: string, messages: readonly WireMessage[]): Promise<PublishBatchResult[]> {
+  append(topic: string, messages: readonly WireMessage[], options?: AppendOptions): Promise<PublishBatchResult[]> {
+    if (options?.partition !== undefined) {
+      // PROTOCOL.md's APPEND carries no partition: the server chooses by key.
+      return Promise.reject(new BrookError("UNSUPPORTED", "append: options.partition is not carried over brook://; use the in-process LogEngine"));
+    }
     let bytes: Buffer;
     try {
       bytes = encodeAppendRequest(topic, messages);
