@@ -1,5 +1,5 @@
 import { BrookError } from "@brook/core";
-import { invalidArgument } from "@brook/core/spi";
+import { invalidArgument, parseUrlParameters, urlParameterNames, type UrlParameterSpec } from "@brook/core/spi";
 import type { CheckpointStore, TokenCredential } from "@azure/event-hubs";
 import type { EventHubsHubManager } from "./admin.js";
 
@@ -106,7 +106,15 @@ const NUMERIC = [
 ] as const;
 const STRING = ["connectionString", "sharedAccessKeyName", "sharedAccessKey", "blobConnectionString", "container", "hub"] as const;
 const SECRET = new Set(["connectionString", "sharedAccessKey", "blobConnectionString"]);
-const KNOWN = [...STRING, ...NUMERIC, "maxRetries", "useDevelopmentEmulator", "checkpointStore", "loadBalancing", "publishPositions"];
+const URL_PARAMETERS: UrlParameterSpec = {
+  strings: STRING,
+  booleans: ["useDevelopmentEmulator"],
+  positive: NUMERIC,
+  nonNegative: ["maxRetries"],
+  choices: { checkpointStore: ["blob", "memory"], loadBalancing: ["greedy", "balanced"], publishPositions: ["exact", "none"] },
+  secrets: ["connectionString", "sharedAccessKey", "blobConnectionString"],
+};
+const KNOWN = urlParameterNames(URL_PARAMETERS);
 
 /**
  * Parses `eventhubs://ns.servicebus.windows.net/hub?…`, `eventhubs://?connectionString=<url-encoded>`
@@ -126,37 +134,7 @@ export function parseEventHubsUrl(url: string): EventHubsBrokerOptions {
     if (path.includes("/")) throw new BrookError("INVALID_URL", `url "${redact(url)}": the path names one event hub, got "${path}"`);
     options.hub = path;
   }
-  for (const [name, value] of new URLSearchParams(match[3] ?? "")) {
-    const fail = (expected: string): never => {
-      throw new BrookError("INVALID_URL", `url "${redact(url)}": parameter ${name} must be ${expected}, got "${SECRET.has(name) ? "***" : value}"`);
-    };
-    if ((STRING as readonly string[]).includes(name)) {
-      if (value.length === 0) fail("a non-empty string");
-      options[name as (typeof STRING)[number]] = value;
-    } else if ((NUMERIC as readonly string[]).includes(name)) {
-      const n = Number(value);
-      if (!Number.isSafeInteger(n) || n <= 0) fail("a positive integer");
-      options[name as (typeof NUMERIC)[number]] = n;
-    } else if (name === "maxRetries") {
-      const n = Number(value);
-      if (!Number.isSafeInteger(n) || n < 0) fail("an integer >= 0");
-      options.maxRetries = n;
-    } else if (name === "useDevelopmentEmulator") {
-      if (value !== "true" && value !== "false") fail("true or false");
-      options.useDevelopmentEmulator = value === "true";
-    } else if (name === "checkpointStore") {
-      if (value !== "blob" && value !== "memory") fail("blob or memory");
-      options.checkpointStore = value as "blob" | "memory";
-    } else if (name === "loadBalancing") {
-      if (value !== "greedy" && value !== "balanced") fail("greedy or balanced");
-      options.loadBalancing = value as "greedy" | "balanced";
-    } else if (name === "publishPositions") {
-      if (value !== "exact" && value !== "none") fail("exact or none");
-      options.publishPositions = value as "exact" | "none";
-    } else {
-      throw new BrookError("INVALID_URL", `url "${redact(url)}": unknown parameter "${name}"; known: ${KNOWN.join(", ")}`);
-    }
-  }
+  Object.assign(options, parseUrlParameters(match[3] ?? "", URL_PARAMETERS, redact(url)));
   if (options.connectionString === undefined && options.fullyQualifiedNamespace === undefined) {
     throw new BrookError("INVALID_URL", `url "${redact(url)}": name the namespace host (eventhubs://myns.servicebus.windows.net/…) or pass connectionString`);
   }

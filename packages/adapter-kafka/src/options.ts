@@ -1,5 +1,5 @@
 import { BrookError } from "@brook/core";
-import { invalidArgument } from "@brook/core/spi";
+import { invalidArgument, parseUrlParameters, urlParameterNames, type UrlParameterSpec } from "@brook/core/spi";
 import type { DriverLogLevel, DriverSasl, KafkaDriverFactory } from "./driver.js";
 
 /**
@@ -73,7 +73,14 @@ const STRING = ["clientId", "username", "password"] as const;
 const MECHANISMS = ["plain", "scram-sha-256", "scram-sha-512"] as const;
 const COMPRESSIONS = ["none", "gzip"] as const;
 const LOG_LEVELS = ["nothing", "error", "warn", "info", "debug"] as const;
-const KNOWN = [...STRING, ...BOOLEAN, ...NUMERIC, "saslMechanism", "compression", "logLevel"];
+const URL_PARAMETERS: UrlParameterSpec = {
+  strings: STRING,
+  booleans: BOOLEAN,
+  positive: NUMERIC,
+  choices: { saslMechanism: MECHANISMS, compression: COMPRESSIONS, logLevel: LOG_LEVELS },
+  secrets: ["password"],
+};
+const KNOWN = urlParameterNames(URL_PARAMETERS);
 
 /** Parses `kafka://h1:9092,h2:9092?clientId=app&ssl=true`; a host without a port gets 9092. */
 export function parseKafkaUrl(url: string): KafkaBrokerOptions {
@@ -82,33 +89,7 @@ export function parseKafkaUrl(url: string): KafkaBrokerOptions {
   const hosts = (match[1] ?? "").split(",").filter((h) => h.length > 0);
   if (hosts.length === 0) throw new BrookError("INVALID_URL", `url "${url}": expected at least one broker, e.g. kafka://127.0.0.1:9092`);
   const options: KafkaBrokerOptions = { brokers: hosts.map((h) => normaliseHost(url, decodeURIComponent(h))) };
-  for (const [name, value] of new URLSearchParams(match[2] ?? "")) {
-    const fail = (expected: string): never => {
-      throw new BrookError("INVALID_URL", `url "${redact(url)}": parameter ${name} must be ${expected}, got "${name === "password" ? "***" : value}"`);
-    };
-    if ((STRING as readonly string[]).includes(name)) {
-      if (value.length === 0) fail("a non-empty string");
-      options[name as (typeof STRING)[number]] = value;
-    } else if ((BOOLEAN as readonly string[]).includes(name)) {
-      if (value !== "true" && value !== "false") fail("true or false");
-      options[name as (typeof BOOLEAN)[number]] = value === "true";
-    } else if ((NUMERIC as readonly string[]).includes(name)) {
-      const n = Number(value);
-      if (!Number.isSafeInteger(n) || n <= 0) fail("a positive integer");
-      options[name as (typeof NUMERIC)[number]] = n;
-    } else if (name === "saslMechanism") {
-      if (!(MECHANISMS as readonly string[]).includes(value)) fail(MECHANISMS.join(", "));
-      options.saslMechanism = value as DriverSasl["mechanism"];
-    } else if (name === "compression") {
-      if (!(COMPRESSIONS as readonly string[]).includes(value)) fail(COMPRESSIONS.join(", "));
-      options.compression = value as "none" | "gzip";
-    } else if (name === "logLevel") {
-      if (!(LOG_LEVELS as readonly string[]).includes(value)) fail(LOG_LEVELS.join(", "));
-      options.logLevel = value as DriverLogLevel;
-    } else {
-      throw new BrookError("INVALID_URL", `url "${redact(url)}": unknown parameter "${name}"; known: ${KNOWN.join(", ")}`);
-    }
-  }
+  Object.assign(options, parseUrlParameters(match[2] ?? "", URL_PARAMETERS, redact(url)));
   return options;
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { BrookError } from "@brook/core";
-import { invalidArgument } from "@brook/core/spi";
+import { invalidArgument, parseUrlParameters, urlParameterNames, type UrlParameterSpec } from "@brook/core/spi";
 
 /** How a message travels in a Kinesis record (see the package README, "Records"). */
 export type EnvelopeMode = "auto" | "kpl" | "none";
@@ -114,7 +114,14 @@ const BOOLEAN = ["aggregate", "efo"] as const;
 const STRING = ["endpoint", "dynamoEndpoint", "leaseTable", "workerId", "efoConsumerName", "accessKeyId", "secretAccessKey", "sessionToken"] as const;
 const ENVELOPES = ["auto", "kpl", "none"] as const;
 const LEASE_KEYS = ["auto", "shard", "stream"] as const;
-const KNOWN = [...STRING, ...BOOLEAN, ...NUMERIC, "envelope", "leaseKeys"];
+const URL_PARAMETERS: UrlParameterSpec = {
+  strings: STRING,
+  booleans: BOOLEAN,
+  positive: NUMERIC,
+  choices: { envelope: ENVELOPES, leaseKeys: LEASE_KEYS },
+  secrets: ["secretAccessKey", "sessionToken"],
+};
+const KNOWN = urlParameterNames(URL_PARAMETERS);
 const SECRET = new Set(["secretAccessKey", "sessionToken"]);
 
 /** The largest record Kinesis takes (data and partition key together). */
@@ -134,30 +141,7 @@ export function parseKinesisUrl(url: string): KinesisBrokerOptions {
     if (!/^[a-z0-9-]+$/.test(region)) throw new BrookError("INVALID_URL", `url "${redact(url)}": region "${region}" is not an AWS region name such as us-east-1`);
     options.region = region;
   }
-  for (const [name, value] of new URLSearchParams(match[2] ?? "")) {
-    const fail = (expected: string): never => {
-      throw new BrookError("INVALID_URL", `url "${redact(url)}": parameter ${name} must be ${expected}, got "${SECRET.has(name) ? "***" : value}"`);
-    };
-    if ((STRING as readonly string[]).includes(name)) {
-      if (value.length === 0) fail("a non-empty string");
-      options[name as (typeof STRING)[number]] = value;
-    } else if ((BOOLEAN as readonly string[]).includes(name)) {
-      if (value !== "true" && value !== "false") fail("true or false");
-      options[name as (typeof BOOLEAN)[number]] = value === "true";
-    } else if ((NUMERIC as readonly string[]).includes(name)) {
-      const n = Number(value);
-      if (!Number.isSafeInteger(n) || n <= 0) fail("a positive integer");
-      options[name as (typeof NUMERIC)[number]] = n;
-    } else if (name === "envelope") {
-      if (!(ENVELOPES as readonly string[]).includes(value)) fail(ENVELOPES.join(", "));
-      options.envelope = value as EnvelopeMode;
-    } else if (name === "leaseKeys") {
-      if (!(LEASE_KEYS as readonly string[]).includes(value)) fail(LEASE_KEYS.join(", "));
-      options.leaseKeys = value as LeaseKeyMode;
-    } else {
-      throw new BrookError("INVALID_URL", `url "${redact(url)}": unknown parameter "${name}"; known: ${KNOWN.join(", ")}`);
-    }
-  }
+  Object.assign(options, parseUrlParameters(match[2] ?? "", URL_PARAMETERS, redact(url)));
   return options;
 }
 

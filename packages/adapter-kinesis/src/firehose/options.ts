@@ -1,5 +1,5 @@
 import { BrookError } from "@brook/core";
-import { invalidArgument } from "@brook/core/spi";
+import { invalidArgument, parseUrlParameters, urlParameterNames, type UrlParameterSpec } from "@brook/core/spi";
 import { hasAmbientCredentials, onlyLoopback, redact, type KinesisCredentials } from "../options.js";
 import type { FirehoseEnvelope, FramingMode } from "./framing.js";
 
@@ -51,7 +51,13 @@ const STRING = ["endpoint", "bucket", "prefix", "roleArn", "accessKeyId", "secre
 const NUMERIC = ["requestTimeoutMs", "connectionTimeoutMs"] as const;
 export const FRAMINGS = ["newline", "none"] as const;
 export const ENVELOPES = ["none", "json"] as const;
-const KNOWN = [...STRING, ...NUMERIC, "framing", "envelope"];
+const URL_PARAMETERS: UrlParameterSpec = {
+  strings: STRING,
+  positive: NUMERIC,
+  choices: { framing: FRAMINGS, envelope: ENVELOPES },
+  secrets: ["secretAccessKey", "sessionToken"],
+};
+const KNOWN = urlParameterNames(URL_PARAMETERS);
 const SECRET = new Set(["secretAccessKey", "sessionToken"]);
 
 /** Parses `firehose://us-east-1?endpoint=http://127.0.0.1:5000&bucket=logs`. */
@@ -64,27 +70,7 @@ export function parseFirehoseUrl(url: string): FirehoseBrokerOptions {
     if (!/^[a-z0-9-]+$/.test(region)) throw new BrookError("INVALID_URL", `url "${redact(url)}": region "${region}" is not an AWS region name such as us-east-1`);
     options.region = region;
   }
-  for (const [name, value] of new URLSearchParams(match[2] ?? "")) {
-    const fail = (expected: string): never => {
-      throw new BrookError("INVALID_URL", `url "${redact(url)}": parameter ${name} must be ${expected}, got "${SECRET.has(name) ? "***" : value}"`);
-    };
-    if ((STRING as readonly string[]).includes(name)) {
-      if (value.length === 0) fail("a non-empty string");
-      options[name as (typeof STRING)[number]] = value;
-    } else if ((NUMERIC as readonly string[]).includes(name)) {
-      const n = Number(value);
-      if (!Number.isSafeInteger(n) || n <= 0) fail("a positive integer");
-      options[name as (typeof NUMERIC)[number]] = n;
-    } else if (name === "framing") {
-      if (!(FRAMINGS as readonly string[]).includes(value)) fail(FRAMINGS.join(" or "));
-      options.framing = value as FramingMode;
-    } else if (name === "envelope") {
-      if (!(ENVELOPES as readonly string[]).includes(value)) fail(ENVELOPES.join(" or "));
-      options.envelope = value as FirehoseEnvelope;
-    } else {
-      throw new BrookError("INVALID_URL", `url "${redact(url)}": unknown parameter "${name}"; known: ${KNOWN.join(", ")}`);
-    }
-  }
+  Object.assign(options, parseUrlParameters(match[2] ?? "", URL_PARAMETERS, redact(url)));
   return options;
 }
 
