@@ -201,28 +201,9 @@ export function resolveKinesisOptions(fromUrl: KinesisBrokerOptions, given: Reco
   if (aggregateMaxBytes > MAX_AGGREGATE_BYTES) throw invalidArgument("aggregateMaxBytes", `at most ${MAX_AGGREGATE_BYTES} (a Kinesis record's limit)`, aggregateMaxBytes);
   const efoRenewMs = num("efoRenewMs", 240_000);
   if (efoRenewMs >= MAX_EFO_SUBSCRIPTION_MS) throw invalidArgument("efoRenewMs", `less than ${MAX_EFO_SUBSCRIPTION_MS} (a SubscribeToShard subscription ends after 5 minutes)`, efoRenewMs);
-  let credentials = merged.credentials as ResolvedKinesisOptions["credentials"];
-  if (credentials !== undefined && typeof credentials !== "function") {
-    const c = credentials as Partial<KinesisCredentials> | null;
-    if (typeof c?.accessKeyId !== "string" || typeof c.secretAccessKey !== "string") {
-      throw invalidArgument("credentials", "{ accessKeyId, secretAccessKey, sessionToken? } or a function returning them", "an object without them");
-    }
-  }
-  const accessKeyId = merged.accessKeyId as string | undefined;
-  const secretAccessKey = merged.secretAccessKey as string | undefined;
-  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
-    throw invalidArgument(accessKeyId === undefined ? "accessKeyId" : "secretAccessKey", "accessKeyId and secretAccessKey together", "only one of them");
-  }
-  if (credentials === undefined && accessKeyId !== undefined && secretAccessKey !== undefined) {
-    credentials = { accessKeyId, secretAccessKey, ...(merged.sessionToken === undefined ? {} : { sessionToken: merged.sessionToken as string }) };
-  }
   const endpoint = merged.endpoint as string | undefined;
   const dynamoEndpoint = merged.dynamoEndpoint as string | undefined;
-  // Emulators on this machine check no signature; without this the SDK's default chain would
-  // look for credentials on the cloud's metadata service, which a laptop or CI box does not have.
-  if (credentials === undefined && onlyLoopback([endpoint, dynamoEndpoint]) && !hasAmbientCredentials()) {
-    credentials = { accessKeyId: "brook-local", secretAccessKey: "brook-local" };
-  }
+  const credentials = resolveAwsCredentials(merged, [endpoint, dynamoEndpoint]);
   return {
     region,
     endpoint,
@@ -272,6 +253,32 @@ function checkTemplate(field: string, template: string, allowed: string[]): void
 function oneOf(merged: Record<string, unknown>, name: string, allowed: readonly string[]): void {
   const v = merged[name];
   if (v !== undefined && !allowed.includes(v as string)) throw invalidArgument(name, `one of ${allowed.join(", ")}`, v);
+}
+
+/**
+ * The credentials option, or accessKeyId + secretAccessKey (+ sessionToken) from the URL; for
+ * emulators on loopback endpoints (which check no signature) placeholder keys when the machine
+ * has none, so the SDK's default chain does not ask a cloud metadata service a laptop or CI box
+ * does not have. Undefined: the SDK's default chain.
+ */
+export function resolveAwsCredentials(merged: Record<string, unknown>, endpoints: Array<string | undefined>): KinesisCredentials | (() => Promise<KinesisCredentials>) | undefined {
+  let credentials = merged.credentials as KinesisCredentials | (() => Promise<KinesisCredentials>) | undefined;
+  if (credentials !== undefined && typeof credentials !== "function") {
+    const c = credentials as Partial<KinesisCredentials> | null;
+    if (typeof c?.accessKeyId !== "string" || typeof c.secretAccessKey !== "string") {
+      throw invalidArgument("credentials", "{ accessKeyId, secretAccessKey, sessionToken? } or a function returning them", "an object without them");
+    }
+  }
+  const accessKeyId = merged.accessKeyId as string | undefined;
+  const secretAccessKey = merged.secretAccessKey as string | undefined;
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+    throw invalidArgument(accessKeyId === undefined ? "accessKeyId" : "secretAccessKey", "accessKeyId and secretAccessKey together", "only one of them");
+  }
+  if (credentials === undefined && accessKeyId !== undefined && secretAccessKey !== undefined) {
+    credentials = { accessKeyId, secretAccessKey, ...(merged.sessionToken === undefined ? {} : { sessionToken: merged.sessionToken as string }) };
+  }
+  if (credentials === undefined && onlyLoopback(endpoints) && !hasAmbientCredentials()) credentials = { accessKeyId: "brook-local", secretAccessKey: "brook-local" };
+  return credentials;
 }
 
 export function onlyLoopback(endpoints: Array<string | undefined>): boolean {

@@ -1,6 +1,6 @@
 import { BrookError } from "@brook/core";
 import { invalidArgument, parseUrlParameters, urlParameterNames, type UrlParameterSpec } from "@brook/core/spi";
-import { hasAmbientCredentials, onlyLoopback, redact, type KinesisCredentials } from "../options.js";
+import { onlyLoopback, redact, resolveAwsCredentials, type KinesisCredentials } from "../options.js";
 import type { FirehoseEnvelope, FramingMode } from "./framing.js";
 
 /**
@@ -102,31 +102,14 @@ export function resolveFirehoseOptions(fromUrl: FirehoseBrokerOptions, given: Re
   if (envelope === "json" && framing === "none") throw invalidArgument("framing", 'newline (or absent) with envelope "json", which writes one JSON object per line', framing);
   const bucket = merged.bucket as string | undefined;
   if (bucket !== undefined) validateBucketName(bucket, "bucket");
-  let credentials = merged.credentials as ResolvedFirehoseOptions["credentials"];
-  if (credentials !== undefined && typeof credentials !== "function") {
-    const c = credentials as Partial<KinesisCredentials> | null;
-    if (typeof c?.accessKeyId !== "string" || typeof c.secretAccessKey !== "string") {
-      throw invalidArgument("credentials", "{ accessKeyId, secretAccessKey, sessionToken? } or a function returning them", "an object without them");
-    }
-  }
-  const accessKeyId = merged.accessKeyId as string | undefined;
-  const secretAccessKey = merged.secretAccessKey as string | undefined;
-  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
-    throw invalidArgument(accessKeyId === undefined ? "accessKeyId" : "secretAccessKey", "accessKeyId and secretAccessKey together", "only one of them");
-  }
-  if (credentials === undefined && accessKeyId !== undefined && secretAccessKey !== undefined) {
-    credentials = { accessKeyId, secretAccessKey, ...(merged.sessionToken === undefined ? {} : { sessionToken: merged.sessionToken as string }) };
-  }
-  // Emulators (moto) check no signature, and a laptop or CI box has no metadata service for the SDK's chain to ask.
-  const loopback = onlyLoopback([endpoint]);
-  if (credentials === undefined && loopback && !hasAmbientCredentials()) credentials = { accessKeyId: "brook-local", secretAccessKey: "brook-local" };
+  const credentials = resolveAwsCredentials(merged, [endpoint]);
   return {
     region,
     endpoint,
     bucket,
     prefix: merged.prefix as string | undefined,
     // Firehose needs a role to write the bucket; an emulator takes any well-formed ARN.
-    roleArn: (merged.roleArn as string | undefined) ?? (loopback ? LOCAL_ROLE_ARN : undefined),
+    roleArn: (merged.roleArn as string | undefined) ?? (onlyLoopback([endpoint]) ? LOCAL_ROLE_ARN : undefined),
     framing: framing as FramingMode | undefined,
     envelope: envelope as FirehoseEnvelope,
     credentials,
