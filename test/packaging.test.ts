@@ -30,7 +30,10 @@ const manifest = (dir: string): Manifest => JSON.parse(readFileSync(join(root, d
 /** The file list of `npm pack --dry-run` in packages/<name>. */
 function packedFiles(name: string): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: join(root, "packages", name), stdio: ["ignore", "pipe", "pipe"] });
+    // Without the npm_config_* variables pnpm sets for its scripts (`pnpm test`): npm warns about
+    // the pnpm-only ones, which a user running npm pack or npm publish would not have.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_config_/i.test(k)));
+    const child = spawn("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: join(root, "packages", name), stdio: ["ignore", "pipe", "pipe"], env });
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => (out += d));
