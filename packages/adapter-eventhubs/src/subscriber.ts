@@ -76,6 +76,8 @@ export class EventHubsSubscriptionSource implements CommitSource {
   private sink: DeliverySink | undefined;
   private subscription: SdkSubscription | undefined;
   private readonly partitions = new Map<string, PartitionState>();
+  /** the highest end (last enqueued sequence number + 1) reported per partition */
+  private readonly ends = new Map<string, number>();
   /** handed to the SDK by reference: a seek changes a partition's entry before its restart */
   private readonly startPositions: Record<string, EventPosition>;
   private readonly defaultStarts: Record<string, EventPosition>;
@@ -317,7 +319,7 @@ export class EventHubsSubscriptionSource implements CommitSource {
     }
     if (state.restart !== undefined) throw new ReceiverRestart(`restart the receiver of partition ${partition} (${state.restart})`);
     const last = ctx.lastEnqueuedEventProperties?.sequenceNumber;
-    if (typeof last === "number") sink.reportEnd(partition, String(last + 1));
+    if (typeof last === "number") this.reportEnd(partition, last + 1);
     const generation = state.generation;
     const stale = (): boolean => state.generation !== generation || state.lost || state.restart !== undefined || this.stopping || sink.closing;
     let next = 0;
@@ -400,6 +402,17 @@ export class EventHubsSubscriptionSource implements CommitSource {
     if ([...this.partitions.values()].every((s) => s.receiving || s.lost)) this.ready.resolve();
   }
 
+  /**
+   * Reports a partition's end for lag, never backwards: a silent receiver's callbacks keep
+   * carrying the last enqueued properties of its last event, older than what the poll read.
+   */
+  private reportEnd(partition: string, end: number): void {
+    const previous = this.ends.get(partition);
+    if (previous !== undefined && end < previous) return;
+    this.ends.set(partition, end);
+    this.sink?.reportEnd(partition, String(end));
+  }
+
   private async pollEnds(): Promise<void> {
     for (const partition of [...this.partitions.keys()]) await this.pollEnd(partition);
   }
@@ -409,7 +422,7 @@ export class EventHubsSubscriptionSource implements CommitSource {
     if (this.stopping) return;
     try {
       const props = await this.client.getPartitionProperties(partition);
-      if (this.partitions.has(partition) && !this.stopping) this.sink?.reportEnd(partition, String(props.lastEnqueuedSequenceNumber + 1));
+      if (this.partitions.has(partition) && !this.stopping) this.reportEnd(partition, props.lastEnqueuedSequenceNumber + 1);
     } catch (err) {
       this.options.logger.debug(`event hub "${this.options.hub}" partition ${partition}: cannot read its properties (${String(err)})`);
     }
