@@ -16,10 +16,13 @@ const kinesisUrl =
     ? undefined
     : `kinesis://us-east-1?endpoint=${encodeURIComponent(env.BROOK_TEST_KINESIS_ENDPOINT)}&dynamoEndpoint=${encodeURIComponent(env.BROOK_TEST_DYNAMO_ENDPOINT)}&failoverTimeMs=6000&takeIntervalMs=2000&pollIntervalMs=200`;
 
-const backends: Array<{ name: string; url: string | undefined; scale: number }> = [
+const backends: Array<{ name: string; url: string | undefined; scale: number; crash?: boolean }> = [
   { name: "memory", url: "memory:", scale: 1 },
   { name: "kafka", url: env.BROOK_TEST_KAFKA_BROKERS === undefined ? undefined : `kafka://${env.BROOK_TEST_KAFKA_BROKERS}?clientId=patterns`, scale: 1 },
-  { name: "pubsub", url: env.BROOK_TEST_PUBSUB_HOST === undefined ? undefined : `pubsub://brook-patterns?emulatorHost=${env.BROOK_TEST_PUBSUB_HOST}`, scale: 1 },
+  // No mid-stream crash on the emulator: after a subscriber closed without draining, it once
+  // redelivered one ordering key's messages out of order (a withdrawal before its deposit), which
+  // the service does not do; the crash step runs on every other backend.
+  { name: "pubsub", url: env.BROOK_TEST_PUBSUB_HOST === undefined ? undefined : `pubsub://brook-patterns?emulatorHost=${env.BROOK_TEST_PUBSUB_HOST}`, scale: 1, crash: false },
   // kinesis-local takes ~700 records/s: fewer messages, the same checks.
   { name: "kinesis", url: kinesisUrl, scale: 0.25 },
 ];
@@ -43,7 +46,7 @@ for (const backend of backends) {
 
     test("order irrelevant: statistics counted with full concurrency", withBroker((b) => statistics(b, n(300) - (n(300) % 4))), 120_000);
     test("final order matters: log lines handled concurrently, written in the order they were logged", withBroker((b) => logLines(b, n(200) - (n(200) % 20))), 120_000);
-    test("processing order matters: account transactions in key order through retries and a crash, each applied once", withBroker((b) => transactions(b, 5, 41)), 180_000);
+    test(`processing order matters: account transactions in key order through retries${backend.crash === false ? "" : " and a crash"}, each applied once`, withBroker((b) => transactions(b, 5, 41, { crash: backend.crash ?? true })), 180_000);
     test("buffering and fan-out: a burst absorbed, lag rises and drains, three groups each get every message once", withBroker((b) => burst(b, n(2_000))), 180_000);
   });
 }
