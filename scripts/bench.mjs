@@ -1,6 +1,6 @@
 // `pnpm bench`: runs every benchmark, each in its own process, prints each one's table and
 // writes bench-results/<name>.json plus bench-results/summary.json. Not tests: nothing asserts.
-// BENCH_ONLY=local,server limits which run. Kafka, Pub/Sub, Kinesis, Firehose (moto) and Event Hubs start their own backends.
+// BENCH_ONLY=local,server limits which run (mirror: local: target; node scripts/bench-mirror.mjs --kafka host:port adds Kafka). Kafka, Pub/Sub, Kinesis, Firehose (moto) and Event Hubs start their own backends.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 
@@ -14,6 +14,7 @@ const all = [
   ["firehose", ["scripts/bench-firehose.mjs"]],
   ["eo", ["scripts/bench-eo.mjs"]],
   ["eventhubs", ["scripts/bench-eventhubs.mjs"]],
+  ["mirror", ["scripts/bench-mirror.mjs"]],
 ];
 const only = (process.env.BENCH_ONLY ?? "").split(",").filter(Boolean);
 const summary = {};
