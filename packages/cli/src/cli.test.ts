@@ -420,7 +420,10 @@ if (pubsubHost !== undefined) backends.push(["pubsub", `pubsub://brook-cli-test?
     ok(await brook(url, ["publish", topic, "-K", ":"], { input: "k:v1\nk:v2\n", timeoutMs: 60_000 }));
     const tail = ok(await brook(url, ["tail", topic, "--from", "earliest", "--count", "2", "--format", "%k %v"], { timeoutMs: 90_000 }));
     expect(tail.stdout).toBe("k v1\nk v2\n");
-    expect(tail.stderr).toBe("");
+    // Nothing on stderr but, on a Kafka broker that just started, the transient coordinator
+    // warning the client recovers from by itself (GROUP_LOAD_IN_PROGRESS, seen once in CI).
+    const transient = /^warning: consumer of topic .* stopped: .*\((GROUP_LOAD_IN_PROGRESS|COORDINATOR_LOAD_IN_PROGRESS|COORDINATOR_NOT_AVAILABLE|NOT_COORDINATOR)\); the Kafka client restarts it$/;
+    expect(tail.stderr.split("\n").filter((line) => line !== "" && !transient.test(line))).toEqual([]);
     if (name === "kafka") {
       // Kafka has partition offsets: --exit-at-end, --offset from the end, --partition, --from a time.
       const slow = { timeoutMs: 90_000 };
