@@ -18,7 +18,7 @@ import {
   type ReceivedEventData,
   type Subscription as SdkSubscription,
 } from "@azure/event-hubs";
-import { SubscriptionCheckpointStore } from "./checkpoints.js";
+import { CheckpointFenced, SubscriptionCheckpointStore } from "./checkpoints.js";
 import { eventHubsErrorCode, toEventHubsBrookError } from "./errors.js";
 
 export interface EventHubsSourceOptions {
@@ -177,6 +177,12 @@ export class EventHubsSubscriptionSource implements CommitSource {
               }
             },
             (err: unknown) => {
+              if (err instanceof CheckpointFenced) {
+                // The partition's new owner started it after our ownership read: not ours to write.
+                state.lost = true;
+                this.options.logger.info(`event hub "${hub}" partition ${partition} (consumer group "${group}") was started by another member; not checkpointed`);
+                return;
+              }
               throw toEventHubsBrookError(err, `checkpoint event hub "${hub}" partition ${partition} (consumer group "${group}")`);
             },
           ),
@@ -270,6 +276,15 @@ export class EventHubsSubscriptionSource implements CommitSource {
   private async initialize(ctx: PartitionContext): Promise<void> {
     const partition = ctx.partitionId;
     if (this.stopping || this.sink === undefined) return;
+    // Before the receiver runs: from here on a previous owner's checkpoint write is refused.
+    const { hub, group } = this.options;
+    try {
+      await this.store.fence({ fullyQualifiedNamespace: this.client.fullyQualifiedNamespace, eventHubName: this.client.eventHubName, consumerGroup: group, partitionId: partition });
+    } catch (err) {
+      // Checkpoints of this partition are then written unconditionally, as the SDK's store does.
+      this.options.logger.warn(`event hub "${hub}" partition ${partition} (consumer group "${group}"): cannot fence its checkpoint (${String(err)}); a previous owner's late checkpoint is not refused`);
+    }
+    if (this.stopping) return;
     let assignment: PartitionAssignment;
     if (this.seekStarts.has(partition)) {
       const seq = this.seekStarts.get(partition);
@@ -284,7 +299,6 @@ export class EventHubsSubscriptionSource implements CommitSource {
         assignment = { partition, lastCommitted: String(checkpoint.sequenceNumber), startOffset: String(checkpoint.sequenceNumber + 1) };
       } else if (latest !== undefined) {
         // The group's first start on this partition: save it before the receiver runs.
-        const { hub, group } = this.options;
         try {
           await this.store.updateCheckpoint({
             fullyQualifiedNamespace: this.client.fullyQualifiedNamespace,
@@ -368,6 +382,7 @@ export class EventHubsSubscriptionSource implements CommitSource {
       await this.sink.revoked([partition]);
     } finally {
       this.partitions.delete(partition);
+      this.store.unfence(partition);
       this.checkReady();
     }
     if (reason !== CloseReason.OwnershipLost && !this.stopping) {
