@@ -85,9 +85,11 @@ export interface ConsumerHooks {
    */
   answered(broker: string): void;
   /**
-   * The member's JoinGroup request is out. The coordinator holds its answer until every member
-   * has rejoined (up to rebalanceTimeoutMs), so the watchdog allows that much more silence
-   * until the next answer. Optional for a driver to call, as answered() is.
+   * The member's JoinGroup request is out, or its SyncGroup is about to be. The coordinator
+   * holds a JoinGroup answer until every member has rejoined (up to rebalanceTimeoutMs), and a
+   * follower's SyncGroup answer until the leader has sent the assignment, so the watchdog
+   * allows that much more silence until the next answer. Optional for a driver to call, as
+   * answered() is.
    */
   joining(): void;
 }

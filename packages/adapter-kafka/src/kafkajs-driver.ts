@@ -470,7 +470,13 @@ class KafkajsConsumer implements DriverConsumer {
     this.hooks = hooks;
     const { GROUP_JOIN, CRASH, REQUEST } = this.consumer.events;
     // Emitted for every response the consumer's connections receive (error responses too).
-    this.consumer.on(REQUEST, (event) => hooks.answered(event.payload.broker));
+    // After a JoinGroup answer the join is still under way: KafkaJS sends JoinGroup again at
+    // once when the answer was MEMBER_ID_REQUIRED (without a new findGroupCoordinator), and
+    // then SyncGroup, whose answer waits for the leader's assignment.
+    this.consumer.on(REQUEST, (event) => {
+      hooks.answered(event.payload.broker);
+      if (event.payload.apiName === "JoinGroup") hooks.joining();
+    });
     this.consumer.on(GROUP_JOIN, (event) => {
       const assignment = event.payload.memberAssignment as Record<string, number[] | undefined>;
       hooks.assigned([...(assignment[topic] ?? [])].sort((a, b) => a - b));

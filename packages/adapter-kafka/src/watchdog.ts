@@ -66,7 +66,7 @@ export class BrokerWatchdog {
     }
   }
 
-  /** The member sent JoinGroup: its answer may take up to rebalanceTimeoutMs more, until the next answer. */
+  /** The member sent JoinGroup (or is about to send SyncGroup): up to rebalanceTimeoutMs more, until the next answer. */
   joining(): void {
     this.inJoin = true;
   }
