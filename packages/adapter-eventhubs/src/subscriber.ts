@@ -11,6 +11,7 @@ import {
   CloseReason,
   earliestEventPosition,
   latestEventPosition,
+  type Checkpoint,
   type CheckpointStore,
   type EventHubConsumerClient,
   type EventPosition,
@@ -159,37 +160,61 @@ export class EventHubsSubscriptionSource implements CommitSource {
       }
       const offset = state.offsets.get(sequenceNumber);
       if (offset === undefined) continue;
+      const checkpoint = {
+        fullyQualifiedNamespace: this.client.fullyQualifiedNamespace,
+        eventHubName: this.client.eventHubName,
+        consumerGroup: group,
+        partitionId: partition,
+        sequenceNumber: Number(sequenceNumber),
+        offset,
+      };
       writes.push(
-        this.store
-          .updateCheckpoint({
-            fullyQualifiedNamespace: this.client.fullyQualifiedNamespace,
-            eventHubName: this.client.eventHubName,
-            consumerGroup: group,
-            partitionId: partition,
-            sequenceNumber: Number(sequenceNumber),
-            offset,
-          })
-          .then(
-            () => {
-              for (const seq of state.offsets.keys()) {
-                state.offsets.delete(seq);
-                if (seq === sequenceNumber) break;
-              }
-            },
-            (err: unknown) => {
-              if (err instanceof CheckpointFenced) {
-                // The partition's new owner started it after our ownership read: not ours to write.
-                state.lost = true;
-                this.options.logger.info(`event hub "${hub}" partition ${partition} (consumer group "${group}") was started by another member; not checkpointed`);
-                return;
-              }
-              throw toEventHubsBrookError(err, `checkpoint event hub "${hub}" partition ${partition} (consumer group "${group}")`);
-            },
-          ),
+        this.writeCheckpoint(checkpoint, state).then(
+          (written) => {
+            if (!written) return;
+            for (const seq of state.offsets.keys()) {
+              state.offsets.delete(seq);
+              if (seq === sequenceNumber) break;
+            }
+          },
+          (err: unknown) => {
+            throw toEventHubsBrookError(err, `checkpoint event hub "${hub}" partition ${partition} (consumer group "${group}")`);
+          },
+        ),
       );
     }
     const failures = (await Promise.allSettled(writes)).filter((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failures.length > 0) throw failures[0]!.reason;
+  }
+
+  /**
+   * One checkpoint write; false when it was not written because the partition is another
+   * member's. A fenced write (the blob changed since this member's fence or last write) is
+   * checked against a fresh ownership read: another owner means the partition moved (lost);
+   * still this member's (its own earlier write or a stale one of a previous owner changed the
+   * blob) means fence again and write once more.
+   */
+  private async writeCheckpoint(checkpoint: Checkpoint, state: PartitionState): Promise<boolean> {
+    const { hub, group } = this.options;
+    try {
+      await this.store.updateCheckpoint(checkpoint);
+      return true;
+    } catch (err) {
+      if (!(err instanceof CheckpointFenced)) throw err;
+    }
+    const owner = (await this.store.ownership(checkpoint.fullyQualifiedNamespace, checkpoint.eventHubName, group)).find((o) => o.partitionId === checkpoint.partitionId)?.ownerId;
+    if (owner === this.client.identifier && !state.lost && this.partitions.get(checkpoint.partitionId) === state) {
+      await this.store.fence(checkpoint);
+      try {
+        await this.store.updateCheckpoint(checkpoint);
+        return true;
+      } catch (err) {
+        if (!(err instanceof CheckpointFenced)) throw err;
+      }
+    }
+    state.lost = true;
+    this.options.logger.info(`event hub "${hub}" partition ${checkpoint.partitionId} (consumer group "${group}") was started by another member; not checkpointed`);
+    return false;
   }
 
   async seek(target: SeekTarget): Promise<void> {
