@@ -6,7 +6,8 @@
 // and its own result line, so its counts stand apart from the real-Kafka run's.
 //
 // A file that needs what kafka-wire does not serve is not run; it is named with its reason and
-// counted as skipped (never dropped silently).
+// counted as skipped (never dropped silently). test/faults/kafka.test.ts is not one of the pass's
+// files: it needs the real broker's PROXIED listener (a second listener advertising a proxy port).
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 
