@@ -16,7 +16,7 @@
 //             timed from the first record to the last (steady state)
 // Start-up: from the broker process's spawn to its first answered Metadata request. `brook serve`
 // is started --starts times (median reported); Kafka once (its storage format step is not counted).
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
@@ -42,18 +42,34 @@ const BATCH = 1_000;
 const VALUE = Buffer.alloc(100, 0x61);
 const log = (m) => console.error(m);
 
+/**
+ * CPU time (user + system, all threads) a process has used, from /proc (Linux; undefined
+ * elsewhere). On a loaded machine the wall-clock start-up mostly measures waiting for a core;
+ * the CPU time is what the start-up itself costs.
+ */
+function cpuMsOf(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return Math.round(((Number(fields[11]) + Number(fields[12])) * 1000) / 100); // USER_HZ = 100
+  } catch {
+    return undefined;
+  }
+}
+
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const rate = (n, ms) => Math.round((n / ms) * 1000);
 const keyOf = (i) => `key-${i % KEYS}`;
 
 // Start-up of `brook serve --kafka-port`: several cold starts, each stopped before the next.
 const wireStarts = [];
+const wireStartsCpu = [];
 for (let i = 0; i < STARTS; i++) {
   const w = await startKafkaWireServe({});
   wireStarts.push(w.readyMs);
+  wireStartsCpu.push(cpuMsOf(w.pid));
   await w.stop();
 }
-log(`brook serve --kafka-port start-up: ${wireStarts.map((ms) => ms.toFixed(0)).join(", ")} ms`);
+log(`brook serve --kafka-port start-up: ${wireStarts.map((ms) => ms.toFixed(0)).join(", ")} ms (CPU ${wireStartsCpu.join(", ")} ms)`);
 
 const targets = [];
 let kafka;
@@ -61,8 +77,9 @@ let wire;
 try {
   wire = await startKafkaWireServe({ log });
   kafka = await startKafka({ log, jvmDefaults: true, heap: "1g", pollMs: 25 });
-  targets.push({ name: "brook serve --kafka-port", brokers: wire.brokers, startupMs: Math.round(median(wireStarts)) });
-  targets.push({ name: "Apache Kafka (JVM defaults)", brokers: kafka.brokers, startupMs: Math.round(kafka.readyMs) });
+  const kafkaCpu = cpuMsOf(kafka.pid);
+  targets.push({ name: "brook serve --kafka-port", brokers: wire.brokers, startupMs: Math.round(median(wireStarts)), startupCpuMs: wireStartsCpu.includes(undefined) ? undefined : median(wireStartsCpu) });
+  targets.push({ name: "Apache Kafka (JVM defaults)", brokers: kafka.brokers, startupMs: Math.round(kafka.readyMs), startupCpuMs: kafkaCpu });
   for (const t of targets) {
     t.client = new kafkajs.Kafka({ clientId: "bench-wire", brokers: [t.brokers], logLevel: kafkajs.logLevel.NOTHING });
     t.admin = t.client.admin();
@@ -137,15 +154,16 @@ const results = targets.map((t) => ({
   produceMsgPerSec: rate(MESSAGES, median(t.produceMs)),
   consumeMsgPerSec: rate(MESSAGES, median(t.consumeMs)),
   startupMs: t.startupMs,
+  startupCpuMs: t.startupCpuMs,
   produceRoundsMs: t.produceMs.map(Math.round),
   consumeRoundsMs: t.consumeMs.map(Math.round),
 }));
 const [wireR, kafkaR] = results;
 console.log("");
-console.log("| broker | kafkajs produce msg/s | kafkajs consume msg/s | start-up (spawn → Metadata) |");
-console.log("|---|---:|---:|---:|");
+console.log("| broker | kafkajs produce msg/s | kafkajs consume msg/s | start-up (spawn → Metadata) | start-up CPU |");
+console.log("|---|---:|---:|---:|---:|");
 for (const r of results) {
-  console.log(`| ${r.broker} | ${r.produceMsgPerSec.toLocaleString("en")} | ${r.consumeMsgPerSec.toLocaleString("en")} | ${r.startupMs.toLocaleString("en")} ms |`);
+  console.log(`| ${r.broker} | ${r.produceMsgPerSec.toLocaleString("en")} | ${r.consumeMsgPerSec.toLocaleString("en")} | ${r.startupMs.toLocaleString("en")} ms | ${r.startupCpuMs === undefined ? "-" : `${r.startupCpuMs.toLocaleString("en")} ms`} |`);
 }
 const ratio = (a, b) => Number((a / b).toFixed(3));
 // per round: Kafka's time / kafka-wire's time = kafka-wire's rate / Kafka's rate
@@ -155,7 +173,7 @@ const roundRatios = {
   consume: wireT.consumeMs.map((ms, i) => ratio(kafkaT.consumeMs[i], ms)),
 };
 const pct = (x) => `${(x * 100).toFixed(1)}%`;
-console.log(`| kafka-wire / Kafka (median of per-round ratios) | ${pct(median(roundRatios.produce))} | ${pct(median(roundRatios.consume))} | ${pct(ratio(wireR.startupMs, kafkaR.startupMs))} |`);
+console.log(`| kafka-wire / Kafka (median of per-round ratios) | ${pct(median(roundRatios.produce))} | ${pct(median(roundRatios.consume))} | ${pct(ratio(wireR.startupMs, kafkaR.startupMs))} | ${wireR.startupCpuMs === undefined || kafkaR.startupCpuMs === undefined ? "-" : pct(ratio(wireR.startupCpuMs, kafkaR.startupCpuMs))} |`);
 mkdirSync(path.join(ROOT, "bench-results"), { recursive: true });
 const out = {
   backend: "kafka-wire",
@@ -171,6 +189,7 @@ const out = {
   kafkaJvm: "JVM default JIT and GC, -Xmx1g",
   startup: "process spawn to the first answered Metadata request",
   brookServeStartsMs: wireStarts.map(Math.round),
+  brookServeStartsCpuMs: wireStartsCpu,
   results,
   roundRatios,
   wireVsKafka: {
