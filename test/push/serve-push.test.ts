@@ -44,8 +44,10 @@ async function pushService<T>(handler: MessageHandler<T>, holdMs: (body: string)
       // The handler reads the body we already took: hand it a replay with the same method and headers.
       const replay = Object.assign(Readable.from([body]), { method: req.method, headers: req.headers, url: req.url }) as unknown as IncomingMessage;
       const hold = holdMs(body.toString());
-      if (hold > 0) setTimeout(() => push(replay, res), hold).unref();
-      else push(replay, res);
+      if (hold === 0) return push(replay, res);
+      // A hung service: it answers late, or never if the caller gave up (closed the connection) first.
+      const timer = setTimeout(() => push(replay, res), hold);
+      res.once("close", () => clearTimeout(timer));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -152,7 +154,7 @@ describe("brook serve --push", () => {
       // The first push of n = 41 is answered only after the server's 1 s timeout.
       if (nOf(body) !== 41 || !hangOnce) return 0;
       hangOnce = false;
-      return 2_500;
+      return 5_000;
     });
 
     server = await serve([
@@ -200,9 +202,10 @@ describe("brook serve --push", () => {
     expect(dead[0]!.headers[DLQ_HEADERS.originalTopic]).toBe("orders");
     expect(dead[0]!.headers[DLQ_HEADERS.attempts]).toBe("4");
     expect(dead[0]!.headers[DLQ_HEADERS.reason]).toMatch(/answered 500/);
-    // The silent endpoint: the push timed out and was retried.
+    // The silent endpoint: the push timed out (1 s), the server gave up on it and pushed again.
     expect(hangOnce).toBe(false);
     expect(delivered.filter((m) => m.data.n === 41)).toHaveLength(1);
+    expect(attemptsAt.get(41)).toHaveLength(1); // the hung request never reached the handler
     // Nothing was refused: the token went with every push.
     expect(endpoint.statuses).not.toContain(403);
   }, 120_000);
