@@ -14,9 +14,9 @@ interface ServeOptions {
   handshakeTimeoutMs?: number;
   maxConnections?: number;
   kafkaPort?: number;
-  push: string[];
+  push?: string[];
   pushToken?: string;
-  pushHeader: string[];
+  pushHeader?: string[];
   pushTimeoutMs?: number;
   pushAttempts?: number;
   pushMinDelayMs?: number;
@@ -26,7 +26,8 @@ interface ServeOptions {
   pushMaxInFlight?: number;
 }
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
+/** A repeatable option (no default, so --help shows none). */
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 function pushOrdering(value: string): "key" | "partition" | "none" {
   if (value !== "key" && value !== "partition" && value !== "none") throw new InvalidArgumentError("--push-ordering must be key, partition or none");
@@ -38,10 +39,13 @@ function pushOrdering(value: string): "key" | "partition" | "none" {
  * the server's push configs. The topic is what precedes the first ":", the group the rest up
  * to the first "=", the endpoint everything after it.
  */
-export function pushConfigs(options: ServeOptions): PushSubscriptionConfig[] {
+export function pushConfigs(options: ServeOptions, tokenFromEnv = false): PushSubscriptionConfig[] {
+  const specs = options.push ?? [];
+  const headerArgs = options.pushHeader ?? [];
   const pushOnly: Array<[string, unknown]> = [
-    ["--push-token", options.pushToken],
-    ["--push-header", options.pushHeader.length === 0 ? undefined : options.pushHeader],
+    // BROOK_PUSH_TOKEN in the environment is no mistake on a server without push subscriptions.
+    ["--push-token", tokenFromEnv ? undefined : options.pushToken],
+    ["--push-header", options.pushHeader],
     ["--push-timeout-ms", options.pushTimeoutMs],
     ["--push-attempts", options.pushAttempts],
     ["--push-min-delay-ms", options.pushMinDelayMs],
@@ -50,14 +54,14 @@ export function pushConfigs(options: ServeOptions): PushSubscriptionConfig[] {
     ["--push-ordering", options.pushOrdering],
     ["--push-max-in-flight", options.pushMaxInFlight],
   ];
-  if (options.push.length === 0) {
+  if (specs.length === 0) {
     const stray = pushOnly.find(([, value]) => value !== undefined);
     if (stray !== undefined) throw new BrookError("INVALID_ARGUMENT", `${stray[0]} needs at least one --push topic:group=url`);
     return [];
   }
   if (options.pushToken !== undefined && options.pushToken.length === 0) throw new BrookError("INVALID_ARGUMENT", "--push-token must not be empty");
   const headers: Record<string, string> = {};
-  for (const header of options.pushHeader) {
+  for (const header of headerArgs) {
     const colon = header.indexOf(":");
     if (colon < 1) throw new BrookError("INVALID_ARGUMENT", `--push-header: expected "Name: value", got ${JSON.stringify(header)}`);
     headers[header.slice(0, colon).trim().toLowerCase()] = header.slice(colon + 1).trim();
@@ -67,7 +71,7 @@ export function pushConfigs(options: ServeOptions): PushSubscriptionConfig[] {
     ...(options.pushMinDelayMs === undefined ? {} : { minDelayMs: options.pushMinDelayMs }),
     ...(options.pushMaxDelayMs === undefined ? {} : { maxDelayMs: options.pushMaxDelayMs }),
   };
-  return options.push.map((spec) => {
+  return specs.map((spec) => {
     const eq = spec.indexOf("=");
     const colon = spec.indexOf(":");
     if (eq < 0 || colon < 1 || colon > eq - 2) {
@@ -92,7 +96,7 @@ export function pushConfigs(options: ServeOptions): PushSubscriptionConfig[] {
 function nameThePushFlag(err: unknown, options: ServeOptions): unknown {
   if (!(err instanceof BrookError)) return err;
   const m = /^push\[(\d+)\]\.?/.exec(err.message);
-  const spec = m === null ? undefined : options.push[Number(m[1])];
+  const spec = m === null ? undefined : options.push?.[Number(m[1])];
   if (spec === undefined) return err;
   const rest = err.message.slice(m![0].length);
   return new BrookError(err.code, `--push ${spec}: ${rest}`, { cause: err });
@@ -129,10 +133,9 @@ export function registerServe(program: Command): void {
       "--push <topic:group=url>",
       "push subscription (repeatable): POST each message of group to url as a Pub/Sub push envelope; 2xx acks, else retried with back-off, then dead-lettered; the topic must exist",
       collect,
-      [],
     )
     .addOption(new Option("--push-token <token>", "sent to push endpoints as Authorization: Bearer <token>").env("BROOK_PUSH_TOKEN"))
-    .option("--push-header <name:value>", "extra request header for push endpoints (repeatable)", collect, [])
+    .option("--push-header <name:value>", "extra request header for push endpoints (repeatable)", collect)
     .option("--push-timeout-ms <ms>", "a push not answered this long is a failed attempt (default 30000)", integer("--push-timeout-ms", 1, 600_000))
     .option("--push-attempts <n>", "attempts per message before dead-lettering (default 5)", integer("--push-attempts", 1, 1_000_000))
     .option("--push-min-delay-ms <ms>", "first back-off after a failed push; doubles per attempt (default 100)", integer("--push-min-delay-ms", 0))
@@ -143,7 +146,7 @@ export function registerServe(program: Command): void {
     .action(async (options: ServeOptions, command: Command) => {
       const token = command.optsWithGlobals<GlobalOptions>().token ?? process.env.BROOK_TOKEN;
       if (token !== undefined && token.length === 0) throw new BrookError("INVALID_ARGUMENT", "--token must not be empty");
-      const push = pushConfigs(options);
+      const push = pushConfigs(options, command.getOptionValueSource("pushToken") === "env");
       const { engine, store } = await openEngine(options);
       let server;
       let kafka: KafkaWireServer | undefined;
