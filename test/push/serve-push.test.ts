@@ -151,10 +151,10 @@ describe("brook serve --push", () => {
       if (m.data.n === 29) throw new Error("cannot ship this one"); // fails every time
       delivered.push(m);
     }, (body) => {
-      // The first push of n = 41 is answered only after the server's 1 s timeout.
+      // The first push of n = 41 would be answered only after the server's 3 s timeout.
       if (nOf(body) !== 41 || !hangOnce) return 0;
       hangOnce = false;
-      return 5_000;
+      return 30_000;
     });
 
     server = await serve([
@@ -164,7 +164,7 @@ describe("brook serve --push", () => {
       "--push-attempts", "4",
       "--push-min-delay-ms", "50",
       "--push-max-delay-ms", "2000",
-      "--push-timeout-ms", "1000",
+      "--push-timeout-ms", "3000",
       "--push-dead-letter", "orders.dlq",
     ]);
     expect(server.out()).toContain(`brook serve: pushing orders:shipping to ${endpoint.url}`);
@@ -202,7 +202,7 @@ describe("brook serve --push", () => {
     expect(dead[0]!.headers[DLQ_HEADERS.originalTopic]).toBe("orders");
     expect(dead[0]!.headers[DLQ_HEADERS.attempts]).toBe("4");
     expect(dead[0]!.headers[DLQ_HEADERS.reason]).toMatch(/answered 500/);
-    // The silent endpoint: the push timed out (1 s), the server gave up on it and pushed again.
+    // The silent endpoint: the push timed out (3 s), the server gave up on it and pushed again.
     expect(hangOnce).toBe(false);
     expect(delivered.filter((m) => m.data.n === 41)).toHaveLength(1);
     expect(attemptsAt.get(41)).toHaveLength(1); // the hung request never reached the handler
@@ -215,7 +215,7 @@ describe("brook serve --push", () => {
     const pushes = new Map<number, number>();
     const order: Array<{ key: string; n: number }> = [];
     endpoint = await pushService<Event>(async (m) => {
-      await new Promise((r) => setTimeout(r, 10)); // a service that takes a while, so a stop lands mid-stream
+      await new Promise((r) => setTimeout(r, 20)); // a service that takes a while, so a stop lands mid-stream
       pushes.set(m.data.n, (pushes.get(m.data.n) ?? 0) + 1);
       order.push({ key: m.key!, n: m.data.n });
     });
@@ -247,7 +247,7 @@ describe("brook serve --push", () => {
     expect(total()).toBe(300); // none pushed again: the drained positions were committed
 
     // 2. SIGKILL while pushing: no drain, no final commit. At least once: nothing is lost, and
-    // only what was pushed before the kill (after the group's last durable commit) is pushed again.
+    // only what was pushed (or in flight) since the group's last durable commit is pushed again.
     await publish(300, 500);
     await waitFor(() => pushes.size >= 340, 30_000, "40 more events pushed before the kill");
     await stopServe(server, "SIGKILL");
@@ -256,7 +256,10 @@ describe("brook serve --push", () => {
     await publish(500, 600);
     await waitFor(() => pushes.size >= 600, 60_000, "all 600 events pushed after the kill");
     expect([...pushes.keys()].sort((a, b) => a - b)).toEqual([...Array(600).keys()]);
-    for (const [n, count] of pushes) if (count > 1) expect({ n, pushedBeforeKill: beforeKill.has(n), count }).toEqual({ n, pushedBeforeKill: true, count: 2 });
+    const repeats = [...pushes].filter(([, count]) => count > 1);
+    expect(repeats.every(([, count]) => count === 2)).toBe(true);
+    // A repeat was pushed before the kill, or was one of the (at most 4) pushes in flight then.
+    expect(repeats.filter(([n]) => !beforeKill.has(n)).length).toBeLessThanOrEqual(4);
 
     // Per key, the first push of each event is in publish order.
     for (let k = 0; k < 4; k++) {
