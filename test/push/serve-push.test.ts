@@ -182,7 +182,10 @@ describe("brook serve --push", () => {
     // Each message once (nothing failed after its handler ran), all but the poison one.
     expect(delivered.map((m) => m.data.n).sort((a, b) => a - b)).toEqual([...Array(N).keys()].filter((n) => n !== 29));
     for (const m of delivered) {
-      expect(m).toMatchObject({ key: `k${m.data.n % 5}`, idempotencyKey: `order-${m.data.n}` });
+      // The envelope's orderingKey, attributes, messageId, publishTime and subscription, as createPushHandler reads them.
+      expect(m).toMatchObject({ key: `k${m.data.n % 5}`, idempotencyKey: `order-${m.data.n}`, topic: "orders/shipping" });
+      expect(m.id).toMatch(/^\d+\/\d+$/);
+      expect(Math.abs(m.publishTime.getTime() - Date.now())).toBeLessThan(120_000);
       expect(m.headers.h).toBe(`v${m.data.n}`);
     }
     // ordering "key": a key's messages arrive in publish order, held back while one retries.
@@ -277,7 +280,7 @@ describe("brook serve --push", () => {
   test("bad --push input fails at start with a BrookError code naming the argument and field", () => {
     const cases: Array<[string[], RegExp]> = [
       [["--push", "orders"], /^error INVALID_ARGUMENT: --push: expected topic:group=http:\/\/host:port\/path, got "orders"$/m],
-      [["--push", "orders:g=ftp://127.0.0.1/x"], /^error INVALID_URL: --push orders:g=ftp:\/\/127\.0\.0\.1\/x: endpoint: expected an http: or https: URL, got scheme "ftp:"$/m],
+      [["--push", "orders:g=ftp://127.0.0.1/x"], /^error INVALID_ARGUMENT: --push orders:g=ftp:\/\/127\.0\.0\.1\/x: endpoint: expected an http: or https: URL, got scheme "ftp:"$/m],
       [["--push", "orders:g=not a url"], /^error INVALID_URL: --push orders:g=not a url: endpoint: expected an http: or https: URL/m],
       [["--push", "nope:g=http://127.0.0.1:9/"], /^error TOPIC_NOT_FOUND: --push nope:g=http:\/\/127\.0\.0\.1:9\/: topic: "nope" does not exist/m],
       [["--push", "orders:g=http://127.0.0.1:9/", "--push-dead-letter", "gone"], /^error TOPIC_NOT_FOUND: --push orders:g=http:\/\/127\.0\.0\.1:9\/: deadLetter\.topic: "gone" does not exist/m],
@@ -298,7 +301,8 @@ describe("brook serve --push", () => {
     try {
       await engine.createTopic("t", { partitions: 1 });
       const start = (push: unknown) => startServer({ engine, port: 0, logger: silentLogger, push: push as never });
-      await expect(start([{ topic: "t", group: "g", endpoint: "mailto:a@b" }])).rejects.toMatchObject({ code: "INVALID_URL", message: expect.stringMatching(/^push\[0\]\.endpoint:/) });
+      await expect(start([{ topic: "t", group: "g", endpoint: "mailto:a@b" }])).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/^push\[0\]\.endpoint:/) });
+      await expect(start([{ topic: "t", group: "g", endpoint: "http//nope" }])).rejects.toMatchObject({ code: "INVALID_URL", message: expect.stringMatching(/^push\[0\]\.endpoint:/) });
       await expect(start([{ topic: "t", group: "", endpoint: "http://127.0.0.1:9/" }])).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/^push\[0\]\.group:/) });
       await expect(start([{ topic: "t", group: "g", endpoint: "http://127.0.0.1:9/", timeoutMs: 0 }])).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/^push\[0\]\.timeoutMs:/) });
       await expect(start([{ topic: "t", group: "g", endpoint: "http://127.0.0.1:9/", token: "a\nb" }])).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/^push\[0\]\.token:/) });

@@ -60,8 +60,9 @@ export function validatePushConfigs(configs: unknown): PushSubscriptionConfig[] 
     } catch (err) {
       throw new BrookError("INVALID_URL", `${field}.endpoint: expected an http: or https: URL, got ${JSON.stringify(c.endpoint)}`, { cause: err });
     }
+    // As forwardToPush: a string that is no URL is INVALID_URL, a URL of another scheme INVALID_ARGUMENT.
     if (url.protocol !== "http:" && url.protocol !== "https:") {
-      throw new BrookError("INVALID_URL", `${field}.endpoint: expected an http: or https: URL, got scheme "${url.protocol}"`);
+      throw new BrookError("INVALID_ARGUMENT", `${field}.endpoint: expected an http: or https: URL, got scheme "${url.protocol}"`);
     }
     if (url.username !== "" || url.password !== "") throw invalidArgument(`${field}.endpoint`, "a URL without credentials (use token or headers)", `${url.protocol}//…@${url.host}`);
     if (c.token !== undefined && (typeof c.token !== "string" || c.token.length === 0 || /[\r\n]/.test(c.token))) {
