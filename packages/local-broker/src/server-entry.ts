@@ -6,6 +6,7 @@
  */
 export { startServer } from "./server/server.js";
 export type { BrookServer, ServerOptions } from "./server/server.js";
+export type { PushSubscriptionConfig } from "./server/push.js";
 export { openDirectoryEngine } from "./directory-engine.js";
 export type { DirectoryEngineOptions } from "./directory-engine.js";
 export { LogEngine } from "./engine.js";
