@@ -6,10 +6,11 @@ import type { Capabilities } from "@brook/core";
 
 /**
  * Offsets that count messages (next = last + 1): not Kinesis (resharding streams, sequence
- * numbers with gaps), whose Admin refuses both reads with UNSUPPORTED for now.
+ * numbers with gaps), whose Admin refuses partitionOffsets with UNSUPPORTED. Its groupPositions
+ * reads the lease table (the sequence number last checkpointed, comparable, not countable).
  */
 const countedOffsets = (c: Capabilities): string | undefined => (c.seek.offset && c.partitions !== "resharding" ? undefined : "offsets that count messages (seek.offset, no resharding)");
-const groupPositionsReadable = (c: Capabilities): string | undefined => (c.partitions === "resharding" ? "groupPositions (not yet on resharding backends: Kinesis)" : undefined);
+const groupPositionsReadable = (_c: Capabilities): string | undefined => undefined;
 
 /** Reading where a group stands and what a topic holds, without joining the group. */
 export function positionCases(ctx: ContractContext): void {
