@@ -1,6 +1,7 @@
 // Mirror throughput beside the target's raw publish rate, in one run, over the compiled dist:
 // `npx tsc -b && node scripts/bench-mirror.mjs [--messages N] [--runs R] [--kafka host:port | --no-kafka]`.
-// 100-byte keyed messages (1,000 keys), 4 partitions. For each target — `local:` directory,
+// 100-byte keyed messages (1,000 keys), 4 partitions; each measurement on a fresh target (its own
+// directory or server, so no dedupe entries of another one). For each target — `local:` directory,
 // `brook serve` (the local server, in-memory store) and Kafka (started here unless --kafka names
 // one or --no-kafka) — each run measures, in one process:
 //   raw:        publishBatch of the messages straight to the target, 1,000 per call;
@@ -44,29 +45,46 @@ async function publishAll(target, topic, list) {
   return Math.round(N / seconds);
 }
 
-async function bench(name, url, run) {
-  const target = await connect(url, { logger: silentLogger });
-  const source = await connect("memory:");
+/** `open()` gives a fresh target each time (its own directory or server: no dedupe entries of another measurement). */
+async function bench(name, open, run) {
   const id = `${Date.now().toString(36)}-${run}`;
-  try {
-    for (const t of [`raw-${id}`, `rawh-${id}`, `copy-${id}`]) await target.admin.createTopic(t, { partitions: 4 });
-    await source.admin.createTopic("src", { partitions: 4 });
-    const load = loadavg()[0];
-    const raw = await publishAll(target, `raw-${id}`, messages);
-    const rawHeaders = await publishAll(target, `rawh-${id}`, withMirrorHeaders);
-    const spub = source.publisher("src", { codec: "bytes" });
-    for (let i = 0; i < N; i += 10_000) await spub.publishBatch(messages.slice(i, i + 10_000));
-    await spub.close();
-    const t = now();
-    const result = await mirror({ from: source, to: target, topics: ["src"], toTopic: `copy-${id}`, once: true });
-    const mirrorRate = Math.round(result.mirrored / (now() - t));
-    const row = { target: name, run, messages: N, load1m: +load.toFixed(1), raw, rawMirrorHeaders: rawHeaders, mirror: mirrorRate, ofRaw: +(mirrorRate / raw).toFixed(2), ofRawMirrorHeaders: +(mirrorRate / rawHeaders).toFixed(2) };
-    rows.push(row);
-    console.log(JSON.stringify(row));
-  } finally {
-    await source.close();
-    await target.close();
-  }
+  const load = loadavg()[0];
+  const measure = async (body) => {
+    const { url, close } = await open();
+    const target = await connect(url, { logger: silentLogger });
+    try {
+      return await body(target);
+    } finally {
+      await target.close();
+      await close();
+    }
+  };
+  const raw = await measure(async (target) => {
+    await target.admin.createTopic(`raw-${id}`, { partitions: 4 });
+    return publishAll(target, `raw-${id}`, messages);
+  });
+  const rawHeaders = await measure(async (target) => {
+    await target.admin.createTopic(`rawh-${id}`, { partitions: 4 });
+    return publishAll(target, `rawh-${id}`, withMirrorHeaders);
+  });
+  const mirrorRate = await measure(async (target) => {
+    await target.admin.createTopic(`copy-${id}`, { partitions: 4 });
+    const source = await connect("memory:");
+    try {
+      await source.admin.createTopic("src", { partitions: 4 });
+      const spub = source.publisher("src", { codec: "bytes" });
+      for (let i = 0; i < N; i += 10_000) await spub.publishBatch(messages.slice(i, i + 10_000));
+      await spub.close();
+      const t = now();
+      const result = await mirror({ from: source, to: target, topics: ["src"], toTopic: `copy-${id}`, once: true });
+      return Math.round(result.mirrored / (now() - t));
+    } finally {
+      await source.close();
+    }
+  });
+  const row = { target: name, run, messages: N, load1m: +load.toFixed(1), raw, rawMirrorHeaders: rawHeaders, mirror: mirrorRate, ofRaw: +(mirrorRate / raw).toFixed(2), ofRawMirrorHeaders: +(mirrorRate / rawHeaders).toFixed(2) };
+  rows.push(row);
+  console.log(JSON.stringify(row));
 }
 
 async function startServer() {
@@ -85,12 +103,14 @@ async function startServer() {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const dir = mkdtempSync(join(tmpdir(), "brook-bench-mirror-"));
-let server;
 let kafka;
 try {
-  const targets = [["local: (fsync interval)", () => `local:${join(dir, String(Math.random()).slice(2))}`]];
-  server = await startServer();
-  targets.push(["brook serve (memory)", () => server.url]);
+  const noop = async () => undefined;
+  const targets = [["local: (fsync interval)", async () => ({ url: `local:${mkdtempSync(join(dir, "t-"))}`, close: noop })]];
+  targets.push(["brook serve (memory)", async () => {
+    const server = await startServer();
+    return { url: server.url, close: server.stop };
+  }]);
   if (!args.includes("--no-kafka")) {
     let brokers = opt("--kafka");
     if (brokers === undefined) {
@@ -99,11 +119,10 @@ try {
       brokers = kafka.brokers;
     }
     await import("../packages/adapter-kafka/dist/index.js");
-    targets.push(["kafka", () => `kafka://${brokers}?clientId=bench-mirror`]);
+    targets.push(["kafka", async () => ({ url: `kafka://${brokers}?clientId=bench-mirror`, close: noop })]);
   }
-  for (let run = 1; run <= RUNS; run += 1) for (const [name, url] of targets) await bench(name, url(), run);
+  for (let run = 1; run <= RUNS; run += 1) for (const [name, open] of targets) await bench(name, open, run);
 } finally {
-  await server?.stop();
   await kafka?.stop();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -30,7 +30,7 @@ import {
   checkTopic,
   compareOffsets,
   defaultMirrorGroup,
-  derivedIdempotencyKey,
+  DERIVED_KEY_PREFIX,
   offsetsOf,
   openBroker,
   parseOffset,
@@ -470,8 +470,7 @@ class TopicMirror {
     if (this.failed) throw new Abandoned("mirror stopped after a failure");
     this.lastMessageAt = Date.now();
     while (this.barrier !== undefined) await this.barrier;
-    if (this.slots === 0) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
-    else this.slots -= 1;
+    // In flight from here (no await since the barrier check): a checkpoint waits for it or counts it.
     let settle!: () => void;
     const batch: InFlight = { floor: new Map(this.reached), done: new Promise<void>((resolve) => (settle = resolve)) };
     this.inFlight.add(batch);
@@ -486,7 +485,11 @@ class TopicMirror {
       this.keyTails.set(m.key, batch.done);
       keys.push(m.key);
     }
+    let slot = false;
     try {
+      if (this.slots === 0) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+      else this.slots -= 1;
+      slot = true;
       if (waits.size > 0) await Promise.all(waits);
       const copied = await this.publishAll(messages, this.outgoing(messages));
       if (copied.duplicates.length > 0 && this.targetOffsets !== "none") await this.recordDuplicates(copied.duplicates);
@@ -499,23 +502,35 @@ class TopicMirror {
       this.inFlight.delete(batch);
       for (const k of keys) if (this.keyTails.get(k) === batch.done) this.keyTails.delete(k);
       settle();
-      const next = this.slotWaiters.shift();
-      if (next !== undefined) next();
-      else this.slots += 1;
+      if (slot) {
+        const next = this.slotWaiters.shift();
+        if (next !== undefined) next();
+        else this.slots += 1;
+      }
     }
     this.kickSync();
     if (this.onceComplete()) this.finishOnce();
   }
 
   private outgoing(messages: ReceivedMessage<Uint8Array>[]): OutgoingMessage<Uint8Array>[] {
-    const { topic } = this.config;
+    const prefix = `${this.config.topic}/`;
     const out = new Array<OutgoingMessage<Uint8Array>>(messages.length);
+    // Messages of one batch often share a publish millisecond: one ISO string for them.
+    let lastTime = Number.NaN;
+    let lastIso = "";
     for (let i = 0; i < messages.length; i += 1) {
       const m = messages[i]!;
-      const headers: Headers = Object.assign({}, m.headers);
-      headers[MIRROR_HEADERS.publishTime] = m.publishTime.toISOString();
-      headers[MIRROR_HEADERS.source] = `${topic}/${m.position.partition}/${m.position.offset}`;
-      const o: OutgoingMessage<Uint8Array> = { data: m.data, headers, idempotencyKey: m.idempotencyKey ?? derivedIdempotencyKey(topic, m.position.partition, m.position.offset) };
+      const time = m.publishTime.getTime();
+      if (time !== lastTime) {
+        lastTime = time;
+        lastIso = m.publishTime.toISOString();
+      }
+      const source = `${prefix}${m.position.partition}/${m.position.offset}`;
+      const headers: Headers = { ...m.headers };
+      headers[MIRROR_HEADERS.publishTime] = lastIso;
+      headers[MIRROR_HEADERS.source] = source;
+      // derivedIdempotencyKey(topic, partition, offset), without building the position twice
+      const o: OutgoingMessage<Uint8Array> = { data: m.data, headers, idempotencyKey: m.idempotencyKey ?? `${DERIVED_KEY_PREFIX}${source}` };
       if (m.key !== undefined) o.key = m.key;
       out[i] = o;
     }
@@ -689,8 +704,8 @@ class TopicMirror {
 
   private async sync(): Promise<void> {
     let release: (() => void) | undefined;
-    if (this.targetOffsets === "none" && this.inFlight.size > 0) {
-      // The checkpoint's own time on the target is its position: nothing may be in flight.
+    if (this.targetOffsets === "none") {
+      // The checkpoint's own time on the target is its position: nothing may be in flight while it is written.
       this.barrier = new Promise<void>((resolve) => (release = resolve));
       await Promise.all([...this.inFlight].map((b) => b.done));
     }

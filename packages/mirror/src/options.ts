@@ -30,8 +30,10 @@ export const MIRROR_HEADERS = {
 
 /** The idempotency key of a copy whose source message had none: stable across mirror restarts. */
 export function derivedIdempotencyKey(topic: string, partition: string, offset: string): string {
-  return `brook-mirror:${topic}/${partition}/${offset}`;
+  return `${DERIVED_KEY_PREFIX}${topic}/${partition}/${offset}`;
 }
+
+export const DERIVED_KEY_PREFIX = "brook-mirror:";
 
 /** The position map's topic on the target, beside the copy (see README: why on the target). */
 export function mapTopicFor(toTopic: string): string {

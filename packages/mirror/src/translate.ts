@@ -162,6 +162,7 @@ export async function translate(options: TranslateOptions): Promise<TranslateRes
     };
     if (options.dryRun !== true) {
       await applyStart(to.broker, toTopic, group, start);
+      if ("positions" in start && (await offsetsOf(to.broker, toTopic)) !== undefined) await ensureStart(to.broker, toTopic, group, start.positions);
       result.applied = true;
     }
     return result;
@@ -261,4 +262,66 @@ async function applyStart(to: Broker, toTopic: string, group: string, start: Tra
     await sub?.close({ drain: false });
     for (const reject of parked) reject(new Error("translate: left without handling"));
   }
+}
+
+/**
+ * Log targets whose seek is not a commit (Event Hubs writes a checkpoint only for a processed
+ * event): where the group's position on the target is not yet `start - 1`, the group processes
+ * exactly the event before the start on that partition, which checkpoints it, and nothing
+ * else. Then the position is read back; a partition that still does not stand there fails.
+ */
+async function ensureStart(to: Broker, toTopic: string, group: string, positions: Position[]): Promise<void> {
+  const want = (p: Position): string | undefined => (BigInt(p.offset) > 0n ? (BigInt(p.offset) - 1n).toString() : undefined);
+  const off = async (): Promise<Position[]> => {
+    const now = new Map((await to.admin.groupPositions(toTopic, group)).map((g) => [g.partition, g.committed]));
+    return positions.filter((p) => now.get(p.partition) !== want(p));
+  };
+  let missing = await off();
+  if (missing.length === 0) return;
+  const offsets = new Map((await to.admin.partitionOffsets(toTopic)).map((o) => [o.partition, o]));
+  const unreachable = missing.filter((p) => want(p) === undefined || BigInt(want(p)!) < BigInt(offsets.get(p.partition)?.start ?? "0"));
+  if (unreachable.length > 0) {
+    throw new BrookError(
+      "UNSUPPORTED",
+      `translate: "${toTopic}" keeps no position for group "${group}" without a processed message before it, and partition(s) ${unreachable.map((p) => `${p.partition}@${p.offset}`).join(", ")} start at the first retained message; start the group there with startFrom "earliest"`,
+    );
+  }
+  const before = new Map(missing.map((p) => [p.partition, want(p)!]));
+  const settled = new Set<string>();
+  const parked: Array<(err: Error) => void> = [];
+  const sub = await to.subscribe<Uint8Array>(toTopic, {
+    group,
+    startFrom: { positions: missing.map((p) => ({ partition: p.partition, offset: before.get(p.partition)! })) },
+    codec: "bytes",
+    ordering: "partition",
+    // Room for every partition's first message: a partition's parked message must not hold up another's.
+    maxInFlight: 1_000,
+    handler: (m) => {
+      if (before.get(m.position.partition) === m.position.offset) {
+        settled.add(m.position.partition);
+        return;
+      }
+      return new Promise<void>((_, reject) => void parked.push(reject));
+    },
+  });
+  try {
+    const deadline = Date.now() + ASSIGN_TIMEOUT_MS;
+    // A checkpoint the group has takes precedence over startFrom: seek once the partitions are ours.
+    while (![...before.keys()].every((p) => sub.assignment().includes(p))) {
+      if (Date.now() > deadline) throw new BrookError("TIMEOUT", `translate: group "${group}" was not assigned every partition of "${toTopic}" within ${ASSIGN_TIMEOUT_MS} ms (is another member of the group running on the target?)`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    if (settled.size < before.size) await sub.seek({ positions: [...before].filter(([p]) => !settled.has(p)).map(([partition, offset]) => ({ partition, offset })) });
+    while (settled.size < before.size || (await sub.commit().then(off)).length > 0) {
+      if (Date.now() > deadline) {
+        throw new BrookError("TIMEOUT", `translate: group "${group}" on "${toTopic}" did not come to stand at ${missing.map((p) => `${p.partition}@${p.offset}`).join(", ")} within ${ASSIGN_TIMEOUT_MS} ms (is another member of the group running on the target?)`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    await sub.close({ drain: false });
+    for (const reject of parked) reject(new Error("translate: left without handling"));
+  }
+  missing = await off();
+  if (missing.length > 0) throw new BrookError("UNAVAILABLE", `translate: group "${group}" on "${toTopic}" does not stand at ${missing.map((p) => `${p.partition}@${p.offset}`).join(", ")} after setting it`);
 }
