@@ -11,6 +11,7 @@ import type { Capabilities } from "@brook/core";
  */
 const countedOffsets = (c: Capabilities): string | undefined => (c.seek.offset && c.partitions !== "resharding" ? undefined : "offsets that count messages (seek.offset, no resharding)");
 const groupPositionsReadable = (_c: Capabilities): string | undefined => undefined;
+const groupPositionsCopyable = (c: Capabilities): string | undefined => (c.partitions === "resharding" ? "copyGroupPositions (not yet on resharding backends: Kinesis)" : undefined);
 
 /** Reading where a group stands and what a topic holds, without joining the group. */
 export function positionCases(ctx: ContractContext): void {
@@ -72,7 +73,7 @@ export function positionCases(ctx: ContractContext): void {
 
   when(
     "copyGroupPositions starts a new group where another stands (blue/green): it gets every message the first had not settled, none that it had (on offsets), and bad requests are INVALID_ARGUMENT",
-    groupPositionsReadable,
+    groupPositionsCopyable,
     async () => {
       const name = await ctx.topic("blue-green", 1);
       const blue = uniqueTopic("blue");
