@@ -117,7 +117,7 @@ function badRecord(index: number, field: string, expected: string): BrookError {
  * upper bound of the size (strings counted at 3 bytes per UTF-16 unit), a second pass writes,
  * so the only allocation is the output buffer.
  */
-export function encodeAppend(records: readonly AppendRecord[], baseOffset: number): EncodedAppend {
+export function encodeAppend(records: readonly AppendRecord[], baseOffset: number, recordIndex?: number[], indexEvery = 64): EncodedAppend {
   const count = records.length;
   let bound = 0;
   for (let i = 0; i < count; i++) {
@@ -160,6 +160,8 @@ export function encodeAppend(records: readonly AppendRecord[], baseOffset: numbe
       batchFirstTs = r.timestamp;
       batchMaxTs = r.timestamp;
     }
+    // optional sparse record index: where every indexEvery-th record starts
+    if (recordIndex !== undefined && i % indexEvery === 0) recordIndex.push(pos);
     const ts = r.timestamp;
     if (ts > batchMaxTs) batchMaxTs = ts;
     const delta = ts - batchFirstTs;
@@ -174,7 +176,9 @@ export function encodeAppend(records: readonly AppendRecord[], baseOffset: numbe
       const n = key.length + 1;
       if (n < 0x80) buf[pos++] = n;
       else pos = writeVarint(buf, n, pos);
-      buf.set(key, pos);
+      // A short key byte by byte: TypedArray.set costs more than the copy below ~32 bytes.
+      if (key.length < 32) for (let k = 0; k < key.length; k++) buf[pos + k] = key[k]!;
+      else buf.set(key, pos);
       pos += key.length;
     }
     // idempotencyKey: nullable UTF-8
@@ -336,6 +340,8 @@ export interface DecodeProgress {
  * stopped for one of those two limits. Values and keys are
  * views into `buf`, which the caller must never reuse. Throws a DecodeError (see
  * isDecodeError) on a record that does not fit its batch; the caller reports CORRUPT_DATA.
+ * `firstIndex`/`firstPos` start the walk at a record known to begin there (a sparse record
+ * index, see encodeAppend's `recordIndex`) instead of the batch's first record.
  */
 export function decodeBatchRecords(
   buf: Buffer,
@@ -346,13 +352,15 @@ export function decodeBatchRecords(
   maxRecords: number,
   maxBytes: number,
   progress: DecodeProgress,
+  firstIndex = 0,
+  firstPos = at + BATCH_HEADER_BYTES,
 ): boolean {
   const end = at + buf.readUInt32BE(at + AT_LENGTH);
   const count = buf.readUInt32BE(at + AT_COUNT);
   const base = readInt64(buf, at + AT_BASE_OFFSET);
   const firstTs = readInt64(buf, at + AT_FIRST_TIMESTAMP);
-  let pos = at + BATCH_HEADER_BYTES;
-  for (let i = 0; i < count; i++) {
+  let pos = firstPos;
+  for (let i = firstIndex; i < count; i++) {
     const offset = base + i;
     if (offset >= endOffset) return false;
     if (out.length >= maxRecords) return true;
