@@ -87,7 +87,8 @@ class PartitionWindow {
     } else {
       this.settledSet.add(offset);
     }
-    while (this.head < this.order.length) {
+    // Nothing settled out of order: nothing more to pop (the common case, no lookup).
+    while (this.settledSet.size > 0 && this.head < this.order.length) {
       const first = this.order[this.head] as string;
       if (!this.settledSet.has(first)) break;
       this.settledSet.delete(first);
