@@ -5,11 +5,18 @@
 //   - publishBatch (10,000 per call) on memory:, local: fsync interval, local: fsync always;
 //   - 64 concurrent publishers on local: fsync always (group commit);
 //   - consume with a batchHandler and with a per-message handler (ordering "partition");
-//   - reopen (recovery) time of the written log, per GiB.
+//   - reopen (recovery) time of the written log, per GiB;
+//   - keyed publishBatch (64 keys over 4 partitions) on memory:;
+//   - a ~100-byte JSON object with the default codec, published and consumed (batchHandler) on memory:;
+//   - peak RSS while a subscriber reads a big local: topic from the start (BENCH_RSS_MIB, default
+//     512 MiB of 1 KiB messages; the issue's figure is 4 GiB: BENCH_RSS_MIB=4096). The topic is
+//     written, the broker closed and reopened (nothing cached), then read with a batchHandler
+//     while RSS is sampled every 50 ms.
+// Every row shows its rate as a multiple of the raw append of the same run ("x raw").
 // Prints a table and writes bench-results/local.json. Not a test: nothing here asserts.
 import { mkdtempSync, rmSync, openSync, writeSync, closeSync, statSync, readdirSync } from "node:fs";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { tmpdir, cpus, totalmem } from "node:os";
+import os, { tmpdir, cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { connect } from "../packages/core/dist/index.js";
 import "../packages/local-broker/dist/index.js";
@@ -43,6 +50,69 @@ async function publishBatched(url, label) {
   row(`publishBatch 10,000/call: ${label}`, N, now() - t);
   await pub.close();
   return broker;
+}
+
+async function keyedMemory() {
+  const broker = await connect("memory:");
+  await broker.admin.createTopic("keyed", { partitions: 4 });
+  const pub = broker.publisher("keyed", { codec: "bytes" });
+  const batch = Array.from({ length: 10_000 }, (_, i) => ({ key: `key-${i % 64}`, data: payload }));
+  const t = now();
+  for (let i = 0; i < N; i += batch.length) await pub.publishBatch(batch);
+  row("publishBatch 10,000/call, 64 keys, 4 partitions: memory:", N, now() - t);
+  await broker.close();
+}
+
+async function jsonDefaultCodec() {
+  const broker = await connect("memory:");
+  await broker.admin.createTopic("json", { partitions: 4 });
+  const pub = broker.publisher("json");
+  const object = (i) => ({ id: i, user: "user-0042", kind: "order.created", amount: 1234.5, currency: "EUR", ok: true });
+  const bytes = Buffer.byteLength(JSON.stringify(object(100_000)));
+  const batch = Array.from({ length: 10_000 }, (_, i) => ({ data: object(100_000 + i) }));
+  let t = now();
+  for (let i = 0; i < N; i += batch.length) await pub.publishBatch(batch);
+  row(`publishBatch JSON object (~${bytes} B), default codec: memory:`, N, now() - t);
+  let got = 0;
+  let sum = 0;
+  t = now();
+  const sub = await broker.subscribe("json", { group: "json", startFrom: "earliest", batchHandler: async (ms) => {
+    got += ms.length;
+    for (const m of ms) sum += m.data.id;
+  } });
+  while (got < N) await new Promise((r) => setTimeout(r, 2));
+  row(`consume JSON object, default codec, batchHandler: memory:`, N, now() - t, sum > 0 ? "" : "?");
+  await sub.close();
+  await broker.close();
+}
+
+async function rssBigTopic(dir) {
+  const mib = Number(process.env.BENCH_RSS_MIB ?? 512);
+  const size = 1024;
+  const count = Math.ceil((mib * 2 ** 20) / size);
+  const data = Buffer.alloc(size, 3);
+  let broker = await connect(`local:${dir}?fsync=never`);
+  await broker.admin.createTopic("big", { partitions: 1 });
+  const pub = broker.publisher("big", { codec: "bytes" });
+  const batch = Array.from({ length: 1000 }, () => ({ data }));
+  for (let i = 0; i < count; i += batch.length) await pub.publishBatch(batch);
+  await pub.close();
+  await broker.close();
+  globalThis.gc?.();
+  const before = process.memoryUsage().rss;
+  broker = await connect(`local:${dir}`);
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  let got = 0;
+  const t = now();
+  const sub = await broker.subscribe("big", { group: "rss", codec: "bytes", startFrom: "earliest", batchHandler: async (ms) => void (got += ms.length) });
+  while (got < count) await new Promise((r) => setTimeout(r, 5));
+  const seconds = now() - t;
+  clearInterval(sampler);
+  peak = Math.max(peak, process.memoryUsage().rss);
+  await sub.close();
+  await broker.close();
+  row(`read ${mib} MiB topic from the start (1 KiB messages): local:`, count, seconds, `peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB (before ${(before / 2 ** 20).toFixed(0)} MiB)`);
 }
 
 async function concurrentAlways(dir) {
@@ -93,6 +163,9 @@ try {
   await consume(local, "local batchHandler", (one, many) => ({ batchHandler: async (ms) => void many(ms.length) }));
   await consume(local, "local per-message handler", (one) => ({ maxInFlight: 4096, ordering: "partition", handler: async () => void one() }));
   await local.close();
+  await keyedMemory();
+  await jsonDefaultCodec();
+  await rssBigTopic(join(work, "big"));
   const alwaysDir = join(work, "always");
   await (await publishBatched(`local:${alwaysDir}?fsync=always`, "local fsync=always")).close();
   await concurrentAlways(join(work, "conc"));
@@ -111,8 +184,10 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 
+const raw = rows[0].msgPerSec;
+for (const r of rows) r.xRaw = r.msgPerSec > 0 ? +(r.msgPerSec / raw).toFixed(3) : undefined;
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
-console.log(`local broker benchmark, ${N} x 100-byte messages, ${machine}`);
+console.log(`local broker benchmark, ${N} x 100-byte messages, ${machine}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
 console.table(rows);
 mkdirSync("bench-results", { recursive: true });
 writeFileSync("bench-results/local.json", JSON.stringify({ machine, messages: N, rows }, null, 2));
