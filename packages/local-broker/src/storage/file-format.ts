@@ -375,7 +375,7 @@ export function decodeBatchRecords(
     let key: Buffer | undefined;
     if (n !== 0) {
       n -= 1;
-      if (take) key = buf.subarray(pos, pos + n);
+      if (take) key = view(buf, pos, pos + n);
       pos += n;
     }
     // idempotencyKey
@@ -416,11 +416,23 @@ export function decodeBatchRecords(
       key,
       idempotencyKey,
       headers,
-      value: buf.subarray(valueStart, pos),
+      value: view(buf, valueStart, pos),
     });
   }
   if (pos !== end) throw new DecodeError(`records end at byte ${pos - at} of a ${end - at}-byte batch`);
   return false;
+}
+
+/**
+ * A view into a batch buffer that is a Buffer in every way (Buffer.isBuffer, instanceof, every
+ * method: its prototype chain is Buffer's, as Node's own FastBuffer), made directly instead of
+ * through Buffer#subarray, whose species lookup costs about twice as much per record.
+ */
+class BufferView extends Uint8Array {}
+Object.setPrototypeOf(BufferView.prototype, Buffer.prototype);
+
+function view(buf: Buffer, start: number, end: number): Buffer {
+  return new BufferView(buf.buffer as ArrayBuffer, buf.byteOffset + start, end - start) as unknown as Buffer;
 }
 
 function readSmall(buf: Buffer, at: number, end: number): number {
