@@ -54,6 +54,8 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
   /** errors the source reported before start() resolved, emitted just after it (see error()) */
   private startupErrors: BrookError[] | undefined = [];
   private uniqueKey = 0;
+  /** "p:<partition>" per partition, made once: a fresh concatenation per message must be flattened and hashed by the executor's map */
+  private readonly partitionKeys = new Map<string, string>();
   /** batch mode: messages handed to batch handlers and not yet settled */
   private batchMessagesInFlight = 0;
 
@@ -251,8 +253,14 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
       this.deliverBatches(records, mode.maxBatchSize);
       return;
     }
+    let partition: string | undefined;
+    let revoked = false;
     for (const record of records) {
-      if (this.partitions.isRevoked(record.partition)) continue;
+      if (record.partition !== partition) {
+        partition = record.partition;
+        revoked = this.partitions.isRevoked(partition);
+      }
+      if (revoked) continue;
       const token = this.settlement.track(record);
       this.runner.stats.delivered += 1;
       this.executor.run(this.orderingKey(record), () => this.runner.runMessage(mode.handler, record, token));
@@ -302,15 +310,24 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
     }
   }
 
+  private partitionKey(partition: string): string {
+    let key = this.partitionKeys.get(partition);
+    if (key === undefined) {
+      if (this.partitionKeys.size >= 10_000) this.partitionKeys.clear();
+      this.partitionKeys.set(partition, (key = `p:${partition}`));
+    }
+    return key;
+  }
+
   private orderingKey(record: SourceRecord): string {
     switch (this.options.ordering) {
       case "none":
         return `#${(this.uniqueKey = (this.uniqueKey + 1) % Number.MAX_SAFE_INTEGER)}`;
       case "partition":
-        return `p:${record.partition}`;
+        return this.partitionKey(record.partition);
       case "key":
         // Messages without a key keep their partition's order.
-        return record.key === undefined ? `p:${record.partition}` : `k:${record.key}`;
+        return record.key === undefined ? this.partitionKey(record.partition) : `k:${record.key}`;
     }
   }
 
