@@ -10,14 +10,16 @@
 //   - a ~100-byte JSON object with the default codec, published and consumed (batchHandler) on memory:;
 //   - peak RSS while a subscriber reads a big local: topic from the start (BENCH_RSS_MIB, default
 //     512 MiB of 1 KiB messages; the issue's figure is 4 GiB: BENCH_RSS_MIB=4096). The topic is
-//     written, the broker closed and reopened (nothing cached), then read with a batchHandler
-//     while RSS is sampled every 50 ms.
+//     written, the broker closed, then read from a fresh child process (so nothing else this
+//     benchmark did is in its RSS) with a batchHandler while RSS is sampled every 50 ms.
 // Every row shows its rate as a multiple of the raw append of the same run ("x raw").
 // Prints a table and writes bench-results/local.json. Not a test: nothing here asserts.
 import { mkdtempSync, rmSync, openSync, writeSync, closeSync, statSync, readdirSync } from "node:fs";
 import { mkdirSync, writeFileSync } from "node:fs";
 import os, { tmpdir, cpus, totalmem } from "node:os";
 import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { connect } from "../packages/core/dist/index.js";
 import "../packages/local-broker/dist/index.js";
 
@@ -91,18 +93,31 @@ async function rssBigTopic(dir) {
   const size = 1024;
   const count = Math.ceil((mib * 2 ** 20) / size);
   const data = Buffer.alloc(size, 3);
-  let broker = await connect(`local:${dir}?fsync=never`);
+  const broker = await connect(`local:${dir}?fsync=never`);
   await broker.admin.createTopic("big", { partitions: 1 });
   const pub = broker.publisher("big", { codec: "bytes" });
   const batch = Array.from({ length: 1000 }, () => ({ data }));
   for (let i = 0; i < count; i += batch.length) await pub.publishBatch(batch);
   await pub.close();
   await broker.close();
-  globalThis.gc?.();
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--rss-child", dir, String(count)], { encoding: "utf8" });
+  const line = child.stdout.trim().split("\n").pop() ?? "";
+  let result;
+  try {
+    result = JSON.parse(line);
+  } catch {
+    rows.push({ case: `read ${mib} MiB topic from the start: local:`, messages: count, seconds: 0, msgPerSec: 0, note: `child failed: ${child.stderr.slice(0, 200)}` });
+    return;
+  }
+  row(`read ${mib} MiB topic from the start (1 KiB messages), fresh process: local:`, count, result.seconds, `peak RSS ${result.peakMiB} MiB (at start ${result.beforeMiB} MiB)`);
+}
+
+/** The child of rssBigTopic: reads the topic from the start and prints its peak RSS as JSON. */
+async function rssChild(dir, count) {
   const before = process.memoryUsage().rss;
-  broker = await connect(`local:${dir}`);
   let peak = before;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  const broker = await connect(`local:${dir}`);
   let got = 0;
   const t = now();
   const sub = await broker.subscribe("big", { group: "rss", codec: "bytes", startFrom: "earliest", batchHandler: async (ms) => void (got += ms.length) });
@@ -112,7 +127,7 @@ async function rssBigTopic(dir) {
   peak = Math.max(peak, process.memoryUsage().rss);
   await sub.close();
   await broker.close();
-  row(`read ${mib} MiB topic from the start (1 KiB messages): local:`, count, seconds, `peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB (before ${(before / 2 ** 20).toFixed(0)} MiB)`);
+  console.log(JSON.stringify({ seconds, peakMiB: +(peak / 2 ** 20).toFixed(0), beforeMiB: +(before / 2 ** 20).toFixed(0) }));
 }
 
 async function concurrentAlways(dir) {
@@ -149,6 +164,11 @@ function dirBytes(dir) {
     total += entry.isDirectory() ? dirBytes(p) : statSync(p).size;
   }
   return total;
+}
+
+if (args[0] === "--rss-child") {
+  await rssChild(args[1], Number(args[2]));
+  process.exit(0);
 }
 
 const work = mkdtempSync(join(tmpdir(), "brook-bench-local-"));
