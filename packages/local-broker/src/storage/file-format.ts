@@ -230,11 +230,27 @@ export function encodeAppend(records: readonly AppendRecord[], baseOffset: numbe
   };
 }
 
+/**
+ * Writes a short ASCII string byte by byte at `at` and returns its length, or -1 (nothing
+ * usable written) when it holds a non-ASCII character. Cheaper than a native buf.write call
+ * for header names and values of a few dozen bytes, written for every record.
+ */
+function writeShortAscii(buf: Buffer, s: string, at: number): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return -1;
+    buf[at + i] = c;
+  }
+  return n;
+}
+
 function writeString(buf: Buffer, s: string, at: number): number {
   // A string of ≤ 42 UTF-16 units is ≤ 126 UTF-8 bytes: its length is a one-byte varint, so
   // write the bytes first and the length after, without measuring.
   if (s.length <= 42) {
-    const n = buf.write(s, at + 1, "utf8");
+    let n = writeShortAscii(buf, s, at + 1);
+    if (n < 0) n = buf.write(s, at + 1, "utf8");
     buf[at] = n;
     return at + 1 + n;
   }
@@ -245,7 +261,8 @@ function writeString(buf: Buffer, s: string, at: number): number {
 
 function writeNullableString(buf: Buffer, s: string, at: number): number {
   if (s.length <= 42) {
-    const n = buf.write(s, at + 1, "utf8");
+    let n = writeShortAscii(buf, s, at + 1);
+    if (n < 0) n = buf.write(s, at + 1, "utf8");
     buf[at] = n + 1;
     return at + 1 + n;
   }
