@@ -17,6 +17,7 @@ const base = {
   moduleNameMapper: {
     "^@brook/core/spi$": "<rootDir>/packages/core/src/spi.ts",
     "^@brook/local-broker/engine$": "<rootDir>/packages/local-broker/src/engine-entry.ts",
+    "^@brook/local-broker/server$": "<rootDir>/packages/local-broker/src/server-entry.ts",
     "^@brook/([a-z-]+)$": "<rootDir>/packages/$1/src/index.ts",
     "^(\\.{1,2}/.*)\\.js$": "$1",
   },

@@ -1,5 +1,5 @@
 import { BrookError } from "@brook/core";
-import { type DecodeProgress, batchBaseOffset, batchLength, decodeBatchRecords, encodeAppend, firstOffsetAtOrAfter, isDecodeError } from "./file-format.js";
+import { type DecodeProgress, batchBaseOffset, batchLength, batchRecordCount, decodeBatchRecords, encodeAppend, firstOffsetAtOrAfter, isDecodeError } from "./file-format.js";
 import type { AppendRecord, DedupeEntry, MetadataStore, PartitionLog, Store, StoredRecord, TopicConfig } from "./types.js";
 
 /** Records per in-memory segment before the next append starts a new one; retention drops whole segments, as on disk. */
@@ -127,10 +127,17 @@ export class MemoryPartitionLog implements PartitionLog {
     for (const segment of this.segments) {
       if (segment.maxTimestamp < timestamp) continue;
       for (const chunk of segment.chunks) {
+        if (chunk.baseOffset + chunk.count <= this.start) continue;
         const buf = chunk.buffer;
         for (let at = 0; at < buf.length; at += batchLength(buf, at)) {
           const found = firstOffsetAtOrAfter(buf, at, timestamp);
-          if (found >= 0) return found;
+          if (found < 0) continue;
+          if (found >= this.start) return found;
+          // The first match lies below a start deleteBefore moved into this batch: look at the
+          // batch's records from the start on.
+          const batchEnd = batchBaseOffset(buf, at) + batchRecordCount(buf, at);
+          if (batchEnd <= this.start) continue;
+          for (const r of await this.read(this.start, batchEnd - this.start)) if (r.timestamp >= timestamp) return r.offset;
         }
       }
     }
@@ -146,8 +153,19 @@ export class MemoryPartitionLog implements PartitionLog {
       if (!expired && !oversize) break;
       this.segments.shift();
       this.bytes -= oldest.bytes;
-      this.start = this.segments[0]!.baseOffset;
+      // never below a start deleteBefore moved into this segment
+      this.start = Math.max(this.start, this.segments[0]!.baseOffset);
     }
+    return this.start;
+  }
+
+  async deleteBefore(offset: number): Promise<number> {
+    const to = Math.min(Math.max(offset, this.start), this.end);
+    // whole segments below `to` go (the active one stays); the rest is hidden by the start offset
+    while (this.segments.length > 1 && this.segments[1]!.baseOffset <= to) {
+      this.bytes -= this.segments.shift()!.bytes;
+    }
+    this.start = to;
     return this.start;
   }
 
