@@ -447,6 +447,9 @@ export function decodeBatchRecords(
  */
 class BufferView extends Uint8Array {}
 Object.setPrototypeOf(BufferView.prototype, Buffer.prototype);
+// As on Node's FastBuffer: `constructor` is Buffer (equality checks compare constructors, and
+// subarray/slice of a view make plain Buffers).
+Object.defineProperty(BufferView.prototype, "constructor", { value: Buffer, writable: true, configurable: true });
 
 function view(buf: Buffer, start: number, end: number): Buffer {
   return new BufferView(buf.buffer as ArrayBuffer, buf.byteOffset + start, end - start) as unknown as Buffer;
