@@ -12,9 +12,9 @@ beforeAll(() => {
   if (!existsSync(main)) expect(spawnSync("npx", ["tsc", "-b"], { cwd: root, stdio: "inherit" }).status).toBe(0);
 }, 120_000);
 
-function runDemo(url: string): { status: number | null; out: string } {
+function runDemo(url: string, env: Record<string, string> = {}): { status: number | null; out: string } {
   // process.execPath: the demo runs on the Node under test (the root runner tests Node 20 and 24).
-  const r = spawnSync(process.execPath, [main], { cwd: root, env: { ...process.env, BROOK_URL: url }, encoding: "utf8", timeout: 90_000 });
+  const r = spawnSync(process.execPath, [main], { cwd: root, env: { ...process.env, BROOK_URL: url, ...env }, encoding: "utf8", timeout: 170_000, killSignal: "SIGKILL" });
   return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
 }
 
@@ -23,9 +23,10 @@ test("the orders demo runs on the in-memory broker and reports every service OK"
   expect(out).toContain("200 of 200 shipped");
   expect(out).toContain("0 out of order");
   expect(out).toContain("1 dead-lettered");
+  expect(out).toMatch(/shipping instances .*1 → 3 → 1 while orders flowed/);
   expect(out).toContain("demo OK");
   expect(status).toBe(0);
-}, 100_000);
+}, 180_000);
 
 test("the orders demo fails with a clear INVALID_URL for a bad broker URL", () => {
   const { status, out } = runDemo("nosuch://x");
@@ -37,12 +38,13 @@ test("the orders demo runs on the durable local broker", () => {
   const dir = mkdtempSync(join(tmpdir(), "brook-demo-"));
   try {
     const { status, out } = runDemo(`local:${dir}`);
-    expect(out).toContain("demo OK");
+    expect(out).toMatch(/shipping instances .*1 → 3 → 1 while orders flowed/);
+  expect(out).toContain("demo OK");
     expect(status).toBe(0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}, 100_000);
+}, 180_000);
 
 // The same demo code on the real backends the root test runner starts (skipped, and reported
 // as skipped, when a developer runs this file alone without them).
@@ -52,16 +54,22 @@ const pubsubHost = process.env.BROOK_TEST_PUBSUB_HOST;
 (kafka === undefined ? test.skip : test)("the orders demo runs unchanged on Kafka", () => {
   const { status, out } = runDemo(`kafka://${kafka}?clientId=orders-demo`);
   expect(out).toContain("200 of 200 shipped");
+  expect(out).toMatch(/shipping instances .*1 → 3 → 1 while orders flowed/);
   expect(out).toContain("demo OK");
   expect(status).toBe(0);
-}, 100_000);
+}, 180_000);
 
 (pubsubHost === undefined ? test.skip : test)("the orders demo runs unchanged on Pub/Sub (emulator)", () => {
-  const { status, out } = runDemo(`pubsub://brook-demo?emulatorHost=${pubsubHost}`);
+  // Shipping does not scale here: when a subscriber of an ordered subscription leaves, the
+  // emulator redelivers the messages it held after later messages of the same key (the real
+  // service redelivers the key's later messages too, so order holds there). Measured: 9–13 of
+  // 200 orders shipped out of order, and the poison order dead-lettered twice, with 1 → 3 → 1.
+  const { status, out } = runDemo(`pubsub://brook-demo?emulatorHost=${pubsubHost}`, { BROOK_DEMO_SHIPPING_PEAK: "1" });
   expect(out).toContain("200 of 200 shipped");
+  expect(out).toMatch(/shipping instances .*scaling off/);
   expect(out).toContain("demo OK");
   expect(status).toBe(0);
-}, 100_000);
+}, 180_000);
 
 // Event Hubs (the root runner's AMQP test server and Azurite): the hubs are made beforehand, as
 // in Azure (portal, az, Bicep), here through the test server's control URL; the demo's
@@ -70,13 +78,17 @@ const pubsubHost = process.env.BROOK_TEST_PUBSUB_HOST;
   const env = process.env;
   const eh = { connectionString: env.BROOK_TEST_EVENTHUBS_CONNECTION_STRING!, controlUrl: env.BROOK_TEST_EVENTHUBS_CONTROL_URL!, blobConnectionString: env.BROOK_TEST_EVENTHUBS_BLOB! };
   await createHubs(eh.controlUrl, { orders: 4, "orders.dlq": 1 });
-  const { status, out } = runDemo(eventHubsUrl(eh, uniqueContainer("orders-demo")));
+  // Shipping does not scale here yet: in one of four runs on a loaded machine the demo stalled
+  // after its first wave with 1 → 3 instances on the test server (cause not found yet; standalone
+  // runs pass). Issue 15's note says where this stopped.
+  const { status, out } = runDemo(eventHubsUrl(eh, uniqueContainer("orders-demo")), { BROOK_DEMO_SHIPPING_PEAK: "1" });
   expect(out).toContain("200 of 200 shipped");
   expect(out).toContain("0 out of order");
   expect(out).toContain("1 dead-lettered");
+  expect(out).toMatch(/shipping instances .*scaling off/);
   expect(out).toContain("demo OK");
   expect(status).toBe(0);
-}, 100_000);
+}, 180_000);
 
 test("the orders demo drains on SIGTERM: its services close and it exits 0", async () => {
   const child = spawn(process.execPath, [main], { cwd: root, env: { ...process.env, BROOK_URL: "memory:" }, stdio: ["ignore", "pipe", "pipe"] });
@@ -101,6 +113,7 @@ const dynamoEndpoint = process.env.BROOK_TEST_DYNAMO_ENDPOINT;
     `kinesis://us-east-1?endpoint=${encodeURIComponent(kinesisEndpoint!)}&dynamoEndpoint=${encodeURIComponent(dynamoEndpoint!)}&pollIntervalMs=200`,
   );
   expect(out).toContain("200 of 200 shipped");
+  expect(out).toMatch(/shipping instances .*1 → 3 → 1 while orders flowed/);
   expect(out).toContain("demo OK");
   expect(status).toBe(0);
 }, 150_000);
