@@ -478,14 +478,42 @@ class KafkajsConsumer implements DriverConsumer {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
-      eachBatch: (payload: EachBatchPayload) =>
-        hooks.eachBatch(toDriverBatch(payload), {
-          resolveOffset: payload.resolveOffset,
-          isStale: payload.isStale,
-          isRunning: payload.isRunning,
-          heartbeat: payload.heartbeat,
-        }),
+      eachBatch: (payload: EachBatchPayload) => this.eachBatch(payload, hooks),
     });
+  }
+
+  /**
+   * Hands the batch to the adapter and waits for it, heartbeating meanwhile (KafkaJS only
+   * heartbeats from its fetch loop, which is stopped here). A heartbeat that reports a
+   * rebalance throws out of eachBatch, and KafkaJS rejoins (after beforeJoin has drained); the
+   * adapter drops the rest of the batch on its own. Then the whole batch is resolved, unless a
+   * seek is pending on the partition (KafkaJS' stale batch): the seek's position wins.
+   */
+  private async eachBatch(payload: EachBatchPayload, hooks: ConsumerHooks): Promise<void> {
+    const { batch } = payload;
+    // Fetched before a seek of its partition: the seek's position is fetched next.
+    if (payload.isStale()) return;
+    const handed = hooks.records(toDriverBatch(payload));
+    let done = false;
+    const settled = handed.then(
+      () => {
+        done = true;
+      },
+      (err: unknown) => {
+        done = true;
+        throw err;
+      },
+    );
+    // A heartbeat that throws leaves `settled` behind; its outcome is the adapter's own.
+    settled.catch(() => undefined);
+    while (!done) {
+      if (await waitWithTimeout(settled, this.options.heartbeatIntervalMs)) break;
+      if (done || !payload.isRunning()) break;
+      await payload.heartbeat();
+    }
+    await settled;
+    const last = batch.messages[batch.messages.length - 1];
+    if (last !== undefined && !payload.isStale()) payload.resolveOffset(last.offset);
   }
 
   commit(topic: string, offsets: Array<{ partition: number; offset: string }>): Promise<void> {
