@@ -65,8 +65,9 @@ async function runJest(runtime, env) {
     ...env,
     PATH: `${runtime.pathDir}${delimiter}${env.PATH ?? ""}`,
     BROOK_TEST_NODE_VERSION: runtime.version,
+    ...runtime.env,
   };
-  log(`node ${runtime.version}: jest ${jestArgs.slice(1).join(" ")}`);
+  log(`node ${runtime.version}${runtime.label ? ` (${runtime.label})` : ""}: jest ${jestArgs.slice(1).join(" ")}`);
   const started = Date.now();
   const status = await new Promise((resolve) => {
     // Own process group, so a hung run can be stopped with its workers (by this pid's group).
@@ -138,7 +139,12 @@ if (skippedRuntimes.has("node24")) {
   try {
     const { installNode24 } = await import("./runtimes/node24.mjs");
     const rt = await installNode24({ log });
-    runtimes.push({ name: "node24", version: rt.version, node: rt.node, pathDir: rt.pathDir });
+    // The Kafka tests (test/kafka, the Kafka contract run) take their driver from
+    // BROOK_TEST_KAFKA_DRIVER: KafkaJS on the machine's Node 20, @platformatic/kafka (needs
+    // Node >= 22.22) on Node 24, so every Kafka test runs on both drivers without a third pass
+    // (README, "Tests"). A BROOK_TEST_KAFKA_DRIVER set by the caller wins.
+    const kafkaDriver = process.env.BROOK_TEST_KAFKA_DRIVER ?? "platformatic";
+    runtimes.push({ name: "node24", version: rt.version, node: rt.node, pathDir: rt.pathDir, env: { BROOK_TEST_KAFKA_DRIVER: kafkaDriver }, label: `kafka driver ${kafkaDriver}` });
   } catch (err) {
     log(`node24: cannot be installed, counted as 1 failed${process.env.CI === "true" ? "" : " (BROOK_SKIP_RUNTIMES=node24 skips it locally)"}:`);
     console.error(`[test-all] ${err instanceof Error ? err.message : err}`);
@@ -219,7 +225,7 @@ try {
   for (const runtime of runtimes) {
     const counts = await runJest(runtime, env);
     for (const k of Object.keys(total)) total[k] += counts[k];
-    lines.push(`node ${runtime.version}: ${formatCounts(counts)}`);
+    lines.push(`node ${runtime.version}${runtime.label ? ` (${runtime.label})` : ""}: ${formatCounts(counts)}`);
   }
   if (runtimes.length === 0) {
     lines.push("no runtime tested (BROOK_SKIP_RUNTIMES)");

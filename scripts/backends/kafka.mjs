@@ -105,6 +105,29 @@ export async function fetchKafka({ log = noop, version = KAFKA_VERSION } = {}) {
   return lib;
 }
 
+/**
+ * Ensures Kafka's own tools (org.apache.kafka:kafka-tools: ProducerPerformance,
+ * ConsumerPerformance) are cached beside the broker jars, in .cache/kafka/<version>/tools;
+ * returns that dir (put `<dir>/*` on a java classpath). For the Kafka benchmark only.
+ */
+export async function fetchKafkaTools({ log = noop, version = KAFKA_VERSION } = {}) {
+  const dir = path.join(path.dirname(kafkaLibDir(version)), "tools");
+  const jar = path.join(dir, `kafka-tools-${version}.jar`);
+  if (existsSync(path.join(dir, ".complete")) && existsSync(jar)) return dir;
+  const started = Date.now();
+  log(`kafka: fetching org.apache.kafka:kafka-tools:${version} from Maven Central into ${dir}`);
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(path.dirname(dir), { recursive: true });
+  await run("mvn", ["-q", "-B", "-f", path.join(HERE, "kafka", "tools-pom.xml"), "dependency:copy-dependencies", `-Dkafka.version=${version}`, `-DoutputDirectory=${tmp}`, "-DincludeScope=runtime"]);
+  if (!existsSync(path.join(tmp, `kafka-tools-${version}.jar`))) throw new Error(`kafka: mvn finished but ${tmp} has no kafka-tools-${version}.jar`);
+  writeFileSync(path.join(tmp, ".complete"), `${new Date().toISOString()}\n`);
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  log(`kafka: fetched the tools in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return dir;
+}
+
 /** Two distinct free ports on 127.0.0.1 (held open together, then released). */
 async function freePorts(n) {
   const servers = [];
@@ -342,6 +365,8 @@ function installExitHook() {
  *   stop). Without it a temp folder is made and removed on stop.
  *   killOnExit (default true): SIGKILL the broker if this Node process exits without stop().
  *   version: another cached/fetchable Kafka version (default KAFKA_VERSION); jvmArgs: extra JVM flags.
+ *   jvmDefaults (default false): run the broker on the JVM's default JIT and GC instead of the
+ *   start-up flags (-XX:+UseSerialGC -XX:TieredStopAtLevel=1), for benchmarks.
  *   proxied: a second listener (PROXIED) on `proxied.port` that names 127.0.0.1:`proxied.advertisedPort`
  *   in metadata, for a proxy on that port in front of it (test/faults): clients that bootstrap
  *   through the proxy keep all their traffic on it, while clients of the PLAINTEXT listener
@@ -353,7 +378,7 @@ function installExitHook() {
  * @returns {Promise<{ brokers: string, port: number, pid: number, logFile: string, dataDir: string,
  *           proxied?: { port: number, advertisedPort: number }, stop: () => Promise<void> }>}
  */
-export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000, heap = "512m", killOnExit = true, version = KAFKA_VERSION, jvmArgs = [], proxied: withProxied = false, saslSsl } = {}) {
+export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000, heap = "512m", killOnExit = true, version = KAFKA_VERSION, jvmArgs = [], proxied: withProxied = false, saslSsl, jvmDefaults = false } = {}) {
   const started = Date.now();
   const lib = await fetchKafka({ log, version });
   const ownDir = !dataDir;
@@ -378,8 +403,8 @@ export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000,
   const jvm = [
     `-Xmx${heap}`,
     "-Xss1m",
-    "-XX:+UseSerialGC",
-    "-XX:TieredStopAtLevel=1",
+    // Start-up flags: fast JVM start, small footprint; they slow a long run (benchmarks drop them).
+    ...(jvmDefaults ? [] : ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]),
     "-Djava.awt.headless=true",
     "-Dorg.slf4j.simpleLogger.showDateTime=true",
     "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",

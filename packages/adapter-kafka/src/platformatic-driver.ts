@@ -27,13 +27,14 @@ import {
   Consumer,
   ConfigResourceTypes,
   ListOffsetTimestamps,
-  MultipleErrors,
   Producer,
   ProduceAcks,
+  stringSerializer,
   type ClusterMetadata,
   type ExtendedGroupProtocolSubscription,
   type GroupPartitionsAssignments,
   type KafkaRecord,
+  type MessageToProduce,
   type RecordsBatch,
   type SASLOptions,
 } from "@platformatic/kafka";
@@ -119,28 +120,28 @@ function protocolError(err: unknown): ProtocolLike | undefined {
   return undefined;
 }
 
-/** An error in the shape errors.ts maps (see driver.ts), keeping the library's as `cause`. */
+/**
+ * An error in the shape errors.ts maps (see driver.ts), keeping the library's as `cause`. Duck
+ * typed, not `instanceof`: under jest the library is loaded by Node's own loader (another realm).
+ */
 export function toDriverError(err: unknown): Error {
-  if (!(err instanceof Error)) return new Error(String(err));
+  if (typeof err !== "object" || err === null) return new Error(String(err));
   const protocol = protocolError(err);
-  const code = (err as { code?: unknown }).code;
   let name = "KafkaError";
   if (protocol === undefined) {
+    const codes = new Set<unknown>();
     let inner: unknown = err;
-    const codes = new Set<unknown>([code]);
-    for (let i = 0; i < 5 && inner instanceof Error; i++) {
-      codes.add((inner as { code?: unknown }).code);
-      const nested = inner instanceof MultipleErrors ? inner.errors[0] : undefined;
-      inner = nested ?? (inner as { cause?: unknown }).cause;
+    for (let i = 0; i < 5 && typeof inner === "object" && inner !== null; i++) {
+      const e = inner as { code?: unknown; errors?: unknown; cause?: unknown };
+      codes.add(e.code);
+      inner = Array.isArray(e.errors) && e.errors.length > 0 ? e.errors[0] : e.cause;
     }
     if (codes.has("PLT_KFK_TIMEOUT")) name = "KafkaTimeoutError";
     else if (codes.has("PLT_KFK_AUTHENTICATION")) name = "KafkaAuthenticationError";
     else if (codes.has("PLT_KFK_NETWORK")) name = "KafkaConnectionError";
   }
-  const out = new Error(typeof protocol?.message === "string" ? protocol.message : err.message, { cause: err }) as Error & {
-    type?: string;
-    retriable?: boolean;
-  };
+  const message = typeof protocol?.message === "string" ? protocol.message : String((err as { message?: unknown }).message ?? err);
+  const out = new Error(message, { cause: err }) as Error & { type?: string; retriable?: boolean };
   out.name = name;
   if (protocol !== undefined) {
     out.type = protocol.apiId as string;
@@ -334,14 +335,15 @@ type BaseOptions = ConstructorParameters<typeof Admin>[0];
  * sent later can be mistaken for a duplicate of one the broker stored from the failed send.
  */
 class PlatformaticProducer implements DriverProducer {
-  private readonly producer: Producer;
+  private readonly producer: Producer<Buffer, Buffer, string, string>;
 
   constructor(
     base: BaseOptions,
     private readonly options: DriverProducerOptions,
   ) {
-    this.producer = new Producer({
+    this.producer = new Producer<Buffer, Buffer, string, string>({
       ...base,
+      serializers: { headerKey: stringSerializer, headerValue: stringSerializer },
       idempotent: options.idempotent,
       acks: ProduceAcks.ALL,
       compression: options.compression,
@@ -353,17 +355,14 @@ class PlatformaticProducer implements DriverProducer {
     const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
     if (count === 0) throw toDriverError(Object.assign(new Error(`topic "${topic}" does not exist`), { apiId: "UNKNOWN_TOPIC_OR_PARTITION", canRetry: true }));
     const partitions = new Array<number>(messages.length);
-    const out = new Array(messages.length);
+    const out = new Array<MessageToProduce<Buffer, Buffer, string, string>>(messages.length);
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
       const partition = this.options.partitioner(m.key, count);
       partitions[i] = partition;
-      let headers: Map<Buffer, Buffer> | undefined;
-      for (const name in m.headers) {
-        headers ??= new Map();
-        headers.set(Buffer.from(name), Buffer.from(m.headers[name]!));
-      }
-      out[i] = { topic, partition, value: m.value, ...(m.key === null ? {} : { key: m.key }), ...(headers === undefined ? {} : { headers }) };
+      // Headers as a plain object of strings (the string header serializers encode them); not a
+      // Map: the library tests `instanceof Map`, which fails across realms (under jest).
+      out[i] = { topic, partition, value: m.value, headers: m.headers, ...(m.key === null ? {} : { key: m.key }) };
     }
     const result = await call(this.producer.send({ messages: out, acks: ProduceAcks.ALL, idempotent: this.options.idempotent }));
     // One base offset per partition; records of a partition are stored in the order given.
@@ -598,13 +597,14 @@ class PlatformaticConsumer implements DriverConsumer {
     if (missing.length === 0) return;
     const topic = this.topic;
     const seeks = new Map(missing.map((p) => [p, this.seeks.get(p) ?? 0]));
+    const unmoved = (p: number): boolean => !this.positions.has(p) && (this.seeks.get(p) ?? 0) === seeks.get(p);
     const committed = await this.consumer.listCommittedOffsets({ topics: [{ topic, partitions: missing }] });
     const offsets = committed.get(topic) ?? [];
     const none: number[] = [];
     for (const p of missing) {
       const offset = offsets[p];
       if (offset === undefined || offset < 0n) none.push(p);
-      else if (!this.positions.has(p) && this.seeks.get(p) === seeks.get(p)) this.positions.set(p, offset);
+      else if (unmoved(p)) this.positions.set(p, offset);
     }
     if (none.length === 0) return;
     // No committed offset (the adapter seeks such partitions itself; this is the fallback).
@@ -616,7 +616,7 @@ class PlatformaticConsumer implements DriverConsumer {
     const start = listed.get(topic) ?? [];
     for (const p of none) {
       const offset = start[p];
-      if (offset !== undefined && offset >= 0n && !this.positions.has(p) && this.seeks.get(p) === seeks.get(p)) this.positions.set(p, offset);
+      if (offset !== undefined && offset >= 0n && unmoved(p)) this.positions.set(p, offset);
     }
   }
 }
