@@ -18,45 +18,22 @@
 // - dynalite's default port clashes with kinesis-local; it is given its own, with table state
 //   changes immediate (--createTableMs 0 …). In memory only.
 // - Ready when each answers an HTTP request (any status: dynalite refuses unsigned requests).
-import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { HOST, freePorts, launch, noop, runStartCommand, waitReady } from "./process.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO_ROOT = path.resolve(HERE, "..", "..");
-const HOST = "127.0.0.1";
 const READY_TIMEOUT_MS = 60_000;
 const STATE_DURATION = "100ms";
-
-const noop = () => {};
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function packageFile(name, file) {
   const p = path.join(REPO_ROOT, "node_modules", name, file);
   if (!existsSync(p)) throw new Error(`${name} is not installed (${p} missing): run \`npx -y pnpm@10 install\` (it is a root devDependency)`);
   return p;
-}
-
-/** Distinct free ports on 127.0.0.1 (held open together, then released). */
-async function freePorts(n) {
-  const servers = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const s = net.createServer();
-      await new Promise((resolve, reject) => {
-        s.once("error", reject);
-        s.listen(0, HOST, resolve);
-      });
-      servers.push(s);
-    }
-    return servers.map((s) => s.address().port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((r) => s.close(() => r()))));
-  }
 }
 
 /** One HTTP POST; resolves true on any HTTP response. */
@@ -73,47 +50,10 @@ function answers(port) {
   });
 }
 
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return e.code === "EPERM";
-  }
-}
-
-function tail(file, lines = 30) {
-  try {
-    return readFileSync(file, "utf8").split("\n").slice(-lines).join("\n");
-  } catch {
-    return "(no log)";
-  }
-}
-
-/** Spawns one emulator process; returns { pid, stop, exited(), logFile }. */
-function launch(name, args, env, logFile, stopSignal) {
-  const out = openSync(logFile, "a");
-  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ["ignore", out, out], detached: true });
-  closeSync(out);
-  const pid = child.pid;
-  if (!pid) throw new Error(`${name}: could not spawn`);
-  child.unref();
-  let exit = null;
-  child.on("exit", (code, signal) => (exit = { code, signal }));
-  const stop = async () => {
-    if (exit !== null || !alive(pid)) return;
-    try {
-      process.kill(pid, stopSignal);
-    } catch {}
-    const deadline = Date.now() + 5_000;
-    while (exit === null && alive(pid) && Date.now() < deadline) await sleep(50);
-    if (exit === null && alive(pid)) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {}
-    }
-  };
-  return { name, pid, stop, exited: () => exit, logFile };
+/** Spawns one emulator process with Node; `stopSignal` is what stop() sends first. */
+function launchNode(name, args, env, logFile, stopSignal) {
+  const proc = launch({ name, cmd: process.execPath, args, env, logFile, cwd: REPO_ROOT });
+  return { ...proc, stop: () => proc.stop(stopSignal) };
 }
 
 /**
@@ -130,23 +70,13 @@ export async function startKinesis(opts = {}) {
   const logDir = mkdtempSync(path.join(os.tmpdir(), "brook-kinesis-"));
   const procs = [];
   const stop = async () => {
-    process.removeListener("exit", onExit);
     await Promise.all(procs.map((p) => p.stop()));
     rmSync(logDir, { recursive: true, force: true });
   };
-  // Never leave an emulator behind when the caller exits without stop().
-  const onExit = () => {
-    for (const p of procs) {
-      try {
-        process.kill(p.pid, "SIGKILL");
-      } catch {}
-    }
-  };
-  process.once("exit", onExit);
   try {
     const [plain, tls, dynamo] = await freePorts(3);
     procs.push(
-      launch(
+      launchNode(
         "kinesis-local",
         ["--require", path.join(HERE, "kinesis", "listen-loopback.cjs"), kinesisMain],
         {
@@ -169,7 +99,7 @@ export async function startKinesis(opts = {}) {
       ),
     );
     procs.push(
-      launch(
+      launchNode(
         "dynalite",
         [dynaliteCli, "--host", HOST, "--port", String(dynamo), "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"],
         {},
@@ -177,15 +107,9 @@ export async function startKinesis(opts = {}) {
         "SIGTERM",
       ),
     );
-    const deadline = Date.now() + (opts.readyTimeoutMs ?? READY_TIMEOUT_MS);
+    const timeoutMs = opts.readyTimeoutMs ?? READY_TIMEOUT_MS;
     for (const [proc, port] of [[procs[0], plain], [procs[1], dynamo]]) {
-      for (;;) {
-        const exit = proc.exited();
-        if (exit !== null) throw new Error(`${proc.name} exited before it was ready (code ${exit.code}, signal ${exit.signal})\n${tail(proc.logFile)}`);
-        if (await answers(port)) break;
-        if (Date.now() > deadline) throw new Error(`${proc.name} did not answer on ${HOST}:${port} within ${opts.readyTimeoutMs ?? READY_TIMEOUT_MS} ms\n${tail(proc.logFile)}`);
-        await sleep(100);
-      }
+      await waitReady(proc, () => answers(port), { timeoutMs, what: `on ${HOST}:${port}` });
     }
     const kinesisEndpoint = `http://${HOST}:${plain}`;
     const dynamoEndpoint = `http://${HOST}:${dynamo}`;
@@ -197,28 +121,8 @@ export async function startKinesis(opts = {}) {
   }
 }
 
-async function main(argv) {
-  if (argv[0] !== "start") {
-    process.stderr.write("usage: node scripts/backends/kinesis.mjs start\n");
-    process.exitCode = 2;
-    return;
-  }
-  const k = await startKinesis({ log: (m) => process.stderr.write(`${m}\n`) });
-  process.stdout.write(`BROOK_TEST_KINESIS_ENDPOINT=${k.kinesisEndpoint}\nBROOK_TEST_DYNAMO_ENDPOINT=${k.dynamoEndpoint}\n`);
-  const keepAlive = setInterval(() => {}, 1 << 30);
-  const shutdown = async (sig) => {
-    process.stderr.write(`kinesis emulators: ${sig}, stopping pids ${k.pids.join(", ")}\n`);
-    clearInterval(keepAlive);
-    await k.stop();
-    process.exit(0);
-  };
-  process.once("SIGINT", () => void shutdown("SIGINT"));
-  process.once("SIGTERM", () => void shutdown("SIGTERM"));
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).catch((e) => {
-    process.stderr.write(`${e?.stack ?? e}\n`);
-    process.exit(1);
-  });
-}
+runStartCommand(import.meta.url, {
+  usage: "node scripts/backends/kinesis.mjs start",
+  start: ({ log }) => startKinesis({ log }),
+  lines: (k) => [`BROOK_TEST_KINESIS_ENDPOINT=${k.kinesisEndpoint}`, `BROOK_TEST_DYNAMO_ENDPOINT=${k.dynamoEndpoint}`],
+});

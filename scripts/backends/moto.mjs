@@ -14,29 +14,14 @@
 // at once and every PutRecordBatch becomes one S3 object at once (buffering hints ignored),
 // records concatenated with nothing between them. It stops on SIGTERM. `.ci/run` installs
 // `moto[server]` with pip when `import moto.server` fails.
-import { spawn, spawnSync } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { HOST, freePort, launch, noop, runStartCommand, waitReady } from "./process.mjs";
 
-const HOST = "127.0.0.1";
 const READY_TIMEOUT_MS = 60_000;
-const noop = () => {};
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort() {
-  const s = net.createServer();
-  await new Promise((resolve, reject) => {
-    s.once("error", reject);
-    s.listen(0, HOST, resolve);
-  });
-  const { port } = s.address();
-  await new Promise((r) => s.close(() => r()));
-  return port;
-}
 
 function answers(port) {
   return new Promise((resolve) => {
@@ -49,23 +34,6 @@ function answers(port) {
     req.on("error", () => resolve(false));
     req.end();
   });
-}
-
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return e.code === "EPERM";
-  }
-}
-
-function tail(file, lines = 30) {
-  try {
-    return readFileSync(file, "utf8").split("\n").slice(-lines).join("\n");
-  } catch {
-    return "(no log)";
-  }
 }
 
 /** The Python that has moto's server, or an error saying how to install it. */
@@ -89,44 +57,14 @@ export async function startMoto(opts = {}) {
   const port = await freePort();
   const logDir = mkdtempSync(path.join(os.tmpdir(), "brook-moto-"));
   const logFile = path.join(logDir, "moto.log");
-  const out = openSync(logFile, "a");
-  const child = spawn(python, ["-m", "moto.server", "-H", HOST, "-p", String(port)], { stdio: ["ignore", out, out], detached: true, env: { ...process.env, PYTHONUNBUFFERED: "1" } });
-  closeSync(out);
-  const pid = child.pid;
-  if (!pid) throw new Error("moto: could not spawn");
-  child.unref();
-  let exit = null;
-  child.on("exit", (code, signal) => (exit = { code, signal }));
-  const onExit = () => {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {}
-  };
-  process.once("exit", onExit);
+  const proc = launch({ name: "moto", cmd: python, args: ["-m", "moto.server", "-H", HOST, "-p", String(port)], logFile, env: { PYTHONUNBUFFERED: "1" }, removeOnExit: logDir });
+  const pid = proc.pid;
   const stop = async () => {
-    process.removeListener("exit", onExit);
-    if (exit === null && alive(pid)) {
-      try {
-        process.kill(pid, "SIGTERM");
-      } catch {}
-      const deadline = Date.now() + 5_000;
-      while (exit === null && alive(pid) && Date.now() < deadline) await sleep(50);
-      if (exit === null && alive(pid)) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {}
-      }
-    }
+    await proc.stop("SIGTERM");
     rmSync(logDir, { recursive: true, force: true });
   };
   try {
-    const deadline = Date.now() + (opts.readyTimeoutMs ?? READY_TIMEOUT_MS);
-    for (;;) {
-      if (exit !== null) throw new Error(`moto exited before it was ready (code ${exit.code}, signal ${exit.signal})\n${tail(logFile)}`);
-      if (await answers(port)) break;
-      if (Date.now() > deadline) throw new Error(`moto did not answer on ${HOST}:${port} within ${opts.readyTimeoutMs ?? READY_TIMEOUT_MS} ms\n${tail(logFile)}`);
-      await sleep(100);
-    }
+    await waitReady(proc, () => answers(port), { timeoutMs: opts.readyTimeoutMs ?? READY_TIMEOUT_MS, what: `on ${HOST}:${port}` });
     const endpoint = `http://${HOST}:${port}`;
     log(`moto on ${endpoint} (pid ${pid}), ready in ${Date.now() - started} ms`);
     return { endpoint, pid, logDir, stop };
@@ -136,28 +74,8 @@ export async function startMoto(opts = {}) {
   }
 }
 
-async function main(argv) {
-  if (argv[0] !== "start") {
-    process.stderr.write("usage: node scripts/backends/moto.mjs start\n");
-    process.exitCode = 2;
-    return;
-  }
-  const m = await startMoto({ log: (msg) => process.stderr.write(`${msg}\n`) });
-  process.stdout.write(`BROOK_TEST_MOTO_ENDPOINT=${m.endpoint}\n`);
-  const keepAlive = setInterval(() => {}, 1 << 30);
-  const shutdown = async (sig) => {
-    process.stderr.write(`moto: ${sig}, stopping pid ${m.pid}\n`);
-    clearInterval(keepAlive);
-    await m.stop();
-    process.exit(0);
-  };
-  process.once("SIGINT", () => void shutdown("SIGINT"));
-  process.once("SIGTERM", () => void shutdown("SIGTERM"));
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).catch((e) => {
-    process.stderr.write(`${e?.stack ?? e}\n`);
-    process.exit(1);
-  });
-}
+runStartCommand(import.meta.url, {
+  usage: "node scripts/backends/moto.mjs start",
+  start: ({ log }) => startMoto({ log }),
+  lines: (m) => [`BROOK_TEST_MOTO_ENDPOINT=${m.endpoint}`],
+});

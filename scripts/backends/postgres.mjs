@@ -17,15 +17,13 @@
 // Install: `apt-get install -y postgresql` (Debian 12: PostgreSQL 15); its own cluster and
 // service are not used.
 import { spawn, execFileSync } from "node:child_process";
-import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { HOST, freePort, launch, noop, runStartCommand, waitReady } from "./process.mjs";
 
-const HOST = "127.0.0.1";
-const noop = () => {};
 export const POSTGRES_INSTALL_HINT = "PostgreSQL server binaries (initdb, postgres) not found: install them with `apt-get update && apt-get install -y postgresql` (.ci/run does this)";
 
 /** The folder holding initdb and postgres: POSTGRES_BIN, the newest /usr/lib/postgresql/N/bin, or PATH. */
@@ -61,17 +59,6 @@ function runAs(log) {
   log("postgres: running as root, making the system user brook-pg to run the server");
   execFileSync("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "brook-pg"]);
   return id("brook-pg");
-}
-
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function run(cmd, args, opts) {
@@ -114,22 +101,6 @@ function probe(port, timeoutMs = 2000) {
   });
 }
 
-const running = new Map(); // pid -> own temp dir (or null)
-let exitHook = false;
-function installExitHook() {
-  if (exitHook) return;
-  exitHook = true;
-  process.on("exit", () => {
-    for (const [pid, dir] of running) {
-      try { process.kill(-pid, "SIGKILL"); } catch {}
-      if (dir) rmSync(dir, { recursive: true, force: true });
-    }
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
-
 /**
  * Starts PostgreSQL (making the cluster when `dir` has none) and waits until it accepts logins.
  * @param {{ log?: (m: string) => void, dir?: string, port?: number, readyTimeoutMs?: number, settings?: Record<string, string> }} [opts]
@@ -162,89 +133,38 @@ export async function startPostgres({ log = noop, dir, port, readyTimeoutMs = 60
     ...settings,
   };
   const args = ["-D", data, ...Object.entries(conf).flatMap(([k, v]) => ["-c", `${k}=${v}`])];
-  const out = openSync(logFile, "a");
-  if (user.uid !== undefined) chownSync(logFile, user.uid, user.gid);
-  const child = spawn(path.join(bin, "postgres"), args, { ...spawnOpts, stdio: ["ignore", out, out], detached: true });
-  closeSync(out);
-  const pid = child.pid;
-  let exited = null;
-  child.on("exit", (code, signal) => {
-    exited = { code, signal };
-    running.delete(pid);
-  });
-  child.unref();
-  running.set(pid, ownDir ? base : null);
-  installExitHook();
-
-  const stopWith = async (signal) => {
-    if (exited === null && alive(pid)) {
-      // SIGINT is PostgreSQL's fast shutdown: clients are disconnected, a checkpoint is written.
-      // SIGKILL goes to the whole process group so no backend outlives the postmaster.
-      try { process.kill(signal === "SIGKILL" ? -pid : pid, signal); } catch {}
-      const deadline = Date.now() + 15_000;
-      while (exited === null && alive(pid) && Date.now() < deadline) await sleep(50);
-      if (exited === null && alive(pid)) {
-        try { process.kill(-pid, "SIGKILL"); } catch {}
-        while (exited === null && alive(pid)) await sleep(20);
-      }
-    }
-    running.delete(pid);
-  };
+  if (user.uid !== undefined && !existsSync(logFile)) {
+    writeFileSync(logFile, "");
+    chownSync(logFile, user.uid, user.gid);
+  }
+  const proc = launch({ name: "postgres", cmd: path.join(bin, "postgres"), args, logFile, ...spawnOpts, removeOnExit: ownDir ? base : undefined });
+  const pid = proc.pid;
   let stopped = null;
+  // SIGINT is PostgreSQL's fast shutdown: clients are disconnected, a checkpoint is written.
+  // SIGKILL goes to the whole process group so no backend outlives the postmaster.
   const stop = async ({ keepDir = !ownDir } = {}) => {
-    stopped ??= stopWith("SIGINT");
+    stopped ??= proc.stop("SIGINT", 15_000);
     await stopped;
     if (!keepDir) rmSync(base, { recursive: true, force: true });
   };
   /** SIGKILL of the whole server: a crash; the folder is kept (for a restart) until stop(). */
   const kill = () => {
-    stopped ??= stopWith("SIGKILL");
+    stopped ??= proc.stop("SIGKILL");
     return stopped;
   };
-
-  const deadline = Date.now() + readyTimeoutMs;
-  for (;;) {
-    if (exited !== null) {
-      const tail = existsSync(logFile) ? readFileSync(logFile, "utf8").split("\n").slice(-30).join("\n") : "";
-      await stop({ keepDir: !ownDir });
-      throw new Error(`postgres exited during startup (code ${exited.code}, signal ${exited.signal})\n${tail}`);
-    }
-    if (await probe(usePort)) break;
-    if (Date.now() > deadline) {
-      const tail = existsSync(logFile) ? readFileSync(logFile, "utf8").split("\n").slice(-30).join("\n") : "";
-      await stop({ keepDir: !ownDir });
-      throw new Error(`postgres not ready after ${readyTimeoutMs} ms\n${tail}`);
-    }
-    await sleep(50);
+  try {
+    await waitReady(proc, () => probe(usePort), { timeoutMs: readyTimeoutMs, what: `a login on ${HOST}:${usePort}`, intervalMs: 50 });
+  } catch (err) {
+    await stop({ keepDir: !ownDir });
+    throw err;
   }
   const url = `postgres://brook@${HOST}:${usePort}/postgres`;
   log(`postgres: pid ${pid} ready at ${url} in ${((Date.now() - started) / 1000).toFixed(1)} s (dir ${base})`);
   return { url, port: usePort, pid, dir: base, logFile, stop, kill };
 }
 
-async function main(argv) {
-  const log = (m) => process.stderr.write(`${m}\n`);
-  if (argv[0] !== "start") {
-    process.stderr.write("usage: node scripts/backends/postgres.mjs start [--dir D] [--port P]\n");
-    process.exitCode = 2;
-    return;
-  }
-  const opt = (name) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
-  const pg = await startPostgres({ log, dir: opt("--dir"), port: opt("--port") ? Number(opt("--port")) : undefined });
-  process.stdout.write(`${pg.url}\n`);
-  await new Promise((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-    const t = setInterval(() => { if (!alive(pg.pid)) { process.exitCode = 1; clearInterval(t); resolve(); } }, 1000);
-    process.once("exit", () => clearInterval(t));
-  });
-  await pg.stop();
-  process.exit(process.exitCode ?? 0);
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).catch((e) => {
-    process.stderr.write(`${e?.stack ?? e}\n`);
-    process.exit(1);
-  });
-}
+runStartCommand(import.meta.url, {
+  usage: "node scripts/backends/postgres.mjs start [--dir D] [--port P]",
+  start: ({ log, opt }) => startPostgres({ log, dir: opt("--dir"), port: opt("--port") ? Number(opt("--port")) : undefined }),
+  lines: (pg) => [pg.url],
+});

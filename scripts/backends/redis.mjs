@@ -13,16 +13,14 @@
 // Install: `apt-get install -y redis-server` (Debian 12: Redis 7.0). The package's own service
 // is not used. Facts this relies on: redis-server loads the AOF before it answers PING with
 // +PONG (it answers -LOADING meanwhile); SIGTERM makes it fsync and exit in well under a second.
-import { spawn, execFileSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { HOST, freePort, launch, noop, runStartCommand, waitReady } from "./process.mjs";
 
-const HOST = "127.0.0.1";
-const noop = () => {};
 export const REDIS_INSTALL_HINT = "redis-server not found: install it with `apt-get update && apt-get install -y redis-server` (.ci/run does this)";
 
 /** Path of redis-server (REDIS_SERVER, PATH, then /usr/bin). */
@@ -34,17 +32,6 @@ export function findRedisServer() {
     if (existsSync("/usr/bin/redis-server")) return "/usr/bin/redis-server";
     throw new Error(REDIS_INSTALL_HINT);
   }
-}
-
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Sends PING over a raw socket; resolves with the first reply line ("+PONG", "-LOADING …"). */
@@ -69,22 +56,6 @@ function ping(port, timeoutMs = 2000) {
   });
 }
 
-const running = new Map(); // pid -> own temp dir (or null)
-let exitHook = false;
-function installExitHook() {
-  if (exitHook) return;
-  exitHook = true;
-  process.on("exit", () => {
-    for (const [pid, dir] of running) {
-      try { process.kill(pid, "SIGKILL"); } catch {}
-      if (dir) rmSync(dir, { recursive: true, force: true });
-    }
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
-
 /**
  * Starts redis-server and waits until it answers PONG.
  * @param {{ log?: (m: string) => void, dir?: string, port?: number, readyTimeoutMs?: number, appendfsync?: "always" | "everysec" }} [opts]
@@ -103,91 +74,41 @@ export async function startRedis({ log = noop, dir, port, readyTimeoutMs = 30_00
     "--dir", dataDir, "--appendonly", "yes", "--appendfsync", appendfsync, "--save", "",
     "--logfile", logFile, "--databases", "16", "--maxclients", "1000",
   ];
-  const out = openSync(logFile, "a");
-  const child = spawn(bin, args, { cwd: dataDir, stdio: ["ignore", out, out], detached: true });
-  closeSync(out);
-  const pid = child.pid;
-  let exited = null;
-  child.on("exit", (code, signal) => {
-    exited = { code, signal };
-    running.delete(pid);
-  });
-  child.unref();
-  running.set(pid, ownDir ? dataDir : null);
-  installExitHook();
-
-  const stopWith = async (signal) => {
-    if (exited === null && alive(pid)) {
-      try { process.kill(pid, signal); } catch {}
-      const deadline = Date.now() + 10_000;
-      while (exited === null && alive(pid) && Date.now() < deadline) await sleep(50);
-      if (exited === null && alive(pid)) {
-        try { process.kill(pid, "SIGKILL"); } catch {}
-        while (exited === null && alive(pid)) await sleep(20);
-      }
-    }
-    running.delete(pid);
-  };
+  const proc = launch({ name: "redis-server", cmd: bin, args, logFile, cwd: dataDir, removeOnExit: ownDir ? dataDir : undefined });
+  const pid = proc.pid;
   let stopped = null;
   const stop = async ({ keepDir = !ownDir } = {}) => {
-    stopped ??= stopWith("SIGTERM");
+    stopped ??= proc.stop("SIGTERM", 10_000);
     await stopped;
     if (!keepDir) rmSync(dataDir, { recursive: true, force: true });
   };
   /** SIGKILL: a crash; the folder is kept (for a restart) until stop(). */
   const kill = () => {
-    stopped ??= stopWith("SIGKILL");
+    stopped ??= proc.stop("SIGKILL");
     return stopped;
   };
-
-  const deadline = Date.now() + readyTimeoutMs;
   let last = "";
-  for (;;) {
-    if (exited !== null) {
-      const tail = existsSync(logFile) ? readFileSync(logFile, "utf8").split("\n").slice(-30).join("\n") : "";
-      await stop({ keepDir: !ownDir });
-      throw new Error(`redis-server exited during startup (code ${exited.code}, signal ${exited.signal})\n${tail}`);
-    }
+  const pong = async () => {
     try {
       last = await ping(usePort);
-      if (last === "+PONG") break;
     } catch (e) {
       last = e.message;
     }
-    if (Date.now() > deadline) {
-      await stop({ keepDir: !ownDir });
-      throw new Error(`redis-server not ready after ${readyTimeoutMs} ms (last: ${last})`);
-    }
-    await sleep(50);
+    return last === "+PONG";
+  };
+  try {
+    await waitReady(proc, pong, { timeoutMs: readyTimeoutMs, what: () => `PING on ${HOST}:${usePort} with +PONG (last: ${last})`, intervalMs: 50 });
+  } catch (err) {
+    await stop({ keepDir: !ownDir });
+    throw err;
   }
   const url = `redis://${HOST}:${usePort}`;
   log(`redis: pid ${pid} ready at ${url} (dir ${dataDir})`);
   return { url, port: usePort, pid, dir: dataDir, logFile, stop, kill };
 }
 
-async function main(argv) {
-  const log = (m) => process.stderr.write(`${m}\n`);
-  if (argv[0] !== "start") {
-    process.stderr.write("usage: node scripts/backends/redis.mjs start [--dir D] [--port P]\n");
-    process.exitCode = 2;
-    return;
-  }
-  const opt = (name) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
-  const redis = await startRedis({ log, dir: opt("--dir"), port: opt("--port") ? Number(opt("--port")) : undefined });
-  process.stdout.write(`${redis.url}\n`);
-  await new Promise((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-    const t = setInterval(() => { if (!alive(redis.pid)) { process.exitCode = 1; clearInterval(t); resolve(); } }, 1000);
-    process.once("exit", () => clearInterval(t));
-  });
-  await redis.stop();
-  process.exit(process.exitCode ?? 0);
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).catch((e) => {
-    process.stderr.write(`${e?.stack ?? e}\n`);
-    process.exit(1);
-  });
-}
+runStartCommand(import.meta.url, {
+  usage: "node scripts/backends/redis.mjs start [--dir D] [--port P]",
+  start: ({ log, opt }) => startRedis({ log, dir: opt("--dir"), port: opt("--port") ? Number(opt("--port")) : undefined }),
+  lines: (redis) => [redis.url],
+});

@@ -6,12 +6,14 @@
 import { afterEach, expect, test } from "@jest/globals";
 import { BrookError, MemoryDedupeStore, connect, silentLogger, type Broker, type ClaimResult, type DedupeStore } from "@brook/core";
 import "@brook/local-broker";
-import { sleep, uniqueTopic, waitFor } from "@brook/contract-tests";
+import { runDedupeStoreSuite, sleep, uniqueTopic, waitFor } from "@brook/contract-tests";
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
+
+runDedupeStoreSuite("MemoryDedupeStore", (options) => new MemoryDedupeStore(options));
 
 async function memoryBroker(): Promise<Broker> {
   const broker = await connect("memory:", { logger: silentLogger });

@@ -4,7 +4,7 @@ import pg from "pg";
 import { BrookError, connect, silentLogger, type ReceivedMessage } from "@brook/core";
 import { PostgresDedupeStore, PostgresInbox } from "@brook/dedupe-postgres";
 import "@brook/local-broker";
-import { sleep, uniqueTopic, waitFor } from "@brook/contract-tests";
+import { runDedupeStoreSuite, sleep, uniqueTopic, waitFor } from "@brook/contract-tests";
 import { ownServer, startPostgresServer, uniqueName, usePostgres } from "./servers";
 
 const pgUrl = usePostgres();
@@ -34,35 +34,9 @@ function message(idempotencyKey: string | undefined, offset = "0"): ReceivedMess
   };
 }
 
+runDedupeStoreSuite("PostgresDedupeStore", ({ claimTimeoutMs }) => store({ claimTimeoutMs }));
+
 describe("PostgresDedupeStore", () => {
-  test("claim → busy for others → complete → done; a release gives the key back; a release by another token changes nothing", async () => {
-    const s = await store();
-    expect(await s.claim("a", 60_000, "w1")).toBe("claimed");
-    expect(await s.claim("a", 60_000, "w2")).toBe("busy");
-    await s.complete("a", "w1");
-    await s.complete("a", "w1");
-    expect(await s.claim("a", 60_000, "w2")).toBe("done");
-    expect(await s.claim("b", 60_000, "w1")).toBe("claimed");
-    await s.release("b", "w2");
-    expect(await s.claim("b", 60_000, "w2")).toBe("busy");
-    await s.release("b", "w1");
-    expect(await s.claim("b", 60_000, "w2")).toBe("claimed");
-  });
-
-  test("a worker that died loses its claim after claimTimeoutMs; its late complete is FENCED and the new holder's stands", async () => {
-    const s = await store({ claimTimeoutMs: 150 });
-    expect(await s.claim("k", 60_000, "dead")).toBe("claimed");
-    await waitFor(async () => (await s.claim("k", 60_000, "alive")) === "claimed", 5_000, "the claim to expire");
-    const late = await s.complete("k", "dead").then(() => undefined, (e: unknown) => e);
-    expect(late).toBeInstanceOf(BrookError);
-    expect(late).toMatchObject({ code: "FENCED", retriable: false });
-    await s.complete("k", "alive");
-    expect(await s.claim("k", 60_000, "third")).toBe("done");
-    expect(await s.claim("x", 60_000, "slow")).toBe("claimed");
-    await sleep(300);
-    await expect(s.complete("x", "slow")).rejects.toMatchObject({ code: "FENCED" });
-  });
-
   test("scopes sharing a table never see each other's keys; a done key expires after its ttl", async () => {
     const table = uniqueName("dd");
     const billing = await store({ table, scope: "billing" });

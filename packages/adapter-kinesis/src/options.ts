@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { BrookError } from "@brook/core";
-import { invalidArgument, parseUrlParameters, urlParameterNames, type UrlParameterSpec } from "@brook/core/spi";
+import { checkTypedOptions, invalidArgument, mergeTypedOptions, parseUrlParameters, urlParameterNames, type UrlParameterSpec } from "@brook/core/spi";
 
 /** How a message travels in a Kinesis record (see the package README, "Records"). */
 export type EnvelopeMode = "auto" | "kpl" | "none";
@@ -122,7 +122,6 @@ const URL_PARAMETERS: UrlParameterSpec = {
   secrets: ["secretAccessKey", "sessionToken"],
 };
 const KNOWN = urlParameterNames(URL_PARAMETERS);
-const SECRET = new Set(["secretAccessKey", "sessionToken"]);
 
 /** The largest record Kinesis takes (data and partition key together). */
 export const MAX_RECORD_BYTES = 1_048_576;
@@ -133,16 +132,33 @@ const MAX_AGGREGATE_BYTES = MAX_RECORD_BYTES;
 
 /** Parses `kinesis://us-east-1?endpoint=http://127.0.0.1:4567&leaseTable={group}`. */
 export function parseKinesisUrl(url: string): KinesisBrokerOptions {
-  const match = /^kinesis:\/\/([^/?#]*)\/?(?:\?([^#]*))?$/i.exec(url);
-  if (match === null) throw new BrookError("INVALID_URL", `url "${redact(url)}": expected kinesis://<region>[?endpoint=…&dynamoEndpoint=…&leaseTable=…]`);
+  return parseAwsUrl("kinesis", url, "endpoint=…&dynamoEndpoint=…&leaseTable=…", URL_PARAMETERS);
+}
+
+/**
+ * Parses `<scheme>://<region>?<parameters>` (the region may be left out: then the region option
+ * or AWS_REGION gives it); shared by the kinesis: and firehose: URLs.
+ */
+export function parseAwsUrl(scheme: string, url: string, hint: string, spec: UrlParameterSpec): { region?: string } & Record<string, unknown> {
+  const match = new RegExp(`^${scheme}://([^/?#]*)/?(?:\\?([^#]*))?$`, "i").exec(url);
+  if (match === null) throw new BrookError("INVALID_URL", `url "${redact(url)}": expected ${scheme}://<region>[?${hint}]`);
   const region = decodeURIComponent(match[1] ?? "");
-  const options: KinesisBrokerOptions = {};
+  const options: { region?: string } & Record<string, unknown> = {};
   if (region.length > 0) {
     if (!/^[a-z0-9-]+$/.test(region)) throw new BrookError("INVALID_URL", `url "${redact(url)}": region "${region}" is not an AWS region name such as us-east-1`);
     options.region = region;
   }
-  Object.assign(options, parseUrlParameters(match[2] ?? "", URL_PARAMETERS, redact(url)));
+  Object.assign(options, parseUrlParameters(match[2] ?? "", spec, redact(url)));
   return options;
+}
+
+/** The region: the merged options', else AWS_REGION / AWS_DEFAULT_REGION; INVALID_ARGUMENT when none is a region name. */
+export function resolveRegion(merged: Record<string, unknown>): string {
+  const region = merged.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  if (typeof region !== "string" || !/^[a-z0-9-]+$/.test(region)) {
+    throw invalidArgument("region", "an AWS region such as us-east-1 (the URL's host, the region option or AWS_REGION)", region);
+  }
+  return region;
 }
 
 /** The URL form of options; the inverse of parseKinesisUrl (typed-only options are left out). */
@@ -158,33 +174,13 @@ export function formatKinesisUrl(options: KinesisBrokerOptions & { region: strin
 
 /** Merges typed options over the URL's, checks their types and fills the defaults. */
 export function resolveKinesisOptions(fromUrl: KinesisBrokerOptions, given: Record<string, unknown>): ResolvedKinesisOptions {
-  const merged: Record<string, unknown> = { ...fromUrl };
-  for (const [name, value] of Object.entries(given)) {
-    if (value === undefined || name === "logger") continue;
-    merged[name] = value;
-  }
-  const region = merged.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
-  if (typeof region !== "string" || !/^[a-z0-9-]+$/.test(region)) {
-    throw invalidArgument("region", "an AWS region such as us-east-1 (the URL's host, the region option or AWS_REGION)", region);
-  }
-  for (const name of STRING) {
-    const v = merged[name];
-    if (v !== undefined && (typeof v !== "string" || v.length === 0)) throw invalidArgument(name, "a non-empty string", SECRET.has(name) ? "***" : v);
-  }
+  const merged = mergeTypedOptions(fromUrl, given, ["logger"]);
+  const region = resolveRegion(merged);
+  checkTypedOptions(merged, URL_PARAMETERS);
   for (const name of ["endpoint", "dynamoEndpoint"] as const) {
     const v = merged[name] as string | undefined;
     if (v !== undefined && !/^https?:\/\/[^/\s]+/i.test(v)) throw invalidArgument(name, "an http(s) URL such as http://127.0.0.1:4567", v);
   }
-  for (const name of BOOLEAN) {
-    const v = merged[name];
-    if (v !== undefined && typeof v !== "boolean") throw invalidArgument(name, "a boolean", v);
-  }
-  for (const name of NUMERIC) {
-    const v = merged[name];
-    if (v !== undefined && (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0)) throw invalidArgument(name, "a positive integer", v);
-  }
-  oneOf(merged, "envelope", ENVELOPES);
-  oneOf(merged, "leaseKeys", LEASE_KEYS);
   const leaseTable = (merged.leaseTable as string | undefined) ?? "{group}";
   checkTemplate("leaseTable", leaseTable, ["group", "topic"]);
   const efoConsumerName = (merged.efoConsumerName as string | undefined) ?? "{group}";
@@ -248,11 +244,6 @@ function checkTemplate(field: string, template: string, allowed: string[]): void
   for (const m of template.matchAll(/\{([^}]*)\}/g)) {
     if (!allowed.includes(m[1]!)) throw invalidArgument(field, `a name or template using only ${allowed.map((a) => `{${a}}`).join(" and ")}`, template);
   }
-}
-
-function oneOf(merged: Record<string, unknown>, name: string, allowed: readonly string[]): void {
-  const v = merged[name];
-  if (v !== undefined && !allowed.includes(v as string)) throw invalidArgument(name, `one of ${allowed.join(", ")}`, v);
 }
 
 /**

@@ -13,6 +13,7 @@ import { seekCases } from "./seek.js";
 
 export type { ContractBackend } from "./context.js";
 export { gate, sleep, uniqueTopic, waitFor } from "./helpers.js";
+export { runDedupeStoreSuite } from "./dedupe-store.js";
 
 /**
  * The universal suite: every backend's jest file calls this with a way to connect. Cases that a

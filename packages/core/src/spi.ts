@@ -151,7 +151,7 @@ export type { BatcherLimits } from "./batcher.js";
 export { murmur2, partitionForKey } from "./partitioner.js";
 export { CorePublisher, validateHeaders, validateTopicName, wireSize } from "./publisher.js";
 export { checkGroupCopy } from "./admin-checks.js";
-export { parseUrlParameters, urlParameterNames } from "./url-parameters.js";
+export { checkTypedOptions, mergeTypedOptions, parseUrlParameters, urlParameterNames } from "./url-parameters.js";
 export type { UrlParameterSpec } from "./url-parameters.js";
 export * from "./subscription/index.js";
 export { BrokerSkeleton } from "./broker-skeleton.js";

@@ -1,4 +1,4 @@
-import { BrookError } from "./errors.js";
+import { BrookError, invalidArgument } from "./errors.js";
 
 /** The query parameters a broker URL takes, by kind. */
 export interface UrlParameterSpec {
@@ -53,4 +53,43 @@ export function parseUrlParameters(query: string, spec: UrlParameterSpec, shownU
     }
   }
   return out;
+}
+
+/**
+ * A broker's options: the URL's, with the typed options given to connect() over them (undefined
+ * values and the names in `skip`, such as a logger, left out).
+ */
+export function mergeTypedOptions(fromUrl: object, given: Record<string, unknown>, skip: readonly string[] = ["logger", "signal"]): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...fromUrl };
+  for (const [name, value] of Object.entries(given)) {
+    if (value === undefined || skip.includes(name)) continue;
+    merged[name] = value;
+  }
+  return merged;
+}
+
+/**
+ * Checks the typed value of each option `spec` names, as parseUrlParameters checks its text:
+ * INVALID_ARGUMENT naming the option and what it must be (secrets shown as ***).
+ */
+export function checkTypedOptions(merged: Record<string, unknown>, spec: UrlParameterSpec): void {
+  const shown = (name: string, v: unknown): unknown => (spec.secrets?.includes(name) === true ? "***" : v);
+  for (const name of spec.strings ?? []) {
+    const v = merged[name];
+    if (v !== undefined && (typeof v !== "string" || v.length === 0)) throw invalidArgument(name, "a non-empty string", shown(name, v));
+  }
+  for (const name of spec.booleans ?? []) {
+    const v = merged[name];
+    if (v !== undefined && typeof v !== "boolean") throw invalidArgument(name, "a boolean", v);
+  }
+  for (const [list, min] of [[spec.positive, 1], [spec.nonNegative, 0]] as const) {
+    for (const name of list ?? []) {
+      const v = merged[name];
+      if (v !== undefined && (typeof v !== "number" || !Number.isSafeInteger(v) || v < min)) throw invalidArgument(name, min === 1 ? "a positive integer" : "an integer >= 0", v);
+    }
+  }
+  for (const [name, allowed] of Object.entries(spec.choices ?? {})) {
+    const v = merged[name];
+    if (v !== undefined && !allowed.includes(v as string)) throw invalidArgument(name, `one of ${allowed.join(", ")}`, v);
+  }
 }

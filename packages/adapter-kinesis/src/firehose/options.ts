@@ -1,6 +1,5 @@
-import { BrookError } from "@brook/core";
-import { invalidArgument, parseUrlParameters, urlParameterNames, type UrlParameterSpec } from "@brook/core/spi";
-import { onlyLoopback, redact, resolveAwsCredentials, type KinesisCredentials } from "../options.js";
+import { checkTypedOptions, invalidArgument, mergeTypedOptions, type UrlParameterSpec } from "@brook/core/spi";
+import { onlyLoopback, parseAwsUrl, resolveAwsCredentials, resolveRegion, type KinesisCredentials } from "../options.js";
 import type { FirehoseEnvelope, FramingMode } from "./framing.js";
 
 /**
@@ -57,48 +56,21 @@ const URL_PARAMETERS: UrlParameterSpec = {
   choices: { framing: FRAMINGS, envelope: ENVELOPES },
   secrets: ["secretAccessKey", "sessionToken"],
 };
-const KNOWN = urlParameterNames(URL_PARAMETERS);
-const SECRET = new Set(["secretAccessKey", "sessionToken"]);
 
 /** Parses `firehose://us-east-1?endpoint=http://127.0.0.1:5000&bucket=logs`. */
 export function parseFirehoseUrl(url: string): FirehoseBrokerOptions {
-  const match = /^firehose:\/\/([^/?#]*)\/?(?:\?([^#]*))?$/i.exec(url);
-  if (match === null) throw new BrookError("INVALID_URL", `url "${redact(url)}": expected firehose://<region>[?endpoint=…&bucket=…&prefix=…]`);
-  const region = decodeURIComponent(match[1] ?? "");
-  const options: FirehoseBrokerOptions = {};
-  if (region.length > 0) {
-    if (!/^[a-z0-9-]+$/.test(region)) throw new BrookError("INVALID_URL", `url "${redact(url)}": region "${region}" is not an AWS region name such as us-east-1`);
-    options.region = region;
-  }
-  Object.assign(options, parseUrlParameters(match[2] ?? "", URL_PARAMETERS, redact(url)));
-  return options;
+  return parseAwsUrl("firehose", url, "endpoint=…&bucket=…&prefix=…", URL_PARAMETERS);
 }
 
 /** Merges typed options over the URL's, checks their types and fills the defaults. */
 export function resolveFirehoseOptions(fromUrl: FirehoseBrokerOptions, given: Record<string, unknown>): ResolvedFirehoseOptions {
-  const merged: Record<string, unknown> = { ...fromUrl };
-  for (const [name, value] of Object.entries(given)) {
-    if (value === undefined || name === "logger" || name === "signal") continue;
-    merged[name] = value;
-  }
-  const region = merged.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
-  if (typeof region !== "string" || !/^[a-z0-9-]+$/.test(region)) {
-    throw invalidArgument("region", "an AWS region such as us-east-1 (the URL's host, the region option or AWS_REGION)", region);
-  }
-  for (const name of STRING) {
-    const v = merged[name];
-    if (v !== undefined && (typeof v !== "string" || v.length === 0)) throw invalidArgument(name, "a non-empty string", SECRET.has(name) ? "***" : v);
-  }
+  const merged = mergeTypedOptions(fromUrl, given);
+  const region = resolveRegion(merged);
+  checkTypedOptions(merged, URL_PARAMETERS);
   const endpoint = merged.endpoint as string | undefined;
   if (endpoint !== undefined && !/^https?:\/\/[^/\s]+/i.test(endpoint)) throw invalidArgument("endpoint", "an http(s) URL such as http://127.0.0.1:5000", endpoint);
-  for (const name of NUMERIC) {
-    const v = merged[name];
-    if (v !== undefined && (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0)) throw invalidArgument(name, "a positive integer", v);
-  }
   const framing = merged.framing;
-  if (framing !== undefined && !(FRAMINGS as readonly unknown[]).includes(framing)) throw invalidArgument("framing", '"newline" or "none"', framing);
   const envelope = merged.envelope ?? "none";
-  if (!(ENVELOPES as readonly unknown[]).includes(envelope)) throw invalidArgument("envelope", '"none" or "json"', envelope);
   if (envelope === "json" && framing === "none") throw invalidArgument("framing", 'newline (or absent) with envelope "json", which writes one JSON object per line', framing);
   const bucket = merged.bucket as string | undefined;
   if (bucket !== undefined) validateBucketName(bucket, "bucket");
