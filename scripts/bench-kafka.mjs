@@ -57,6 +57,11 @@ const arg = (name, fallback) => {
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
 const MESSAGES = arg("messages", 100_000);
+// --only kafkajs,platformatic: just the clients whose name contains one of these (Java: "java")
+const ONLY = (() => {
+  const i = args.indexOf("--only");
+  return i >= 0 ? args[i + 1].toLowerCase().split(",") : undefined;
+})();
 const ROUNDS = arg("rounds", 3);
 const PARTITIONS = 4;
 const KEYS = 1_000;
@@ -162,13 +167,16 @@ function runJava(cls, argv) {
 /** ms for n records by the Java producer's own figure (records/sec, after its JVM start). */
 async function produceJava(topic, n) {
   const out = await runJava("org.apache.kafka.tools.ProducerPerformance", [
-    "--topic", topic, "--num-records", String(n), "--record-size", String(VALUE.byteLength), "--throughput", "-1",
+    // As many warm-up records again first (JIT), reported apart: the steady-state figure is used.
+    "--topic", topic, "--num-records", String(2 * n), "--warmup-records", String(n), "--record-size", String(VALUE.byteLength), "--throughput", "-1",
     "--key-distribution", "range", "--record-key-range", String(KEYS),
     "--producer-props", `bootstrap.servers=${brokers}`, "acks=all", "enable.idempotence=true",
   ]);
-  const m = /(\d+) records sent, ([\d.]+) records\/sec/.exec(out.trim().split("\n").pop() ?? "");
+  if (process.env.BROOK_BENCH_DEBUG) console.error(out);
+  const lines = out.trim().split("\n").filter((l) => /records\/sec/.test(l));
+  const m = /([\d.]+) records\/sec/.exec(lines.at(-1) ?? "");
   if (m === null) throw new Error(`ProducerPerformance: no result in\n${out}`);
-  return (n / Number(m[2])) * 1000;
+  return (n / Number(m[1])) * 1000;
 }
 
 // ---- consumers ----
@@ -263,13 +271,14 @@ async function consumeJava(topic, n) {
 
 // ---- the run ----
 
-const CLIENTS = [
+const ALL_CLIENTS = [
   { name: "Kafka Java tools (ceiling)", produce: produceJava, consume: consumeJava },
   { name: "raw KafkaJS", produce: produceKafkajs, consume: consumeKafkajs },
   { name: "Brook, driver kafkajs", produce: produceBrook(brookKafkajs), consume: consumeBrook(brookKafkajs, "Brook, driver kafkajs"), raw: "raw KafkaJS" },
   { name: "raw @platformatic/kafka", produce: producePlatformatic, consume: consumePlatformatic },
   { name: "Brook, driver platformatic", produce: produceBrook(brookPlatformatic), consume: consumeBrook(brookPlatformatic, "Brook, driver platformatic"), raw: "raw @platformatic/kafka" },
 ];
+const CLIENTS = ONLY === undefined ? ALL_CLIENTS : ALL_CLIENTS.filter((c) => ONLY.some((o) => c.name.toLowerCase().includes(o)));
 
 const times = new Map(CLIENTS.map((c) => [c.name, { produce: [], consume: [] }]));
 try {
@@ -308,7 +317,7 @@ const rows = CLIENTS.map((c) => {
   };
 });
 const byName = new Map(rows.map((r) => [r.client, r]));
-const java = rows[0];
+const java = byName.get("Kafka Java tools (ceiling)");
 const pct = (a, b) => `${((a / b) * 100).toFixed(0)}%`;
 const fmt = (n) => n.toLocaleString("en");
 console.log("");
@@ -319,7 +328,7 @@ console.log("|---|---:|---:|---:|---:|---:|");
 for (const r of rows) {
   const raw = r.raw === undefined ? undefined : byName.get(r.raw);
   const vsRaw = raw === undefined ? "" : `${pct(r.produceMsgPerSec, raw.produceMsgPerSec)} / ${pct(r.consumeMsgPerSec, raw.consumeMsgPerSec)}`;
-  const vsJava = r === java ? "" : `${pct(r.produceMsgPerSec, java.produceMsgPerSec)} / ${pct(r.consumeMsgPerSec, java.consumeMsgPerSec)}`;
+  const vsJava = r === java || java === undefined ? "" : `${pct(r.produceMsgPerSec, java.produceMsgPerSec)} / ${pct(r.consumeMsgPerSec, java.consumeMsgPerSec)}`;
   console.log(`| ${r.client} | ${fmt(r.produceMsgPerSec)} | ${fmt(r.consumeMsgPerSec)} | ${vsRaw} | ${vsJava} | ${r.startupMs ?? ""} |`);
 }
 mkdirSync(path.join(ROOT, "bench-results"), { recursive: true });

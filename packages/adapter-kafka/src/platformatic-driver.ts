@@ -70,6 +70,8 @@ const FETCH_RETRY_MS = 500;
 const FETCH_MAX_BYTES = 50 * 1024 * 1024;
 const FETCH_PARTITION_MAX_BYTES = 1024 * 1024;
 const PROTOCOL = "roundrobin";
+/** how long the producer trusts a topic's partition count (the library's metadataMaxAge) */
+const PARTITION_COUNT_MAX_AGE_MS = 5_000;
 
 export const platformaticDriver: KafkaDriverFactory = (config: DriverConfig): KafkaDriver => {
   const base = {
@@ -336,6 +338,7 @@ type BaseOptions = ConstructorParameters<typeof Admin>[0];
  */
 class PlatformaticProducer implements DriverProducer {
   private readonly producer: Producer<Buffer, Buffer, string, string>;
+  private readonly partitionCounts = new Map<string, { count: number; at: number }>();
 
   constructor(
     base: BaseOptions,
@@ -351,9 +354,17 @@ class PlatformaticProducer implements DriverProducer {
   }
 
   async send(topic: string, messages: DriverOutgoing[]): Promise<Array<{ partition: string; offset: string }>> {
-    const metadata = await call(this.producer.metadata({ topics: [topic] }));
-    const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
-    if (count === 0) throw toDriverError(Object.assign(new Error(`topic "${topic}" does not exist`), { apiId: "UNKNOWN_TOPIC_OR_PARTITION", canRetry: true }));
+    // The partition count, for the partitioner, before the library's own metadata look-up: read
+    // at most every PARTITION_COUNT_MAX_AGE_MS (and after a failed send), as the library's cache.
+    const now = Date.now();
+    let known = this.partitionCounts.get(topic);
+    if (known === undefined || now - known.at > PARTITION_COUNT_MAX_AGE_MS) {
+      const metadata = await call(this.producer.metadata({ topics: [topic] }));
+      const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
+      if (count === 0) throw toDriverError(Object.assign(new Error(`topic "${topic}" does not exist`), { apiId: "UNKNOWN_TOPIC_OR_PARTITION", canRetry: true }));
+      this.partitionCounts.set(topic, (known = { count, at: now }));
+    }
+    const count = known.count;
     const partitions = new Array<number>(messages.length);
     const out = new Array<MessageToProduce<Buffer, Buffer, string, string>>(messages.length);
     for (let i = 0; i < messages.length; i++) {
@@ -364,7 +375,13 @@ class PlatformaticProducer implements DriverProducer {
       // Map: the library tests `instanceof Map`, which fails across realms (under jest).
       out[i] = { topic, partition, value: m.value, headers: m.headers, ...(m.key === null ? {} : { key: m.key }) };
     }
-    const result = await call(this.producer.send({ messages: out, acks: ProduceAcks.ALL, idempotent: this.options.idempotent }));
+    let result: Awaited<ReturnType<typeof this.producer.send>>;
+    try {
+      result = await this.producer.send({ messages: out, acks: ProduceAcks.ALL, idempotent: this.options.idempotent });
+    } catch (err) {
+      this.partitionCounts.delete(topic);
+      throw toDriverError(err);
+    }
     // One base offset per partition; records of a partition are stored in the order given.
     const next = new Map<number, bigint>();
     for (const o of result.offsets ?? []) if (o.topic === topic) next.set(o.partition, o.offset);
