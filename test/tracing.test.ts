@@ -3,7 +3,7 @@ import { context, propagation, trace, type Span } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
-import { connect, type Broker } from "@brook/core";
+import { connect, PermanentError, type Broker } from "@brook/core";
 import { parseTraceparent } from "@brook/core/spi";
 import "@brook/local-broker";
 import { waitFor } from "@brook/contract-tests";
@@ -67,4 +67,37 @@ test("a traceparent the application set travels untouched", async () => {
   await waitFor(() => seen.length === 1, 10_000, "the message");
   await sub.close();
   expect(seen[0]).toBe(given);
+});
+
+test("a process span names its consumer group; a dead letter is published in the failed message's trace and carries its own span", async () => {
+  await broker.admin.createTopic("failing", { partitions: 1 });
+  await broker.admin.createTopic("failing.dlq", { partitions: 1 });
+  const dead: Array<{ traceparent: string | undefined }> = [];
+  const dlq = await broker.subscribe<string>("failing.dlq", { group: "ops", startFrom: "earliest", handler: (m) => void dead.push({ traceparent: m.headers.traceparent }) });
+  const sub = await broker.subscribe<string>("failing", {
+    group: "payments",
+    startFrom: "earliest",
+    deadLetter: { topic: "failing.dlq" },
+    handler: () => {
+      throw new PermanentError("card declined");
+    },
+  });
+  exporter.reset();
+  await broker.publisher<string>("failing").publish({ data: "order-9" });
+  await waitFor(() => dead.length === 1, 10_000, "the dead letter");
+  await Promise.all([sub.close(), dlq.close()]);
+  const spans = exporter.getFinishedSpans();
+  const parentOf = (s: (typeof spans)[number]): string | undefined => s.parentSpanContext?.spanId;
+  const publish = spans.find((s) => s.name === "publish failing")!;
+  const processSpan = spans.find((s) => s.name === "process failing")!;
+  const deadPublish = spans.find((s) => s.name === "publish failing.dlq")!;
+  const deadProcess = spans.find((s) => s.name === "process failing.dlq")!;
+  expect(processSpan.attributes["messaging.consumer.group.name"]).toBe("payments");
+  expect(deadProcess.attributes["messaging.consumer.group.name"]).toBe("ops");
+  const traceId = publish.spanContext().traceId;
+  expect([processSpan, deadPublish, deadProcess].map((s) => s.spanContext().traceId)).toEqual([traceId, traceId, traceId]);
+  expect(parentOf(processSpan)).toBe(publish.spanContext().spanId);
+  expect(parentOf(deadPublish)).toBe(publish.spanContext().spanId);
+  expect(parseTraceparent(dead[0]!.traceparent)?.spanId).toBe(deadPublish.spanContext().spanId);
+  expect(parentOf(deadProcess)).toBe(deadPublish.spanContext().spanId);
 });

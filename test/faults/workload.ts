@@ -266,10 +266,13 @@ export interface OutlastBounds {
   /** a publish rejects within this long of its call */
   publishMs: number;
   /**
-   * the subscriber reports an error within this long of the fault; undefined: not waited for,
-   * what it reported by the time the publish rejected is recorded (Kafka: see kafka.test.ts)
+   * the subscriber reports an error within this long of the fault (measured from the moment
+   * the fault was injected); undefined: not waited for, what it reported by the time the
+   * publish rejected is recorded
    */
   subscriberMs: number | undefined;
+  /** the codes the subscriber's first error may have (default UNAVAILABLE or TIMEOUT) */
+  subscriberCodes?: string[];
   /** after the heal, publishing resumes within this long */
   recoverMs: number;
 }
@@ -282,20 +285,29 @@ export interface OutlastBounds {
 export async function outlast(s: Scenario, inject: (p: FaultProxy) => Promise<void> | void, bounds: OutlastBounds): Promise<string> {
   const w = s.workload;
   const rejectedBefore = w.rejections.length;
+  const wanted = bounds.subscriberCodes ?? ["UNAVAILABLE", "TIMEOUT"];
   const at = Date.now();
   await inject(s.proxy);
   await waitFor(() => w.rejections.length > rejectedBefore, bounds.publishMs + 5_000, "a publish to reject");
   const first = w.rejections[rejectedBefore]!;
   if (bounds.subscriberMs !== undefined) {
-    await waitFor(() => w.subscriberErrors.some((e) => e.at >= at), bounds.subscriberMs, "the subscriber to report an error");
+    // The bound runs from the fault, not from the publish's rejection.
+    const left = Math.max(0, at + bounds.subscriberMs - Date.now());
+    await waitFor(() => w.subscriberErrors.some((e) => e.at >= at && wanted.includes(e.code)), left, `the subscriber to report ${wanted.join(" or ")} within ${bounds.subscriberMs} ms of the fault`);
   }
   const reported = w.subscriberErrors.filter((e) => e.at >= at);
   const subscriberCodes = [...new Set(reported.map((e) => e.code))].sort();
   expect(["UNAVAILABLE", "TIMEOUT"]).toContain(first.code);
   expect(first.ms).toBeLessThanOrEqual(bounds.publishMs);
   for (const code of subscriberCodes) expect(["UNAVAILABLE", "TIMEOUT"]).toContain(code);
+  if (bounds.subscriberMs !== undefined) {
+    const firstWanted = reported.find((e) => wanted.includes(e.code))!;
+    expect(firstWanted.at - at).toBeLessThanOrEqual(bounds.subscriberMs);
+  }
+  const firstReport = reported.find((e) => wanted.includes(e.code)) ?? reported[0];
   const subscriber =
-    reported.length > 0 ? `subscriber ${((reported[0]!.at - at) / 1000).toFixed(1)} s (${subscriberCodes.join("/")})` : `subscriber: no error yet at ${((Date.now() - at) / 1000).toFixed(1)} s`;
+    firstReport !== undefined
+      ? `subscriber ${((firstReport.at - at) / 1000).toFixed(1)} s (${firstReport.code}${subscriberCodes.length > 1 ? `; also ${subscriberCodes.filter((c) => c !== firstReport.code).join("/")}` : ""})` : `subscriber: no error yet at ${((Date.now() - at) / 1000).toFixed(1)} s`;
   await s.proxy.heal();
   await w.waitForMoreAcked(20, bounds.recoverMs, "after the fault healed");
   for (const r of w.rejections) expect(["UNAVAILABLE", "TIMEOUT"]).toContain(r.code);

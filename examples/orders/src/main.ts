@@ -1,15 +1,20 @@
 /**
  * The orders demo: three small services on one broker URL.
  * - checkout publishes OrderPlaced events keyed by customer (with an idempotency key per order);
- * - billing (group "billing") totals every order per customer;
- * - shipping (group "shipping") ships each order; it fails now and then and is retried, and a
- *   poison order is dead-lettered to "orders.dlq", where an audit service picks it up.
- * The code is the same for every backend: only BROOK_URL changes.
+ * - billing (group "billing") totals every order per customer and publishes OrderBilled to the
+ *   same stream;
+ * - shipping (group "shipping") ships each billed order; it fails now and then and is retried,
+ *   and a poison order is dead-lettered to "orders.dlq", where an audit service picks it up.
+ * The code is the same for every backend: only BROOK_URL changes. With an OpenTelemetry SDK
+ * registered (e.g. `node --import ./otel-setup.mjs dist/main.js`), each order is one trace:
+ * checkout's publish → billing's process and publish → shipping's process (traceparent headers).
  */
 import { randomUUID } from "node:crypto";
 import { MemoryDedupeStore, PermanentError, connect, type Broker } from "@brook/core";
 
 interface OrderPlaced {
+  /** OrderPlaced (from checkout) or OrderBilled (from billing); absent means placed */
+  event?: "billed";
   runId: string;
   orderId: string;
   customer: string;
@@ -49,14 +54,18 @@ async function runServices(broker: Broker, runId: string): Promise<number> {
   let redelivered = 0;
   const deadLetters: string[] = [];
 
+  const billedEvents = broker.publisher<OrderPlaced>("orders");
   const billing = await broker.subscribe<OrderPlaced>("orders", {
     group: "billing",
     startFrom: "latest",
     // Billing must never charge twice: a repeated order id reaches the handler once.
     dedupe: { store: new MemoryDedupeStore(), ttlMs: 3600_000 },
+    ordering: "key", // billed events go on in each customer's order
     handler: async (m) => {
-      if (m.data.runId !== runId) return;
+      if (m.data.runId !== runId || m.data.event === "billed") return;
       billed.set(m.data.customer, (billed.get(m.data.customer) ?? 0) + m.data.total);
+      // Published inside the handler: its traceparent continues the order's trace.
+      await billedEvents.publish({ key: m.data.customer, idempotencyKey: `${m.data.orderId}/billed`, data: { ...m.data, event: "billed" } });
     },
   });
   const shipping = await broker.subscribe<OrderPlaced>("orders", {
@@ -66,7 +75,7 @@ async function runServices(broker: Broker, runId: string): Promise<number> {
     retry: { maxAttempts: 3, minDelayMs: 20, maxDelayMs: 200 },
     deadLetter: { topic: "orders.dlq" },
     handler: async (m) => {
-      if (m.data.runId !== runId) return;
+      if (m.data.runId !== runId || m.data.event !== "billed") return;
       if (m.data.orderId.endsWith(POISON)) throw new PermanentError(`order ${m.data.orderId} has no shipping address`);
       // The carrier's API times out on the first try for every tenth order.
       const n = Number(m.data.orderId.split("-").pop());
@@ -106,8 +115,10 @@ async function runServices(broker: Broker, runId: string): Promise<number> {
     orders.push({ runId, orderId: `${runId}-${i}`, customer: `cust-${i % CUSTOMERS}`, total: 10 + (i % 7) });
   }
   orders.push({ runId, orderId: `${runId}-${POISON}`, customer: "cust-0", total: 99 });
-  const results = await checkout.publishBatch(orders.map((o) => ({ key: o.customer, idempotencyKey: o.orderId, data: o })));
-  const failedPublishes = results.filter((r) => !r.ok).length;
+  // One publish per order, as one checkout request each (the publisher batches them): with
+  // tracing on, each order starts its own trace.
+  const results = await Promise.allSettled(orders.map((o) => checkout.publish({ key: o.customer, idempotencyKey: o.orderId, data: o })));
+  const failedPublishes = results.filter((r) => r.status === "rejected").length;
   // A retried checkout request publishes the same order again; the idempotency key catches it.
   const repeat = await checkout.publish({ key: orders[0]!.customer, idempotencyKey: orders[0]!.orderId, data: orders[0]! });
   await checkout.close();
@@ -122,6 +133,7 @@ async function runServices(broker: Broker, runId: string): Promise<number> {
   }
   // Drain: in-flight handlers finish, positions are committed, the groups are left.
   await Promise.all([billing.close({ drain: true }), shipping.close({ drain: true }), audit.close({ drain: true })]);
+  await billedEvents.close();
   if (terminated) {
     console.log(`SIGTERM: services drained and closed (${shipped.size} of ${ORDERS} shipped so far); stopping`);
     return 0;

@@ -52,6 +52,9 @@ export class KafkaBroker extends BrokerSkeleton<KafkaAdmin, KafkaPublishTranspor
       startFrom: options.startFrom,
       onOutOfRange: options.onOutOfRange,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+      unavailableAfterMs: this.options.unavailableAfterMs,
+      rebalanceTimeoutMs: this.options.rebalanceTimeoutMs,
+      brokers: this.options.brokers,
       firstAssignmentTimeoutMs: BOUNDS.firstAssignmentMs,
       logger: this.logger,
     });

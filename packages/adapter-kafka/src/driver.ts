@@ -32,12 +32,6 @@ export interface DriverConfig {
   logLevel: DriverLogLevel;
   /** where the client library's own log lines go */
   logger: Logger;
-  /**
-   * Called whenever a broker answered a request of this driver's clients (any answer, errors
-   * included): a liveness signal for watchdogs. Optional; a driver may call it often, so it
-   * must be cheap.
-   */
-  onBrokerAnswer?: () => void;
 }
 
 /** A record as fetched. `offset` and `timestamp` are decimal strings (Kafka int64). */
@@ -80,6 +74,21 @@ export interface ConsumerHooks {
   assigned(partitions: number[]): void;
   /** The client stopped on an error; `restarting` when it will rejoin by itself. */
   crashed(error: unknown, restarting: boolean): void;
+  /**
+   * A broker ("host:port") answered a request of this consumer: any response, fetch,
+   * heartbeat, join, sync, commit or metadata, error responses included. The adapter's
+   * watchdog (watchdog.ts) reports UNAVAILABLE when no answer comes for `unavailableAfterMs`; a
+   * driver that never calls this is never reported (the watchdog starts at the first answer).
+   */
+  answered(broker: string): void;
+  /**
+   * The member's JoinGroup request is out, or its SyncGroup is about to be. The coordinator
+   * holds a JoinGroup answer until every member has rejoined (up to rebalanceTimeoutMs), and a
+   * follower's SyncGroup answer until the leader has sent the assignment, so the watchdog
+   * allows that much more silence until the next answer. Optional for a driver to call, as
+   * answered() is.
+   */
+  joining(): void;
 }
 
 export interface DriverConsumerOptions {

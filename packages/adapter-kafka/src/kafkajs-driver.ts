@@ -459,13 +459,24 @@ class KafkajsConsumer implements DriverConsumer {
     const findGroupCoordinator = cluster.findGroupCoordinator.bind(cluster);
     cluster.findGroupCoordinator = async (group) => {
       await this.hooks?.beforeJoin();
-      return findGroupCoordinator(group);
+      const coordinator = await findGroupCoordinator(group);
+      // JoinGroup is the next request consumerGroup.join() sends (to this coordinator).
+      this.hooks?.joining();
+      return coordinator;
     };
   }
 
   async run(topic: string, hooks: ConsumerHooks): Promise<void> {
     this.hooks = hooks;
-    const { GROUP_JOIN, CRASH } = this.consumer.events;
+    const { GROUP_JOIN, CRASH, REQUEST } = this.consumer.events;
+    // Emitted for every response the consumer's connections receive (error responses too).
+    // After a JoinGroup answer the join is still under way: KafkaJS sends JoinGroup again at
+    // once when the answer was MEMBER_ID_REQUIRED (without a new findGroupCoordinator), and
+    // then SyncGroup, whose answer waits for the leader's assignment.
+    this.consumer.on(REQUEST, (event) => {
+      hooks.answered(event.payload.broker);
+      if (event.payload.apiName === "JoinGroup") hooks.joining();
+    });
     this.consumer.on(GROUP_JOIN, (event) => {
       const assignment = event.payload.memberAssignment as Record<string, number[] | undefined>;
       hooks.assigned([...(assignment[topic] ?? [])].sort((a, b) => a - b));

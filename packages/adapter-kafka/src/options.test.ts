@@ -45,6 +45,18 @@ describe("kafka:// URLs", () => {
     expect(() => resolveKafkaOptions(fromUrl, { heartbeatIntervalMs: 40_000 })).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
     expect(resolveKafkaOptions(fromUrl, { saslMechanism: "scram-sha-256", username: "u", password: "p" }).sasl).toEqual({ mechanism: "scram-sha-256", username: "u", password: "p" });
   });
+
+  test("unavailableAfterMs: from the URL or typed, checked, and by default the longer of the session timeout and one request", () => {
+    expect(resolveKafkaOptions(parseKafkaUrl("kafka://h:9092"), {}).unavailableAfterMs).toBe(30_200);
+    expect(resolveKafkaOptions(parseKafkaUrl("kafka://h:9092?sessionTimeoutMs=45000"), {}).unavailableAfterMs).toBe(45_000);
+    expect(resolveKafkaOptions(parseKafkaUrl("kafka://h:9092?sessionTimeoutMs=6000&requestTimeoutMs=3000"), {}).unavailableAfterMs).toBe(6_000);
+    expect(resolveKafkaOptions(parseKafkaUrl("kafka://h:9092?unavailableAfterMs=5000"), {}).unavailableAfterMs).toBe(5_000);
+    expect(resolveKafkaOptions(parseKafkaUrl("kafka://h:9092?unavailableAfterMs=5000"), { unavailableAfterMs: 7000 }).unavailableAfterMs).toBe(7_000);
+    expect(() => parseKafkaUrl("kafka://h:9092?unavailableAfterMs=0")).toThrow(expect.objectContaining({ code: "INVALID_URL", message: expect.stringMatching(/unavailableAfterMs/) }));
+    expect(() => resolveKafkaOptions(parseKafkaUrl("kafka://h:9092"), { unavailableAfterMs: 1.5 })).toThrow(
+      expect.objectContaining({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/unavailableAfterMs/) }),
+    );
+  });
 });
 
 describe("driver selection", () => {

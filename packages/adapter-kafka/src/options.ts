@@ -29,6 +29,12 @@ export interface KafkaBrokerOptions {
   rebalanceTimeoutMs?: number;
   /** longest a fetch waits on the broker for new records (default 200) */
   maxWaitTimeMs?: number;
+  /**
+   * A subscription whose consumer has had no answer from any broker for this long emits an
+   * "error" (UNAVAILABLE) and keeps retrying (default: sessionTimeoutMs, or requestTimeoutMs +
+   * maxWaitTimeMs when that is longer)
+   */
+  unavailableAfterMs?: number;
   /** KafkaJS idempotent producer: no duplicates or reordering from the producer's own retries (default true) */
   idempotent?: boolean;
   /** record batch compression (default "none") */
@@ -56,6 +62,7 @@ export interface ResolvedKafkaOptions {
   heartbeatIntervalMs: number;
   rebalanceTimeoutMs: number;
   maxWaitTimeMs: number;
+  unavailableAfterMs: number;
   idempotent: boolean;
   compression: "none" | "gzip";
   maxMessageBytes: number | undefined;
@@ -73,6 +80,7 @@ const NUMERIC = [
   "heartbeatIntervalMs",
   "rebalanceTimeoutMs",
   "maxWaitTimeMs",
+  "unavailableAfterMs",
   "maxMessageBytes",
 ] as const;
 const BOOLEAN = ["ssl", "idempotent"] as const;
@@ -161,12 +169,16 @@ export function resolveKafkaOptions(fromUrl: KafkaBrokerOptions, given: Record<s
     heartbeatIntervalMs: num("heartbeatIntervalMs", 500),
     rebalanceTimeoutMs: num("rebalanceTimeoutMs", 60_000),
     maxWaitTimeMs: num("maxWaitTimeMs", 200),
+    unavailableAfterMs: 0, // set below, from the timeouts
     idempotent: (merged.idempotent as boolean | undefined) ?? true,
     compression: (merged.compression as "none" | "gzip" | undefined) ?? "none",
     maxMessageBytes: merged.maxMessageBytes as number | undefined,
     logLevel: (merged.logLevel as DriverLogLevel | undefined) ?? "warn",
     driver: (merged.driver as KafkaDriverName | KafkaDriverFactory | undefined) ?? "kafkajs",
   };
+  // A healthy member hears from the cluster every fetch wait and heartbeat; a member silent for
+  // the session timeout has lost its partitions anyway, and one request may take its timeout.
+  resolved.unavailableAfterMs = num("unavailableAfterMs", Math.max(resolved.sessionTimeoutMs, resolved.requestTimeoutMs + resolved.maxWaitTimeMs));
   if (resolved.heartbeatIntervalMs >= resolved.sessionTimeoutMs) {
     throw invalidArgument("heartbeatIntervalMs", `less than sessionTimeoutMs (${resolved.sessionTimeoutMs})`, resolved.heartbeatIntervalMs);
   }

@@ -175,7 +175,6 @@ class PlatformaticAdmin implements DriverAdmin {
   async connect(): Promise<void> {
     // The library connects on first use; a metadata request proves the cluster answers.
     await call(this.admin.metadata({ topics: [] }));
-    this.config.onBrokerAnswer?.();
   }
 
   async close(): Promise<void> {
@@ -421,6 +420,8 @@ class PlatformaticConsumer implements DriverConsumer {
   /** wakes the idle fetch loop (resume, seek, assignment, stop) */
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
+  /** node id → "host:port", from the latest metadata */
+  private readonly brokers = new Map<number, string>();
 
   constructor(
     base: BaseOptions,
@@ -440,6 +441,8 @@ class PlatformaticConsumer implements DriverConsumer {
       // Awaited by the library before every JoinGroup: the adapter drains and commits here.
       protocolsMetadata: async () => {
         await this.hooks?.beforeJoin();
+        // JoinGroup is the library's next request (the watchdog allows the join's long wait).
+        this.hooks?.joining();
         return Buffer.alloc(0);
       },
     });
@@ -448,7 +451,16 @@ class PlatformaticConsumer implements DriverConsumer {
   async run(topic: string, hooks: ConsumerHooks): Promise<void> {
     this.topic = topic;
     this.hooks = hooks;
+    // Answers for the watchdog: heartbeats (also while the adapter holds a batch), joins and
+    // fetches (fetchOnce); the coordinator's address from the metadata the loop last read.
+    const coordinator = (): string => {
+      const id = this.consumer.coordinatorId;
+      const broker = id === null ? undefined : this.brokers.get(id);
+      return broker ?? this.config.brokers[0]!;
+    };
+    this.consumer.on("consumer:heartbeat:end", () => hooks.answered(coordinator()));
     this.consumer.on("consumer:group:join", (payload) => {
+      hooks.answered(coordinator());
       const assignment = payload.assignments?.find((a) => a.topic === topic);
       this.owned = [...(assignment?.partitions ?? [])].sort((a, b) => a - b);
       this.positions.clear();
@@ -460,7 +472,6 @@ class PlatformaticConsumer implements DriverConsumer {
     this.consumer.on("error", (error: unknown) => {
       if (!this.stopped) hooks.crashed(toDriverError(error), false);
     });
-    this.consumer.on("consumer:heartbeat:end", () => this.config.onBrokerAnswer?.());
     this.consumer.topics.track(topic);
     await call(this.consumer.joinGroup({}));
     this.loop = this.fetchLoop();
@@ -541,6 +552,7 @@ class PlatformaticConsumer implements DriverConsumer {
     await this.placeMissing(wanted);
     if (this.stopped) return true;
     const metadata = await this.consumer.metadata({ topics: [topic] });
+    for (const [id, b] of metadata.brokers) this.brokers.set(id, `${b.host}:${b.port}`);
     const meta = metadata.topics.get(topic);
     if (meta === undefined) return false;
     // One request per leader, all partitions of it; positions and seek counts as requested.
@@ -578,7 +590,10 @@ class PlatformaticConsumer implements DriverConsumer {
         return { requested, response };
       }),
     );
-    this.config.onBrokerAnswer?.();
+    for (const node of byNode.keys()) {
+      const address = this.brokers.get(node);
+      if (address !== undefined) this.hooks?.answered(address);
+    }
     for (const { requested, response } of responses) {
       const byPartition = new Map(requested.map((r) => [r.partition, r]));
       for (const t of response.responses) {

@@ -13,6 +13,7 @@ import {
 } from "@brook/core/spi";
 import type { DriverAdmin, DriverBatch, DriverConsumer, DriverRecord } from "./driver.js";
 import { toKafkaBrookError } from "./errors.js";
+import { BrokerWatchdog } from "./watchdog.js";
 
 const EMPTY = new Uint8Array(0);
 
@@ -23,6 +24,11 @@ export interface KafkaSourceOptions {
   /** where a committed position outside the log resumes (subscribe's onOutOfRange) */
   onOutOfRange: OutOfRangePolicy;
   heartbeatIntervalMs: number;
+  /** no answer from any broker for this long emits UNAVAILABLE (see watchdog.ts) */
+  unavailableAfterMs: number;
+  rebalanceTimeoutMs: number;
+  /** the bootstrap brokers, for the UNAVAILABLE message */
+  brokers: string[];
   /** how long subscribe() waits for the member's first assignment */
   firstAssignmentTimeoutMs: number;
   logger: Logger;
@@ -58,12 +64,24 @@ export class KafkaSubscriptionSource implements CommitSource {
   private readonly stopped = deferred();
   private readonly firstAssignment = deferred();
   private firstDone = false;
+  private readonly watchdog: BrokerWatchdog;
 
   constructor(
     private readonly consumer: DriverConsumer,
     private readonly admin: DriverAdmin,
     private readonly options: KafkaSourceOptions,
-  ) {}
+  ) {
+    this.watchdog = new BrokerWatchdog({
+      unavailableAfterMs: options.unavailableAfterMs,
+      rebalanceTimeoutMs: options.rebalanceTimeoutMs,
+      what: `consumer of topic "${options.topic}" (group "${options.group}")`,
+      brokers: options.brokers,
+      logger: options.logger,
+      unavailable: (error) => {
+        if (!this.stopping) this.sink?.error(error);
+      },
+    });
+  }
 
   async start(sink: DeliverySink): Promise<void> {
     this.sink = sink;
@@ -73,6 +91,8 @@ export class KafkaSubscriptionSource implements CommitSource {
         beforeJoin: () => this.beforeJoin(),
         assigned: (partitions) => this.assigned(partitions),
         crashed: (error, restarting) => this.crashed(error, restarting),
+        answered: (broker) => this.watchdog.answered(broker),
+        joining: () => this.watchdog.joining(),
       });
       // Resolve once this member owns its first partitions (set up in core), so a caller can
       // publish right after subscribe(); bounded, as the group may be slow to settle.
@@ -135,6 +155,7 @@ export class KafkaSubscriptionSource implements CommitSource {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.watchdog.stop();
     this.stopped.resolve();
     await this.consumer.stop();
   }
@@ -192,8 +213,14 @@ export class KafkaSubscriptionSource implements CommitSource {
     this.owned = new Set();
     const sink = this.sink;
     if (revoked.length === 0 || sink === undefined || this.stopping) return;
-    // Core stops work on them, waits (bounded) for in-flight messages and commits.
-    await Promise.race([sink.revoked(revoked), this.stopped.promise]);
+    // Core stops work on them, waits (bounded) for in-flight messages and commits. The wait is
+    // the adapter's own, not the cluster's silence.
+    this.watchdog.hold();
+    try {
+      await Promise.race([sink.revoked(revoked), this.stopped.promise]);
+    } finally {
+      this.watchdog.release();
+    }
   }
 
   private assigned(partitions: number[]): void {
@@ -302,6 +329,8 @@ export class KafkaSubscriptionSource implements CommitSource {
       this.options.logger.warn(`${brookError.message}; the Kafka client restarts it`);
       return;
     }
+    // The client gave up for good: this error is the report, the watchdog has nothing to add.
+    this.watchdog.stop();
     this.sink?.error(brookError);
     if (!this.firstDone) this.firstAssignment.reject(brookError);
   }

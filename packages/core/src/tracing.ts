@@ -79,6 +79,16 @@ export function injectTraceContext(headers: Headers): void {
   otel.propagation.inject(otel.context.active(), headers);
 }
 
+/**
+ * Runs `fn` in the trace context carried in `headers` (a no-op without the API), so what it
+ * publishes (a dead letter) continues the message's trace.
+ */
+export function withContextOf<R>(headers: Headers, fn: () => Promise<R>): Promise<R> {
+  const api = otel;
+  if (api === null || api === undefined) return fn();
+  return api.context.with(api.propagation.extract(api.context.active(), headers), fn);
+}
+
 /** Awaits `fn`, marks the span failed if it throws, and always ends it. */
 async function endSpanAfter<R>(api: OtelApi, span: import("@opentelemetry/api").Span, fn: () => Promise<R>): Promise<R> {
   try {
@@ -91,14 +101,19 @@ async function endSpanAfter<R>(api: OtelApi, span: import("@opentelemetry/api").
   }
 }
 
-/** Runs `fn` inside a consumer span whose parent is the context carried in `headers`. */
-export async function withProcessSpan<R>(topic: string, headers: Headers, fn: () => Promise<R>, system = "brook"): Promise<R> {
+/**
+ * Runs `fn` inside a consumer span whose parent is the context carried in `headers`; `group`
+ * (the consumer group) tells apart the process spans of groups reading one topic.
+ */
+export async function withProcessSpan<R>(topic: string, headers: Headers, fn: () => Promise<R>, system = "brook", group?: string): Promise<R> {
   const api = otel;
   if (api === null || api === undefined) return fn();
   const parent = api.propagation.extract(api.context.active(), headers);
+  const attributes: Record<string, string> = { "messaging.system": system, "messaging.destination.name": topic, "messaging.operation.type": "process" };
+  if (group !== undefined) attributes["messaging.consumer.group.name"] = group;
   return tracer(api).startActiveSpan(
     `process ${topic}`,
-    { kind: api.SpanKind.CONSUMER, attributes: { "messaging.system": system, "messaging.destination.name": topic, "messaging.operation.type": "process" } },
+    { kind: api.SpanKind.CONSUMER, attributes },
     parent,
     (span) => endSpanAfter(api, span, fn),
   );

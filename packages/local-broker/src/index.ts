@@ -22,6 +22,7 @@ export type { FsyncPolicy, LocalBrokerOptions } from "./options.js";
 export type { BrookClientOptions } from "./client/options.js";
 export { startServer } from "./server/server.js";
 export type { BrookServer, ServerOptions } from "./server/server.js";
+export type { PushSubscriptionConfig } from "./server/push.js";
 export { openDirectoryEngine } from "./local-dir.js";
 export type { DirectoryEngineOptions } from "./local-dir.js";
 

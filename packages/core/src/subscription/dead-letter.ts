@@ -1,7 +1,14 @@
 import { BrookError } from "../errors.js";
 import { DLQ_HEADERS } from "../headers.js";
 import type { Publisher } from "../contract.js";
+import type { Headers } from "../contract.js";
 import type { SourceRecord } from "../spi.js";
+import { tracingActive, withContextOf } from "../tracing.js";
+
+function withoutTraceContext(headers: Headers): Headers {
+  const { traceparent: _parent, tracestate: _state, ...rest } = headers;
+  return rest;
+}
 
 /** Opens a bytes publisher for the dead-letter topic (the broker's own publisher()). */
 export type DeadLetterPublisherFactory = (topic: string) => Publisher<Uint8Array>;
@@ -37,13 +44,17 @@ export class DeadLetterer {
       }
       return;
     }
-    this.publisher ??= this.open(topic);
-    const results = await this.publisher.publishBatch(
+    const publisher = (this.publisher ??= this.open(topic));
+    // One message (a handler's): its dead letter is published in its trace, as a child span, and
+    // carries that span's traceparent instead of the original one. A batch's messages may each
+    // be in another trace: their headers go on as they are.
+    const traced = records.length === 1 && tracingActive();
+    const publish = (): ReturnType<typeof publisher.publishBatch> => publisher.publishBatch(
       records.map((r) => ({
         data: r.value,
         ...(r.key === undefined ? {} : { key: r.key }),
         headers: {
-          ...r.headers,
+          ...(traced ? withoutTraceContext(r.headers) : r.headers),
           [DLQ_HEADERS.reason]: reason.slice(0, 1_000),
           [DLQ_HEADERS.originalTopic]: this.sourceTopic,
           [DLQ_HEADERS.originalPosition]: `${r.partition}:${r.offset}`,
@@ -51,6 +62,7 @@ export class DeadLetterer {
         },
       })),
     );
+    const results = traced ? await withContextOf(records[0]!.headers, publish) : await publish();
     const failed = results.find((r) => !r.ok);
     if (failed !== undefined && !failed.ok) {
       throw new BrookError(failed.error.code, `dead-letter publish to "${topic}" failed: ${failed.error.message}`, { cause: failed.error });

@@ -149,12 +149,12 @@ export class HandlerRunner<T> {
           // The provider counts attempts and dead-letters; one try per delivery here.
           attempts = 1;
           const message = this.decode(record, firstAttempt);
-          await withProcessSpan(this.topic, record.headers, async () => handler(message), this.system);
+          await withProcessSpan(this.topic, record.headers, async () => handler(message), this.system, this.options.group);
         } else {
           attempts = await this.runAttempts(
             async (attempt) => {
               const message = this.decode(record, firstAttempt + attempt - 1);
-              if (tracingActive()) await withProcessSpan(this.topic, record.headers, async () => handler(message), this.system);
+              if (tracingActive()) await withProcessSpan(this.topic, record.headers, async () => handler(message), this.system, this.options.group);
               else await handler(message);
             },
             1,

@@ -12,6 +12,7 @@ import { maxFrameBytesFor, type Frame } from "../wire/frames.js";
 import { ServerConnection, tokenDigest, type ConnectionHandlers, type Reply } from "./connection.js";
 import { RequestDispatcher } from "./dispatch.js";
 import { ServerMembership } from "./membership.js";
+import { startPushSubscriptions, validatePushConfigs, type PushSubscriptionConfig, type PushSubscriptions } from "./push.js";
 
 export interface ServerOptions {
   /** the engine to serve; the server never closes it */
@@ -35,6 +36,12 @@ export interface ServerOptions {
   handshakeTimeoutMs?: number;
   /** connections open at once, authenticated or not; one more gets ERROR UNAVAILABLE (default 1024, §1) */
   maxConnections?: number;
+  /**
+   * Push subscriptions: the server POSTs each message of these groups to an HTTP endpoint in a
+   * Pub/Sub push envelope (2xx acks; anything else is retried with back-off, then dead-lettered).
+   * Their topics must exist; they start once the server listens and stop before it closes.
+   */
+  push?: PushSubscriptionConfig[];
 }
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -45,7 +52,9 @@ export interface BrookServer {
   readonly port: number;
   /** brook://host:port (without the token) */
   readonly url: string;
-  /** Stops listening, drops every connection and removes their members from their groups. */
+  /** the running push subscriptions (ServerOptions.push), for health() and events */
+  readonly push: PushSubscriptions["subscriptions"];
+  /** Stops the push subscriptions (drained, positions committed), stops listening, drops every connection and removes their members from their groups. */
   close(): Promise<void>;
 }
 
@@ -96,8 +105,24 @@ export async function startServer(options: ServerOptions): Promise<BrookServer> 
     handshakeTimeoutMs,
     maxConnections,
   };
+  const push = validatePushConfigs(options.push);
   const server = new Server(settings);
-  return server.listen(host, port);
+  const listening = await server.listen(host, port);
+  let pushing: PushSubscriptions;
+  try {
+    pushing = await startPushSubscriptions(options.engine, push, settings.logger);
+  } catch (err) {
+    await listening.close();
+    throw err;
+  }
+  return {
+    ...listening,
+    push: pushing.subscriptions,
+    close: async () => {
+      await pushing.close();
+      await listening.close();
+    },
+  };
 }
 
 class Server implements ConnectionHandlers {
@@ -117,7 +142,7 @@ class Server implements ConnectionHandlers {
     this.dispatcher = new RequestDispatcher(settings.engine, this.membership, settings.maxFrameBytes);
   }
 
-  listen(host: string, port: number): Promise<BrookServer> {
+  listen(host: string, port: number): Promise<Omit<BrookServer, "push">> {
     const listener = net.createServer((socket) => {
       if (this.closing) {
         socket.destroy();

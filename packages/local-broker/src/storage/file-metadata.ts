@@ -99,6 +99,16 @@ export class FileMetadataStore implements MetadataStore {
       if (m !== null) generations.push(Number(m[1]));
     }
     generations.sort((a, b) => a - b);
+    // The first compaction cut short after it created journal 1 and before the snapshot's
+    // rename (there was never a snapshot): journal 0 is whole and current, the later journal
+    // is still empty. Not a lost snapshot; the empty journal is the compaction's leftover.
+    if (snapshot === undefined && generations[0] === 0 && generations.length > 1) {
+      const later = generations.slice(1).map((g) => path.join(this.dir, `journal-${String(g).padStart(20, "0")}.log`));
+      if (later.every((file) => fs.statSync(file).size === 0)) {
+        for (const file of later) unlinkIfExists(file);
+        generations.length = 1;
+      }
+    }
     // FORMAT.md §5.2 "Missing metadata": no snapshot, but journals of a generation > 0 — the
     // snapshot was lost. Replay the journals present in generation order, never delete them
     // unread, and write the state as a new snapshot.
