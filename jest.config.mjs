@@ -19,6 +19,7 @@ const base = {
     "^@platformatic/kafka$": "<rootDir>/test/shims/platformatic-kafka.cjs",
     "^@brook/core/spi$": "<rootDir>/packages/core/src/spi.ts",
     "^@brook/local-broker/engine$": "<rootDir>/packages/local-broker/src/engine-entry.ts",
+    "^@brook/local-broker/server$": "<rootDir>/packages/local-broker/src/server-entry.ts",
     "^@brook/([a-z-]+)$": "<rootDir>/packages/$1/src/index.ts",
     "^(\\.{1,2}/.*)\\.js$": "$1",
   },

@@ -1,6 +1,6 @@
 // `pnpm bench`: runs every benchmark, each in its own process, prints each one's table and
 // writes bench-results/<name>.json plus bench-results/summary.json. Not tests: nothing asserts.
-// BENCH_ONLY=local,server limits which run (mirror: local: target; node scripts/bench-mirror.mjs --kafka host:port adds Kafka). Kafka, Pub/Sub, Kinesis, Firehose (moto) and Event Hubs start their own backends.
+// BENCH_ONLY=local,server limits which run (mirror: local: target; node scripts/bench-mirror.mjs --kafka host:port adds Kafka). Kafka, kafka-wire (brook serve --kafka-port vs Kafka), Pub/Sub, Kinesis, Firehose (moto) and Event Hubs start their own backends.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 
@@ -9,6 +9,7 @@ const all = [
   ["storage", ["--import", "./scripts/ts-register.mjs", "scripts/bench-storage.mjs"]],
   ["server", ["scripts/bench-server.mjs"]],
   ["kafka", ["scripts/bench-kafka.mjs"]],
+  ["kafka-wire", ["scripts/bench-kafka-wire.mjs"]],
   ["pubsub", ["scripts/bench-pubsub.mjs"]],
   ["kinesis", ["scripts/bench-kinesis.mjs"]],
   ["firehose", ["scripts/bench-firehose.mjs"]],

@@ -14,7 +14,8 @@
 // Node 24 comes from scripts/runtimes/node24.mjs (PyPI wheel into .cache/node24), installed here
 // when missing so the command works on a fresh machine. In CI (CI=true) a backend that cannot
 // start, or a runtime that cannot be installed, fails the run; locally they fail it too unless
-// BROOK_SKIP_BACKENDS names the backend (e.g. "pubsub,kafka,eventhubs"; "moto" is Firehose + S3) or BROOK_SKIP_RUNTIMES names the
+// BROOK_SKIP_BACKENDS names the backend (e.g. "pubsub,kafka,eventhubs"; "moto" is Firehose + S3;
+// "kafka-wire" is the second pass of the Kafka tests against `brook serve --kafka-port`) or BROOK_SKIP_RUNTIMES names the
 // runtime (e.g. "node24"; "node20" skips the machine's own run).
 // Arguments are passed to every jest run (e.g. a test path pattern).
 import { spawn, spawnSync } from "node:child_process";
@@ -56,18 +57,19 @@ function nodeOnlyDir(name, binary) {
 }
 
 /** Runs the whole jest suite on one runtime; returns its counts. */
-async function runJest(runtime, env) {
+async function runJest(runtime, env, args = process.argv.slice(2)) {
+  const label = runtime.label ?? `node ${runtime.version}`;
   const report = join(out, `jest-results-${runtime.name}.json`);
   rmSync(report, { force: true });
   const jestBin = createRequire(join(root, "package.json")).resolve("jest/bin/jest");
-  const jestArgs = [jestBin, "--json", `--outputFile=${report}`, "--maxWorkers=2", ...process.argv.slice(2)];
+  const jestArgs = [jestBin, "--json", `--outputFile=${report}`, "--maxWorkers=2", ...args];
   const runEnv = {
     ...env,
     PATH: `${runtime.pathDir}${delimiter}${env.PATH ?? ""}`,
     BROOK_TEST_NODE_VERSION: runtime.version,
     ...runtime.env,
   };
-  log(`node ${runtime.version}${runtime.label ? ` (${runtime.label})` : ""}: jest ${jestArgs.slice(1).join(" ")}`);
+  log(`${label}: jest ${jestArgs.slice(1).join(" ")}`);
   const started = Date.now();
   const status = await new Promise((resolve) => {
     // Own process group, so a hung run can be stopped with its workers (by this pid's group).
@@ -78,12 +80,12 @@ async function runJest(runtime, env) {
     process.on("SIGTERM", forward);
     let killTimer;
     const timer = setTimeout(() => {
-      log(`node ${runtime.version}: jest still running after ${RUN_TIMEOUT_MS} ms, stopping pid ${child.pid}`);
+      log(`${label}: jest still running after ${RUN_TIMEOUT_MS} ms, stopping pid ${child.pid}`);
       try { process.kill(-child.pid, "SIGTERM"); } catch {}
       killTimer = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} }, 10_000);
     }, RUN_TIMEOUT_MS);
     child.on("error", (err) => {
-      log(`node ${runtime.version}: cannot start jest: ${err.message}`);
+      log(`${label}: cannot start jest: ${err.message}`);
       process.off("SIGINT", forward);
       process.off("SIGTERM", forward);
       clearTimeout(timer);
@@ -105,14 +107,14 @@ async function runJest(runtime, env) {
     counts.pending = results.numPendingTests + results.numTodoTests;
     for (const suite of results.testResults) {
       if (suite.status === "failed" && suite.assertionResults.every((a) => a.status !== "failed")) {
-        log(`node ${runtime.version}: suite failed to run: ${suite.name}`);
+        log(`${label}: suite failed to run: ${suite.name}`);
       }
     }
   } else {
     counts.failed = 1;
   }
   if (status !== 0 && counts.failed === 0) counts.failed = 1;
-  log(`node ${runtime.version}: ${formatCounts(counts)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  log(`${label}: ${formatCounts(counts)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
   return counts;
 }
 
@@ -144,7 +146,7 @@ if (skippedRuntimes.has("node24")) {
     // Node >= 22.22) on Node 24, so every Kafka test runs on both drivers without a third pass
     // (README, "Tests"). A BROOK_TEST_KAFKA_DRIVER set by the caller wins.
     const kafkaDriver = process.env.BROOK_TEST_KAFKA_DRIVER ?? "platformatic";
-    runtimes.push({ name: "node24", version: rt.version, node: rt.node, pathDir: rt.pathDir, env: { BROOK_TEST_KAFKA_DRIVER: kafkaDriver }, label: `kafka driver ${kafkaDriver}` });
+    runtimes.push({ name: "node24", version: rt.version, node: rt.node, pathDir: rt.pathDir, env: { BROOK_TEST_KAFKA_DRIVER: kafkaDriver }, label: `node ${rt.version} (kafka driver ${kafkaDriver})` });
   } catch (err) {
     log(`node24: cannot be installed, counted as 1 failed${process.env.CI === "true" ? "" : " (BROOK_SKIP_RUNTIMES=node24 skips it locally)"}:`);
     console.error(`[test-all] ${err instanceof Error ? err.message : err}`);
@@ -225,7 +227,17 @@ try {
   for (const runtime of runtimes) {
     const counts = await runJest(runtime, env);
     for (const k of Object.keys(total)) total[k] += counts[k];
-    lines.push(`node ${runtime.version}${runtime.label ? ` (${runtime.label})` : ""}: ${formatCounts(counts)}`);
+    lines.push(`${runtime.label ?? `node ${runtime.version}`}: ${formatCounts(counts)}`);
+  }
+  // The Kafka tests once more, unchanged, against `brook serve --kafka-port` (first runtime only;
+  // own report and result line). BROOK_SKIP_BACKENDS=kafka-wire skips this pass.
+  if (!skipped.has("kafka-wire") && runtimes.length > 0) {
+    const { runKafkaWirePass } = await import("./kafka-wire-pass.mjs");
+    const pass = await runKafkaWirePass({ root, runtime: runtimes[0], env, args: process.argv.slice(2), log, runJest });
+    if (pass !== undefined) {
+      for (const k of Object.keys(total)) total[k] += pass.counts[k];
+      lines.push(`${pass.label}: ${formatCounts(pass.counts)}`);
+    }
   }
   if (runtimes.length === 0) {
     lines.push("no runtime tested (BROOK_SKIP_RUNTIMES)");

@@ -365,8 +365,10 @@ function installExitHook() {
  *   stop). Without it a temp folder is made and removed on stop.
  *   killOnExit (default true): SIGKILL the broker if this Node process exits without stop().
  *   version: another cached/fetchable Kafka version (default KAFKA_VERSION); jvmArgs: extra JVM flags.
- *   jvmDefaults (default false): run the broker on the JVM's default JIT and GC instead of the
- *   start-up flags (-XX:+UseSerialGC -XX:TieredStopAtLevel=1), for benchmarks.
+ *   jvmDefaults: run the broker with the JVM's default JIT and GC (for benchmarks) instead of the
+ *   quick-start flags the tests use (-XX:+UseSerialGC -XX:TieredStopAtLevel=1).
+ *   The result's readyMs is the time from the broker's spawn to its first Metadata answer
+ *   (probed every pollMs, default 250).
  *   proxied: a second listener (PROXIED) on `proxied.port` that names 127.0.0.1:`proxied.advertisedPort`
  *   in metadata, for a proxy on that port in front of it (test/faults): clients that bootstrap
  *   through the proxy keep all their traffic on it, while clients of the PLAINTEXT listener
@@ -378,7 +380,7 @@ function installExitHook() {
  * @returns {Promise<{ brokers: string, port: number, pid: number, logFile: string, dataDir: string,
  *           proxied?: { port: number, advertisedPort: number }, stop: () => Promise<void> }>}
  */
-export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000, heap = "512m", killOnExit = true, version = KAFKA_VERSION, jvmArgs = [], proxied: withProxied = false, saslSsl, jvmDefaults = false } = {}) {
+export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000, heap = "512m", killOnExit = true, version = KAFKA_VERSION, jvmArgs = [], proxied: withProxied = false, saslSsl, jvmDefaults = false, pollMs = 250 } = {}) {
   const started = Date.now();
   const lib = await fetchKafka({ log, version });
   const ownDir = !dataDir;
@@ -403,7 +405,6 @@ export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000,
   const jvm = [
     `-Xmx${heap}`,
     "-Xss1m",
-    // Start-up flags: fast JVM start, small footprint; they slow a long run (benchmarks drop them).
     ...(jvmDefaults ? [] : ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]),
     "-Djava.awt.headless=true",
     "-Dorg.slf4j.simpleLogger.showDateTime=true",
@@ -423,6 +424,7 @@ export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000,
   }
 
   const out = openSync(logFile, "a");
+  const spawnedAt = performance.now();
   const child = spawn("java", [...jvm, "-cp", cp, "kafka.Kafka", props], {
     cwd: dir,
     detached: true, // own process group: stop() kills the whole group
@@ -481,13 +483,14 @@ export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000,
       await stop();
       throw new Error(`kafka: not ready after ${readyTimeoutMs} ms (last probe: ${lastErr?.message})\n--- ${logFile} (tail) ---\n${t}`);
     }
-    await sleep(250);
+    await sleep(pollMs);
   }
+  const readyMs = performance.now() - spawnedAt;
   log(`kafka: ready at ${HOST}:${port} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const saslSslInfo = secure === undefined ? {} : {
     saslSsl: { brokers: `${HOST}:${secure.port}`, caFile: secure.caFile, username: secure.username, password: secure.userPassword },
   };
-  return { brokers: `${HOST}:${port}`, port, pid, logFile, dataDir: dir, ...(proxied ? { proxied } : {}), ...saslSslInfo, stop };
+  return { brokers: `${HOST}:${port}`, port, pid, readyMs, logFile, dataDir: dir, ...(proxied ? { proxied } : {}), ...saslSslInfo, stop };
 }
 
 function sleep(ms) {

@@ -2,6 +2,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { ConfigResourceTypes, Kafka, logLevel } from "kafkajs";
 import { startKafkaWire, type KafkaWireServer } from "@brook/kafka-wire";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openDirectoryEngine } from "@brook/local-broker/server";
 import { LogEngine, MemoryStore } from "@brook/local-broker/engine";
 
 let engine: LogEngine;
@@ -51,6 +55,53 @@ describe("kafkajs admin against kafka-wire", () => {
       await expect(admin.deleteTopics({ topics: ["adm-a"] })).rejects.toThrow();
     } finally {
       await admin.disconnect();
+    }
+  });
+});
+
+/** The Kafka error type of each partition of a rejected kafkajs deleteTopicRecords. */
+const partitionErrors = (err: unknown): string[] =>
+  ((err as { cause?: { partitions?: Array<{ error: { type: string } }> } }).cause?.partitions ?? []).map((p) => p.error.type);
+
+describe("DeleteRecords", () => {
+  it("moves the log start: reads below it are OUT_OF_RANGE, earliest is the new start, the rest stays", async () => {
+    await engine.createTopic("adm-del", { partitions: 1 }, false);
+    await engine.append("adm-del", Array.from({ length: 10 }, (_, i) => ({ key: undefined, idempotencyKey: undefined, headers: {}, value: Buffer.from(String(i)) })));
+    const admin = client(server.address).admin();
+    await admin.connect();
+    try {
+      await admin.fetchTopicMetadata({ topics: ["adm-del"] });
+      await admin.deleteTopicRecords({ topic: "adm-del", partitions: [{ partition: 0, offset: "6" }] });
+      expect(await admin.fetchTopicOffsets("adm-del")).toEqual([expect.objectContaining({ partition: 0, low: "6", high: "10" })]);
+      await expect(engine.fetch("adm-del", 0, 5, 10, 0)).rejects.toMatchObject({ code: "OUT_OF_RANGE" });
+      expect((await engine.fetch("adm-del", 0, 6, 10, 0)).records.map((r) => r.value.toString())).toEqual(["6", "7", "8", "9"]);
+      // past the end: refused, nothing changes
+      const past = await admin.deleteTopicRecords({ topic: "adm-del", partitions: [{ partition: 0, offset: "11" }] }).catch((e: unknown) => e);
+      expect(partitionErrors(past)).toEqual(["OFFSET_OUT_OF_RANGE"]);
+      expect((await engine.describeTopic("adm-del")).partitions[0]).toMatchObject({ start: 6, end: 10 });
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
+  it("is refused on the file store (whole segments only), which keeps every record", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "brook-wire-del-"));
+    const fileEngine = await openDirectoryEngine(dir, { logger: quiet });
+    const fileServer = await startKafkaWire({ engine: fileEngine, port: 0, logger: quiet });
+    const admin = client(fileServer.address).admin();
+    try {
+      await fileEngine.createTopic("adm-file", { partitions: 1 }, false);
+      await fileEngine.append("adm-file", [{ key: undefined, idempotencyKey: undefined, headers: {}, value: Buffer.from("x") }]);
+      await admin.connect();
+      await admin.fetchTopicMetadata({ topics: ["adm-file"] });
+      const refused = await admin.deleteTopicRecords({ topic: "adm-file", partitions: [{ partition: 0, offset: "1" }] }).catch((e: unknown) => e);
+      expect(partitionErrors(refused)).toEqual(["POLICY_VIOLATION"]);
+      expect((await fileEngine.describeTopic("adm-file")).partitions[0]).toMatchObject({ start: 0, end: 1 });
+    } finally {
+      await admin.disconnect();
+      await fileServer.close();
+      await fileEngine.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -174,7 +174,7 @@ test(`SIGKILL at random points (≥ ${KILLS} kills), restarted each time: every 
 
     // The map written across all those runs moves g to the target without a skip.
     const moved = await translate({ from: source, to: broker, topic, toTopic, group: "g" });
-    const declared = moved.partitions.reduce((n, p) => n + (p.mayRepeat ?? 0), 0) + moved.rewound;
+    const declared = moved.partitions.reduce((n, p) => n + (p.mayRepeat ?? 0), 0) + (moved.rewound ?? 0);
     const resumed: number[] = [];
     const g = await broker.subscribe<{ i: number }>(toTopic, { group: "g", handler: (m) => void resumed.push(m.data.i) });
     try {

@@ -11,6 +11,8 @@ import {
   type StreamDescriptionSummary,
 } from "@aws-sdk/client-kinesis";
 import { awsErrorName, streamNotFound, toKinesisBrookError } from "./errors.js";
+import { isSentinel, type Lease } from "./leases/lease.js";
+import { formatOffset } from "./records.js";
 
 /** How long admin calls wait for a stream to become ACTIVE (or to disappear) before TIMEOUT. */
 export const STREAM_STATE_TIMEOUT_MS = 120_000;
@@ -29,6 +31,14 @@ export class KinesisAdmin implements Admin {
     private readonly kinesis: KinesisClient,
     private readonly logger: Logger,
   ) {}
+
+  /** the group's leases on the stream, by shard id (undefined: the group has no lease table) */
+  private groupLeases: ((topic: string, group: string) => Promise<Map<string, Lease> | undefined>) | undefined;
+
+  /** The broker gives the admin its lease tables (groupPositions). */
+  readLeasesWith(read: (topic: string, group: string) => Promise<Map<string, Lease> | undefined>): void {
+    this.groupLeases = read;
+  }
 
   /** Creates a stream of `partitions` shards (default 1), provisioned mode, and waits until it is ACTIVE. */
   async createTopic(name: string, options: TopicOptions & { ifNotExists?: boolean } = {}): Promise<void> {
@@ -136,12 +146,25 @@ export class KinesisAdmin implements Admin {
   }
 
   /**
-   * Not yet on Kinesis: a group's checkpoints live in its lease table (DynamoDB), which the admin
-   * does not open. Refused, never guessed (translate needs it exact).
+   * The group's checkpoints, read from its lease table (KCL semantics: the sequence number of
+   * the last record processed, `<sequence>:<sub-record>` inside an aggregate). Sequence numbers
+   * are ordered within a shard but not contiguous: a position is comparable, not countable. A
+   * shard without a record checkpoint (only a start sentinel) or finished (SHARD_END, whose last
+   * record the lease does not name) has no committed offset. No lease table: no positions.
    */
   async groupPositions(topic: string, group: string): Promise<GroupPosition[]> {
     validateStreamName(topic);
-    throw new BrookError("UNSUPPORTED", `groupPositions of group "${group}" on stream "${topic}": not yet on Kinesis (the checkpoints are in the group's lease table)`);
+    if (typeof group !== "string" || group.length === 0) throw invalidArgument("group", "a non-empty string", group);
+    if (this.groupLeases === undefined) throw new BrookError("UNSUPPORTED", `groupPositions of group "${group}" on stream "${topic}": this admin has no lease table access`);
+    const leases = await this.groupLeases(topic, group);
+    if (leases === undefined || leases.size === 0) return [];
+    const positions = [...leases.values()]
+      .sort((a, b) => (a.shardId < b.shardId ? -1 : a.shardId > b.shardId ? 1 : 0))
+      .map((lease) => {
+        const cp = lease.checkpoint;
+        return { partition: lease.shardId, committed: isSentinel(cp) ? undefined : formatOffset(cp, lease.subSequence > 0 ? lease.subSequence : undefined) };
+      });
+    return positions.some((p) => p.committed !== undefined) ? positions : [];
   }
 
   /** Not yet on Kinesis: the checkpoints to copy live in the groups' lease tables. */

@@ -7,7 +7,7 @@ import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { KinesisAdmin, validateStreamName } from "./admin.js";
 import { kinesisCapabilities, kinesisLimits } from "./capabilities.js";
 import { streamNotFound } from "./errors.js";
-import { LeaseKeys, isMultiStreamItem } from "./leases/lease.js";
+import { LeaseKeys, isMultiStreamItem, type Lease } from "./leases/lease.js";
 import { LeaseTable } from "./leases/lease-table.js";
 import { checkStartPositions } from "./leases/shard-sync.js";
 import { fillNameTemplate, type EnvelopeMode, type ResolvedKinesisOptions } from "./options.js";
@@ -50,6 +50,7 @@ export class KinesisBroker extends BrokerSkeleton<KinesisAdmin, KinesisPublishTr
   ) {
     const admin = new KinesisAdmin(kinesis, logger ?? { debug() {}, info() {}, warn() {}, error() {} });
     super(url, admin, logger);
+    admin.readLeasesWith((topic, group) => this.groupLeases(topic, group));
     this.workerBase = options.workerId ?? `${hostname()}:${process.pid}`;
   }
 
@@ -108,6 +109,16 @@ export class KinesisBroker extends BrokerSkeleton<KinesisAdmin, KinesisPublishTr
   protected async closeConnection(): Promise<void> {
     this.kinesis.destroy();
     this.dynamo.destroy();
+  }
+
+  /** The group's leases on the stream (admin.groupPositions), or undefined when it has no lease table. */
+  private async groupLeases(topic: string, group: string): Promise<Map<string, Lease> | undefined> {
+    const summary = await this.admin.summary(topic);
+    if (summary === undefined) throw streamNotFound(topic);
+    const table = new LeaseTable(this.dynamo, fillNameTemplate(this.options.leaseTable, { group, topic }));
+    if (!(await table.exists())) return undefined;
+    const keys = await this.leaseKeys(table, topic, summary.StreamARN, summary.StreamCreationTimestamp);
+    return table.leases(keys);
   }
 
   /**

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
-import cliProgress from "cli-progress";
-import * as hdr from "hdr-histogram-js";
+import { createRequire } from "node:module";
+import type cliProgress from "cli-progress";
+import type * as Hdr from "hdr-histogram-js";
 import { BrookError } from "@brook/core";
 import type { Command } from "commander";
 import { integer, withClient } from "./client.js";
@@ -22,6 +23,9 @@ interface PhaseResult {
   mibPerSecond: number;
 }
 
+// Loaded when `brook bench` runs, not at every command's start (`brook serve` counts its start-up).
+const lazyRequire = createRequire(import.meta.url);
+
 /** How often progress is reported when stderr is not a terminal (one plain line each). */
 const PLAIN_PROGRESS_MS = 1_000;
 
@@ -40,7 +44,8 @@ class Progress {
     private readonly total: number,
   ) {
     if (process.stderr.isTTY === true) {
-      this.bar = new cliProgress.SingleBar(
+      const progressBars = lazyRequire("cli-progress") as typeof cliProgress;
+      this.bar = new progressBars.SingleBar(
         {
           format: `${label.padEnd(8)} {bar} {percentage}% | {value}/{total} | {rate} msg/s | {duration_formatted}`,
           stream: process.stderr,
@@ -48,7 +53,7 @@ class Progress {
           clearOnComplete: true,
           barsize: 30,
         },
-        colorEnabled(process.stderr) ? cliProgress.Presets.shades_classic : cliProgress.Presets.legacy,
+        colorEnabled(process.stderr) ? progressBars.Presets.shades_classic : progressBars.Presets.legacy,
       );
       this.bar.start(total, 0, { rate: "0" });
     } else {
@@ -130,7 +135,7 @@ export function registerBench(program: Command): void {
           const payload = new Uint8Array(randomBytes(options.size));
           const batch = Array.from({ length: Math.min(options.batch, options.messages) }, () => ({ data: payload }));
           // Publish latency per publishBatch call, in microseconds (1 µs to 1 h, 3 significant digits).
-          const latency = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+          const latency = (lazyRequire("hdr-histogram-js") as typeof Hdr).build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
           let remaining = options.messages;
           let failed = 0;
           const progress = new Progress("publish", options.messages);

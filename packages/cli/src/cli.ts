@@ -7,7 +7,6 @@
  */
 import { Command, CommanderError, Option } from "commander";
 import { toBrookError } from "@brook/core/spi";
-import "@brook/local-broker";
 import { DEFAULT_TIMEOUT_MS, DEFAULT_URL, integer } from "./client.js";
 import { registerBench } from "./bench.js";
 import { registerGroups } from "./groups.js";
@@ -58,7 +57,12 @@ export function createProgram(): Command {
       // Commander's own errors (unknown option, missing argument) in Brook's one-line form.
       outputError: (message, write) => write(`error INVALID_ARGUMENT: ${message.replace(/^error:\s*/, "").trim()}\n`),
     })
-    .exitOverride();
+    .exitOverride()
+    // memory:, local: and brook:// URLs for every command but serve, which runs the server side
+    // only (@brook/local-broker/server) and starts faster without the client side.
+    .hook("preAction", async (_program, action) => {
+      if (action.name() !== "serve") await import("@brook/local-broker");
+    });
   for (const register of COMMANDS) register(program);
   return program;
 }

@@ -1,6 +1,5 @@
 import { BrookError, connect, schemeOf, type Broker, type Logger } from "@brook/core";
-import { LocalBroker } from "@brook/local-broker";
-import { engineApiOf, redactUrl, type EngineApi } from "@brook/local-broker/engine";
+import type { EngineApi } from "@brook/local-broker/engine";
 import { InvalidArgumentError, type Command } from "commander";
 import { loadAdapterFor } from "./adapters.js";
 
@@ -56,6 +55,9 @@ export function withTimeout<T>(work: Promise<T>, ms: number, what: string): Prom
  */
 export async function openClient(command: Command): Promise<Client> {
   const { url, token, timeout } = command.optsWithGlobals<GlobalOptions>();
+  // Loaded by the client commands only (`brook serve` does not load the client side).
+  const { LocalBroker } = await import("@brook/local-broker");
+  const { engineApiOf, redactUrl } = await import("@brook/local-broker/engine");
   const shownUrl = redactUrl(url);
   const scheme = schemeOf(url);
   const options = {

@@ -143,7 +143,8 @@ export function printTranslation(r: TranslateResult): void {
     rows.push([p.partition, at, p.mark ?? "-", again]);
   }
   process.stdout.write(`group ${r.group}: ${r.topic} → ${r.toTopic}\n${table(rows[0]!, rows.slice(1))}\n`);
-  if (r.rewound > 0) process.stdout.write(`plus ${r.rewound} target message(s) before the checkpoint, kept there by the target's publish dedupe\n`);
+  if (r.rewound === undefined) process.stdout.write("plus an unknown number of target messages before the checkpoint, kept there by the target's publish dedupe\n");
+  else if (r.rewound > 0) process.stdout.write(`plus ${r.rewound} target message(s) before the checkpoint, kept there by the target's publish dedupe\n`);
   const start = "positions" in r.start ? r.start.positions.map((p) => `${p.partition}@${p.offset}`).join(" ") : `time ${r.start.time.toISOString()}`;
   process.stdout.write(`start on the target: ${start}${r.checkpoint === undefined ? " (no checkpoint early enough: the target's beginning)" : ""}\n`);
   process.stdout.write(r.applied ? `set: group ${r.group} starts there on the target\n` : "dry run: nothing changed\n");

@@ -2,7 +2,8 @@
  * What the CLI prints: tables for people, JSON for scripts, colour only on a terminal (never
  * with NO_COLOR), and a stdout that may close early (`brook tail … | head`).
  */
-import Table from "cli-table3";
+import { createRequire } from "node:module";
+import type TableClass from "cli-table3";
 import pc from "picocolors";
 import { InvalidArgumentError } from "commander";
 
@@ -30,6 +31,8 @@ export function listingFormat(value: string): ListingFormat {
  * bold on a terminal. Cells are strings; "-" stands for "unknown".
  */
 export function table(head: string[], rows: string[][]): string {
+  // Loaded on first use: `brook serve` (whose start-up time counts) never prints a table.
+  const Table = createRequire(import.meta.url)("cli-table3") as typeof TableClass;
   const t = new Table({
     head: head.map((h) => colors.bold(h)),
     chars: {

@@ -1,6 +1,6 @@
 import { BrookError } from "@brook/core";
-import { openDirectoryEngine, startServer, type FsyncPolicy, type PushSubscriptionConfig } from "@brook/local-broker";
-import { LogEngine, MemoryStore } from "@brook/local-broker/engine";
+// The server side only (no client, no backend registration): `brook serve` starts faster.
+import { LogEngine, MemoryStore, openDirectoryEngine, startServer, type FsyncPolicy, type PushSubscriptionConfig } from "@brook/local-broker/server";
 import type { KafkaWireServer } from "@brook/kafka-wire";
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { cliLogger, integer, type GlobalOptions } from "./client.js";
@@ -107,13 +107,21 @@ function fsyncPolicy(value: string): FsyncPolicy {
   return value;
 }
 
+/**
+ * With --kafka-port, the message size limit is Kafka's default `message.max.bytes` (1048588), so
+ * Kafka clients (and Brook's Kafka adapter, which reads it from DescribeConfigs) see the limit a
+ * default Kafka broker has; without it the local broker's own default (1 MiB) stays.
+ */
+const KAFKA_MESSAGE_MAX_BYTES = 1_048_588;
+
 /** --dir: the durable file store of that directory (its lock makes this process its only owner); else memory. */
 async function openEngine(options: ServeOptions): Promise<{ engine: LogEngine; store: string }> {
+  const limits = options.kafkaPort === undefined ? {} : { maxMessageBytes: KAFKA_MESSAGE_MAX_BYTES };
   if (options.dir === undefined) {
     if (options.fsync !== undefined) throw new BrookError("INVALID_ARGUMENT", "--fsync needs --dir (the in-memory store has nothing to sync)");
-    return { engine: await LogEngine.open(new MemoryStore()), store: "memory store: nothing is kept after exit" };
+    return { engine: await LogEngine.open(new MemoryStore(), limits), store: "memory store: nothing is kept after exit" };
   }
-  const engine = await openDirectoryEngine(options.dir, { logger: cliLogger, ...(options.fsync === undefined ? {} : { fsync: options.fsync }) });
+  const engine = await openDirectoryEngine(options.dir, { logger: cliLogger, ...limits, ...(options.fsync === undefined ? {} : { fsync: options.fsync }) });
   return { engine, store: `file store in ${options.dir}, fsync ${options.fsync ?? "interval"}` };
 }
 
@@ -160,7 +168,8 @@ export function registerServe(program: Command): void {
           sessionTimeoutMs: options.sessionTimeoutMs,
           ...(options.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.handshakeTimeoutMs }),
           ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
-          push,
+          // none: startServer does not load the push module (brook serve starts faster)
+          ...(push.length === 0 ? {} : { push }),
         }).catch((err: unknown) => {
           throw nameThePushFlag(err, options);
         });

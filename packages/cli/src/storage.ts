@@ -1,5 +1,12 @@
 import { BrookError } from "@brook/core";
-import { checkDirectory, formatCheckReport } from "@brook/local-broker/engine";
+import type { CheckReport, CheckOptions } from "@brook/local-broker/engine";
+
+/** Loaded when a storage command runs, not at every command's start. */
+async function check(dir: string, options: CheckOptions): Promise<{ report: CheckReport; lines: string[] }> {
+  const { checkDirectory, formatCheckReport } = await import("@brook/local-broker/engine");
+  const report = await checkDirectory(dir, options);
+  return { report, lines: formatCheckReport(report) };
+}
 import type { Command } from "commander";
 
 /** What opening the directory logs goes to stderr, with its fields (file, offsets, reason). */
@@ -24,8 +31,8 @@ export function registerStorage(program: Command): void {
     .description("CRC-scan a local broker data directory; one line per damaged, torn or skipped range (exit 3 when damaged)")
     .option("--dir <path>", "data directory (the broker that owns it must be stopped)")
     .action(async (options: { dir?: string }) => {
-      const report = await checkDirectory(needDir(options.dir, "check"), { logger: storageLogger });
-      for (const line of formatCheckReport(report)) process.stdout.write(`${line}\n`);
+      const { report, lines } = await check(needDir(options.dir, "check"), { logger: storageLogger });
+      for (const line of lines) process.stdout.write(`${line}\n`);
       if (report.damaged > 0) process.exitCode = 3;
     });
 
@@ -36,8 +43,8 @@ export function registerStorage(program: Command): void {
     .option("--skip-damaged", "record every damaged range as skipped so readers move past it")
     .action(async (options: { dir?: string; skipDamaged?: boolean }) => {
       const dir = needDir(options.dir, "repair");
-      const report = await checkDirectory(dir, { logger: storageLogger, skipDamaged: options.skipDamaged === true });
-      for (const line of formatCheckReport(report)) process.stdout.write(`${line}\n`);
+      const { report, lines } = await check(dir, { logger: storageLogger, skipDamaged: options.skipDamaged === true });
+      for (const line of lines) process.stdout.write(`${line}\n`);
       if (report.damaged > 0) process.exitCode = 3;
     });
 }

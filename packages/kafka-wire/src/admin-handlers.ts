@@ -209,7 +209,50 @@ const saslAuthenticate: Handler = {
   },
 };
 
+// ---------------------------------------------------------------- DeleteRecords (21)
+// Request v0-1:  topics [name string, partitions [partition_index int32, offset int64]], timeout_ms int32
+//                offset -1 = the high watermark (delete everything)
+// Response v0-1: throttle_time_ms int32, topics [name string, partitions [partition_index int32,
+//                  low_watermark int64, error_code int16]]
+// The engine's store must support it: the memory store does; the file store (brook serve --dir)
+// refuses, answered POLICY_VIOLATION (Kafka's refusal of a deletion its configuration forbids).
+const deleteRecords: Handler = {
+  min: 0,
+  max: 1,
+  async handle(r, _version, ctx) {
+    const topics = r.array((r) => ({ name: r.string(), partitions: r.array((r) => ({ index: r.int32(), offset: r.int64() })) }));
+    r.int32();
+    r.end("DeleteRecords request");
+    const out = [];
+    for (const t of topics) {
+      const partitions = [];
+      for (const p of t.partitions) {
+        try {
+          if (ctx.engine.deleteRecords === undefined) throw new BrookError("UNSUPPORTED", "deleteRecords: not offered by this engine");
+          const details = await ctx.engine.describeTopic(t.name);
+          const info = details.partitions[p.index];
+          if (info === undefined) {
+            partitions.push({ index: p.index, low: -1, error: KafkaError.UNKNOWN_TOPIC_OR_PARTITION });
+            continue;
+          }
+          const low = await ctx.engine.deleteRecords(t.name, p.index, p.offset === -1 ? info.end : p.offset);
+          partitions.push({ index: p.index, low, error: KafkaError.NONE });
+        } catch (err) {
+          const code = err instanceof BrookError && err.code === "UNSUPPORTED" ? KafkaError.POLICY_VIOLATION : kafkaCode(err);
+          ctx.logger.debug(`kafka-wire: DeleteRecords ${t.name}/${p.index}: ${(err as Error).message}`);
+          partitions.push({ index: p.index, low: -1, error: code });
+        }
+      }
+      out.push({ name: t.name, partitions });
+    }
+    return new Writer().int32(0).array(out, (w, t) => {
+      w.string(t.name).array(t.partitions, (w, p) => void w.int32(p.index).int64(p.low).int16(p.error));
+    });
+  },
+};
+
 export const adminHandlers: Record<number, Handler> = {
+  21: deleteRecords,
   17: saslHandshake,
   19: createTopics,
   20: deleteTopics,

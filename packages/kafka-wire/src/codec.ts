@@ -133,6 +133,9 @@ export class Reader {
   }
 }
 
+/** Writer.raw keeps a buffer at least this large by reference instead of copying it. */
+const RAW_BY_REFERENCE_BYTES = 4096;
+
 export class Writer {
   private chunks: Buffer[] = [];
   private cur = Buffer.allocUnsafe(256);
@@ -194,6 +197,15 @@ export class Writer {
     return this;
   }
   raw(b: Buffer): this {
+    if (b.length >= RAW_BY_REFERENCE_BYTES) {
+      // large (record batches): kept by reference, not copied; the caller never changes it
+      if (this.pos > 0) this.chunks.push(this.cur.subarray(0, this.pos));
+      this.chunks.push(b);
+      this.cur = this.cur.subarray(this.pos);
+      this.pos = 0;
+      this.length += b.length;
+      return this;
+    }
     this.room(b.length);
     b.copy(this.cur, this.pos);
     this.pos += b.length;
@@ -217,6 +229,10 @@ export class Writer {
     this.int32(items.length);
     for (const v of items) item(this, v);
     return this;
+  }
+  /** The bytes written, as the pieces they are in (for a gathered socket write: no copy). */
+  toChunks(): Buffer[] {
+    return this.pos > 0 ? [...this.chunks, this.cur.subarray(0, this.pos)] : [...this.chunks];
   }
   toBuffer(): Buffer {
     return Buffer.concat([...this.chunks, this.cur.subarray(0, this.pos)], this.length);

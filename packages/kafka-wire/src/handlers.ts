@@ -8,7 +8,7 @@ import type { Logger } from "@brook/core";
 import type { EngineApi, StoredRecord, TopicDetails } from "@brook/local-broker/engine";
 import { ProtocolError, type Reader, Writer } from "./codec.js";
 import { KafkaError, kafkaCode } from "./errors.js";
-import { decodeBatches, encodeBatch, IDEMPOTENCY_HEADER, RecordError, type OutRecord } from "./records.js";
+import { decodeBatches, encodeStoredBatch, IDEMPOTENCY_HEADER, RecordError } from "./records.js";
 import type { GroupCoordinator } from "./groups.js";
 import { groupHandlers } from "./group-handlers.js";
 import type { ProducerState } from "./producers.js";
@@ -320,9 +320,21 @@ async function readAll(ctx: Context, topics: FetchTopic[], maxBytes: number) {
       const limit = Math.min(p.maxBytes, budget);
       if (p.offset < info.end && (limit > 0 || bytes === 0)) {
         try {
-          const read = await ctx.engine.fetch(t.topic, p.partition, p.offset, 1000, 0);
-          records = encodeRecords(read.records, limit);
-          info.end = read.endOffset;
+          // Read on until the partition's limit is filled (or the log's end): one Fetch carries
+          // as much as Kafka's would, so a client needs as few round trips.
+          const out: Buffer[] = [];
+          let size = 0;
+          let offset = p.offset;
+          while (offset < info.end) {
+            const read = await ctx.engine.fetch(t.topic, p.partition, offset, READ_CHUNK_RECORDS, 0);
+            info.end = read.endOffset;
+            if (read.records.length === 0) break;
+            const added = appendBatches(out, read.records, limit, size);
+            size = added.size;
+            offset = added.nextOffset;
+            if (added.full) break;
+          }
+          records = out.length === 1 ? out[0]! : Buffer.concat(out, size);
         } catch (err) {
           error = kafkaCode(err);
           records = null;
@@ -339,31 +351,47 @@ async function readAll(ctx: Context, topics: FetchTopic[], maxBytes: number) {
   return { topics: out, bytes, failed };
 }
 
+/** Records the Fetch handler reads from the engine at a time (it reads on up to the byte limit). */
+const READ_CHUNK_RECORDS = 2_000;
+
+/**
+ * Encoded batches by the stored record they start with. The memory store hands out the same
+ * record objects on every read, so a batch is encoded once and then served as stored bytes to
+ * every later fetch at that offset (another consumer group, a re-read); an entry goes when its
+ * record does (retention, topic deletion). The file store reads fresh objects: no hits there.
+ */
+const encodedBatches = new WeakMap<StoredRecord, { bytes: Buffer; count: number }>();
+
+/**
+ * Adds `records` to `out` as batches, one per run of consecutive offsets appended at the same
+ * time, while the total stays within `limit` bytes (the first batch of a response always goes).
+ * Returns the new total, the offset after the last record sent and whether the limit was hit.
+ */
+function appendBatches(out: Buffer[], records: readonly StoredRecord[], limit: number, size: number): { size: number; nextOffset: number; full: boolean } {
+  let i = 0;
+  while (i < records.length) {
+    const first = records[i]!;
+    let batch = encodedBatches.get(first);
+    if (batch === undefined || i + batch.count > records.length) {
+      let end = i + 1;
+      while (end < records.length && records[end]!.timestamp === first.timestamp && records[end]!.offset === records[end - 1]!.offset + 1) end += 1;
+      batch = { bytes: encodeStoredBatch(records, i, end), count: end - i };
+      encodedBatches.set(first, batch);
+    }
+    if (out.length > 0 && size + batch.bytes.length > limit) return { size, nextOffset: first.offset, full: true };
+    out.push(batch.bytes);
+    size += batch.bytes.length;
+    i += batch.count;
+    if (size >= limit) return { size, nextOffset: records[i - 1]!.offset + 1, full: true };
+  }
+  return { size, nextOffset: records[records.length - 1]!.offset + 1, full: false };
+}
+
 /** Records as batches, one per run of records appended at the same time, within `limit` bytes (at least one batch). */
 export function encodeRecords(records: readonly StoredRecord[], limit: number): Buffer {
-  const batches: Buffer[] = [];
-  let size = 0;
-  let run: OutRecord[] = [];
-  const flush = (): boolean => {
-    if (run.length === 0) return true;
-    const b = encodeBatch(run);
-    run = [];
-    if (batches.length > 0 && size + b.length > limit) return false;
-    batches.push(b);
-    size += b.length;
-    return size < limit;
-  };
-  for (const rec of records) {
-    const prev = run[run.length - 1];
-    if (prev !== undefined && (prev.timestamp !== rec.timestamp || prev.offset + 1 !== rec.offset)) {
-      if (!flush()) return Buffer.concat(batches);
-    }
-    const headers: Array<[string, string]> = Object.entries(rec.headers);
-    if (rec.idempotencyKey !== undefined) headers.push([IDEMPOTENCY_HEADER, rec.idempotencyKey]);
-    run.push({ offset: rec.offset, timestamp: rec.timestamp, key: rec.key, value: rec.value, headers });
-  }
-  flush();
-  return Buffer.concat(batches);
+  const out: Buffer[] = [];
+  const { size } = appendBatches(out, records, limit, 0);
+  return Buffer.concat(out, size);
 }
 
 async function waitForAny(ctx: Context, topics: FetchTopic[], waitMs: number): Promise<void> {

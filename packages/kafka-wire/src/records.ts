@@ -200,3 +200,115 @@ export function encodeBatch(records: readonly OutRecord[], producer = { id: -1, 
     .raw(afterCrc)
     .toBuffer();
 }
+
+/** A stored record as the fast encoder reads it (the fields of local-broker's StoredRecord). */
+export interface StoredLike {
+  offset: number;
+  timestamp: number;
+  key: Buffer | undefined;
+  idempotencyKey: string | undefined;
+  headers: Readonly<Record<string, string>>;
+  value: Buffer;
+}
+
+function varintSize(v: number): number {
+  let z = v >= 0 ? v * 2 : -v * 2 - 1;
+  let n = 1;
+  while (z >= 128) {
+    z = Math.floor(z / 128);
+    n += 1;
+  }
+  return n;
+}
+
+function putVarint(buf: Buffer, pos: number, v: number): number {
+  let z = v >= 0 ? v * 2 : -v * 2 - 1;
+  while (z >= 128) {
+    buf[pos++] = (z % 128) | 0x80;
+    z = Math.floor(z / 128);
+  }
+  buf[pos++] = z;
+  return pos;
+}
+
+/**
+ * The same batch encodeBatch makes from `records[from..to)` (consecutive offsets, one append
+ * time, the idempotency key as the last header), sized first and written into one buffer: no
+ * per-record buffers. Header names and values are written as UTF-8 directly.
+ */
+export function encodeStoredBatch(records: readonly StoredLike[], from: number, to: number): Buffer {
+  const first = records[from]!;
+  const last = records[to - 1]!;
+  // pass 1: every record's length (after its own length varint)
+  const lengths = new Array<number>(to - from);
+  let body = 0;
+  for (let i = from; i < to; i++) {
+    const rec = records[i]!;
+    const keyLen = rec.key === undefined ? -1 : rec.key.length;
+    let n = 1 + 1 + varintSize(rec.offset - first.offset) + varintSize(keyLen) + Math.max(0, keyLen) + varintSize(rec.value.length) + rec.value.length;
+    let headerCount = 0;
+    for (const name in rec.headers) {
+      const nl = Buffer.byteLength(name, "utf8");
+      const vl = Buffer.byteLength(rec.headers[name]!, "utf8");
+      n += varintSize(nl) + nl + varintSize(vl) + vl;
+      headerCount += 1;
+    }
+    if (rec.idempotencyKey !== undefined) {
+      const vl = Buffer.byteLength(rec.idempotencyKey, "utf8");
+      n += varintSize(IDEMPOTENCY_HEADER.length) + IDEMPOTENCY_HEADER.length + varintSize(vl) + vl;
+      headerCount += 1;
+    }
+    n += varintSize(headerCount);
+    lengths[i - from] = n;
+    body += varintSize(n) + n;
+  }
+  const total = BATCH_HEADER_BYTES + body;
+  const buf = Buffer.allocUnsafe(total);
+  buf.writeBigInt64BE(BigInt(first.offset), 0);
+  buf.writeInt32BE(total - 12, 8); // batchLength: bytes after this field
+  buf.writeInt32BE(0, 12); // partitionLeaderEpoch
+  buf.writeInt8(2, 16); // magic
+  // crc (17..20) last
+  buf.writeInt16BE(8, 21); // attributes: no compression, log-append time
+  buf.writeInt32BE(last.offset - first.offset, 23);
+  buf.writeBigInt64BE(BigInt(first.timestamp), 27);
+  buf.writeBigInt64BE(BigInt(last.timestamp), 35);
+  buf.writeBigInt64BE(-1n, 43); // producerId
+  buf.writeInt16BE(-1, 51); // producerEpoch
+  buf.writeInt32BE(-1, 53); // baseSequence
+  buf.writeInt32BE(to - from, 57);
+  let pos = BATCH_HEADER_BYTES;
+  for (let i = from; i < to; i++) {
+    const rec = records[i]!;
+    pos = putVarint(buf, pos, lengths[i - from]!);
+    buf[pos++] = 0; // attributes
+    buf[pos++] = 0; // timestampDelta 0 (one append time)
+    pos = putVarint(buf, pos, rec.offset - first.offset);
+    if (rec.key === undefined) pos = putVarint(buf, pos, -1);
+    else {
+      pos = putVarint(buf, pos, rec.key.length);
+      pos += rec.key.copy(buf, pos);
+    }
+    pos = putVarint(buf, pos, rec.value.length);
+    pos += rec.value.copy(buf, pos);
+    let headerCount = rec.idempotencyKey === undefined ? 0 : 1;
+    for (const _ in rec.headers) headerCount += 1;
+    pos = putVarint(buf, pos, headerCount);
+    for (const name in rec.headers) {
+      const value = rec.headers[name]!;
+      pos = putVarint(buf, pos, Buffer.byteLength(name, "utf8"));
+      pos += buf.write(name, pos, "utf8");
+      pos = putVarint(buf, pos, Buffer.byteLength(value, "utf8"));
+      pos += buf.write(value, pos, "utf8");
+    }
+    if (rec.idempotencyKey !== undefined) {
+      pos = putVarint(buf, pos, IDEMPOTENCY_HEADER.length);
+      pos += buf.write(IDEMPOTENCY_HEADER, pos, "latin1");
+      pos = putVarint(buf, pos, Buffer.byteLength(rec.idempotencyKey, "utf8"));
+      pos += buf.write(rec.idempotencyKey, pos, "utf8");
+    }
+  }
+  if (pos !== total) throw new Error(`record batch encoder: wrote ${pos} of ${total} bytes`);
+  buf.writeUInt32BE(crc32c(buf.subarray(21)), 17);
+  return buf;
+}

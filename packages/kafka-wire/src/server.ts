@@ -64,6 +64,9 @@ export async function startKafkaWire(options: KafkaWireOptions): Promise<KafkaWi
   };
   const server: Server = createServer((socket) => {
     sockets.add(socket);
+    // Responses go out at once (as Kafka's broker sets TCP_NODELAY): with Nagle, the tail of a
+    // large Fetch response could wait for the client's delayed ACK.
+    socket.setNoDelay(true);
     socket.on("close", () => sockets.delete(socket));
     serveConnection(socket, shared, maxFrameBytes);
   });
@@ -137,7 +140,7 @@ function serveConnection(socket: Socket, shared: Shared, maxFrameBytes: number):
     try {
       while (queue.length > 0 && !closed) {
         const frame = queue.shift()!;
-        let response: Buffer | null;
+        let response: Buffer[] | null;
         try {
           response = await handle(frame, ctx);
         } catch (err) {
@@ -145,7 +148,12 @@ function serveConnection(socket: Socket, shared: Shared, maxFrameBytes: number):
           shared.logger.error(`kafka-wire: request failed on ${remote}`, { error: (err as Error).message });
           return fail(`internal error: ${(err as Error).message}`);
         }
-        if (response !== null && !closed) socket.write(response);
+        if (response !== null && !closed) {
+          // one gathered write (writev) of the frame's pieces: record batches are not copied
+          socket.cork();
+          for (const piece of response) socket.write(piece);
+          socket.uncork();
+        }
         if (ctx.closeAfterResponse !== undefined && !closed) {
           closed = true;
           shared.logger.warn(`kafka-wire: closing connection ${remote}: ${ctx.closeAfterResponse}`);
@@ -158,14 +166,14 @@ function serveConnection(socket: Socket, shared: Shared, maxFrameBytes: number):
   };
 }
 
-function frame(correlationId: number, body: Buffer): Buffer {
+function frame(correlationId: number, body: Writer): Buffer[] {
   const head = Buffer.allocUnsafe(8);
   head.writeInt32BE(body.length + 4, 0);
   head.writeInt32BE(correlationId, 4);
-  return Buffer.concat([head, body]);
+  return [head, ...body.toChunks()];
 }
 
-async function handle(buf: Buffer, ctx: Context): Promise<Buffer | null> {
+async function handle(buf: Buffer, ctx: Context): Promise<Buffer[] | null> {
   const r = new Reader(buf);
   const apiKey = r.int16();
   const version = r.int16();
@@ -179,14 +187,14 @@ async function handle(buf: Buffer, ctx: Context): Promise<Buffer | null> {
       // KIP-511: an ApiVersions version too new is answered in v0 with the versions we have
       const w = new Writer().int16(KafkaError.UNSUPPORTED_VERSION);
       writeApiKeys(w);
-      return frame(correlationId, w.toBuffer());
+      return frame(correlationId, w);
     }
-    return frame(correlationId, new Writer().int16(KafkaError.UNSUPPORTED_VERSION).toBuffer());
+    return frame(correlationId, new Writer().int16(KafkaError.UNSUPPORTED_VERSION));
   }
   if (!ctx.authenticated && !handler.beforeAuth) {
     throw new ProtocolError(`api key ${apiKey} before SASL authentication`);
   }
   const w = await handler.handle(r, version, ctx);
   if (w === null) return null;
-  return frame(correlationId, w.toBuffer());
+  return frame(correlationId, w);
 }

@@ -80,6 +80,12 @@ export interface EngineApi {
   deleteGroup(group: string, topic: string): Promise<void>;
   /** Every group that has members or committed offsets, per topic, with lag per partition. */
   describeGroups(): Promise<GroupDescription[]>;
+  /**
+   * Kafka's DeleteRecords: drops a partition's records below `beforeOffset` and resolves with the
+   * new start offset. Optional (LogEngine has it; over brook:// it is not offered); a store that
+   * cannot (the file store) refuses with UNSUPPORTED.
+   */
+  deleteRecords?(topic: string, partition: number, beforeOffset: number): Promise<number>;
   readonly maxMessageBytes: number;
   /**
    * The broker using this API closes: a RemoteEngineApi drops its connection; a LogEngine

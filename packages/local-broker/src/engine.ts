@@ -358,6 +358,22 @@ export class LogEngine implements EngineApi {
     return log;
   }
 
+  /**
+   * Kafka's DeleteRecords (kafka-wire): drops the partition's records below `beforeOffset`
+   * (at most its end) and resolves with the new start offset; a committed position below it is
+   * then OUT_OF_RANGE for its reader, as after retention. The file store refuses (UNSUPPORTED).
+   */
+  async deleteRecords(topicName: string, partition: number, beforeOffset: number): Promise<number> {
+    const log = this.log(topicName, partition);
+    if (!Number.isSafeInteger(beforeOffset) || beforeOffset < 0 || beforeOffset > log.endOffset) {
+      throw new BrookError("OUT_OF_RANGE", `deleteRecords: offset ${beforeOffset} of topic "${topicName}" partition ${partition} is outside [0, ${log.endOffset}]`);
+    }
+    if (log.deleteBefore === undefined) {
+      throw new BrookError("UNSUPPORTED", `deleteRecords: the file store drops whole segments by retention only, not records below an offset (topic "${topicName}")`);
+    }
+    return log.deleteBefore(beforeOffset);
+  }
+
   /** Reads from `offset`; when nothing is there yet, waits up to `waitMs` for an append. */
   async fetch(topicName: string, partition: number, offset: number, maxRecords: number, waitMs: number, signal?: AbortSignal): Promise<FetchResult> {
     const log = this.log(topicName, partition);

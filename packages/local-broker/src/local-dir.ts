@@ -1,44 +1,13 @@
 import { resolve } from "node:path";
 import type { Logger } from "@brook/core";
 import { LocalBroker } from "./broker.js";
-import { LogEngine, type EngineOptions } from "./engine.js";
-import type { FsyncPolicy, LocalBrokerOptions } from "./options.js";
+import { openDirectoryEngine } from "./directory-engine.js";
+import type { EngineOptions } from "./engine.js";
+import type { LocalBrokerOptions } from "./options.js";
 import { SharedEngines } from "./shared-engines.js";
-import { openFileStore } from "./storage/file-store.js";
 
-export interface DirectoryEngineOptions extends EngineOptions {
-  /** durability of appends (default "interval"); see FORMAT.md */
-  fsync?: FsyncPolicy;
-  fsyncIntervalMs?: number;
-  segmentBytes?: number;
-  /** segment files held open at once, active ones included (default 256) */
-  maxOpenSegmentFiles?: number;
-  /** hears what recovery truncated or rebuilt */
-  logger?: Logger;
-}
-
-/**
- * The durable engine over the data directory `dir` (FORMAT.md), for `local:` and
- * `brook serve --dir`: takes the directory's lock (another process holding it gets UNAVAILABLE
- * naming the owner's pid), recovers, and is closed by the caller (`engine.close()` releases the
- * lock).
- */
-export async function openDirectoryEngine(dir: string, options: DirectoryEngineOptions = {}): Promise<LogEngine> {
-  const { fsync, fsyncIntervalMs, segmentBytes, maxOpenSegmentFiles, logger, ...engineOptions } = options;
-  const store = await openFileStore(resolve(dir), {
-    ...(fsync === undefined ? {} : { fsync }),
-    ...(fsyncIntervalMs === undefined ? {} : { fsyncIntervalMs }),
-    ...(segmentBytes === undefined ? {} : { segmentBytes }),
-    ...(maxOpenSegmentFiles === undefined ? {} : { maxOpenSegmentFiles }),
-    ...(logger === undefined ? {} : { logger }),
-  });
-  try {
-    return await LogEngine.open(store, engineOptions);
-  } catch (err) {
-    await store.close().catch(() => undefined);
-    throw err;
-  }
-}
+export { openDirectoryEngine } from "./directory-engine.js";
+export type { DirectoryEngineOptions } from "./directory-engine.js";
 
 /** One engine per data directory in this process: every `local:` broker on it shares it. */
 const directories = new SharedEngines();

@@ -2,12 +2,20 @@
  * `mirror()`: copies topics from one Brook backend to another through the contract, at least
  * once, and writes the position map (position-map.ts) that `translate` reads.
  *
- * One topic is copied batch by batch, one batch at a time: a batch is published to the target,
- * and only when the target acknowledged every entry does the handler resolve, which acks the
- * batch on the source. One batch at a time keeps per-key order (and partition order) without
- * a keyed executor of our own, and gives the map a moment with nothing in flight between any
- * two batches: the only moment at which "everything copied so far is before this target
- * offset, everything after it comes later" is true.
+ * The source is read with a batch handler (one batch per source partition at a time, partitions
+ * in parallel); each batch is one target publishBatch, several in flight at once. A batch's
+ * handler resolves, which acks it on the source, only when the target acknowledged every entry.
+ * Per-key order: a batch holding a key still in flight in another batch waits for that batch
+ * (keys normally live in one source partition, whose batches already run in order).
+ *
+ * Checkpoints need no call to the target: the publish results say where each copy landed. A
+ * batch remembers, when it starts, where the target's partitions ended as far as the results
+ * acknowledged so far show; every copy it writes lands at or after that. So at any moment the
+ * oldest in-flight batch's record is a target position that everything not yet acknowledged
+ * comes after, and the marks (what was acknowledged) go with it. Copies acknowledged earlier
+ * that still landed after it are counted (they are what a translated group may see twice).
+ * Targets without offsets (Pub/Sub) take the checkpoint's own time on the target instead: there
+ * a checkpoint waits until nothing is in flight.
  */
 import { randomUUID } from "node:crypto";
 import { BrookError, DLQ_HEADERS, isBrookError, type Broker, type Headers, type Logger, type OutgoingMessage, type Position, type Publisher, type ReceivedMessage, type Subscription } from "@brook/core";
@@ -20,12 +28,16 @@ import {
   checkPositiveInt,
   checkSyncEvery,
   checkTopic,
+  compareOffsets,
   defaultMirrorGroup,
-  derivedIdempotencyKey,
+  DERIVED_KEY_PREFIX,
+  offsetsOf,
   openBroker,
+  parseOffset,
   redact,
   requireTopic,
   type BrokerRef,
+  type Offset,
   type SyncEvery,
 } from "./options.js";
 import { PositionMapWriter, ensureMapTopic, type Checkpoint, type Mark } from "./position-map.js";
@@ -244,6 +256,36 @@ interface TopicMirrorConfig {
 /** Thrown into a batch the mirror abandons (stopping): the batch stays unacked on the source. */
 class Abandoned extends Error {}
 
+/** Target batches in flight at once, at most (across the source partitions). */
+export const MAX_BATCHES_IN_FLIGHT = 8;
+
+/** A batch between its handler call and its target ack. */
+interface InFlight {
+  /** per target partition, where every copy this batch writes lands at or after */
+  floor: Map<string, Offset>;
+  done: Promise<void>;
+}
+
+/**
+ * Copies of one source partition's batch on one target partition, kept while a checkpoint may
+ * still start before them: `count` copies between `first` and `last`, the earliest source time.
+ */
+interface Acked {
+  partition: string;
+  target: string;
+  first: Offset;
+  last: Offset;
+  count: number;
+  earliest: string;
+}
+
+/** Publish results seen so far and what was done with them. */
+interface Copied {
+  duplicates: Array<{ message: ReceivedMessage<Uint8Array>; position: Position }>;
+  /** the target position of each message (undefined: dead-lettered) */
+  positions: Array<Position | undefined>;
+}
+
 /** One source topic → one target topic. */
 class TopicMirror {
   mirrored = 0;
@@ -259,9 +301,9 @@ class TopicMirror {
   private publisher: Publisher<Uint8Array> | undefined;
   private dlq: Publisher<Uint8Array> | undefined;
   private map: PositionMapWriter | undefined;
-  /** batches run one at a time, across partitions too (see the file comment) */
-  private chain: Promise<void> = Promise.resolve();
   private readonly marks = new Map<string, Mark>();
+  /** messages of each source partition this run copied */
+  private readonly counts = new Map<string, number>();
   private readonly run = randomUUID();
   private sinceSync = 0;
   get unsynced(): number {
@@ -274,6 +316,21 @@ class TopicMirror {
   private idleTimer: NodeJS.Timeout | undefined;
   private syncTimer: NodeJS.Timeout | undefined;
   private readonly logSource: boolean;
+  /** how target offsets behave: "contiguous" (next = last + 1), "sequence" (ordered, with gaps: Kinesis), "none" */
+  private targetOffsets: OffsetKind = "none";
+  private sourceOffsets: OffsetKind = "none";
+  /** per target partition: contiguous, the next offset; sequence, the last acknowledged (a start inclusive of it) */
+  private readonly reached = new Map<string, Offset>();
+  /** in dispatch order */
+  private readonly inFlight = new Set<InFlight>();
+  private readonly keyTails = new Map<string, Promise<void>>();
+  private acked: Acked[] = [];
+  private syncing: Promise<void> | undefined;
+  private syncAgain = false;
+  /** targets without offsets: checkpoints wait until nothing is in flight, new batches wait for them */
+  private barrier: Promise<void> | undefined;
+  private slots = MAX_BATCHES_IN_FLIGHT;
+  private readonly slotWaiters: Array<() => void> = [];
 
   constructor(private readonly config: TopicMirrorConfig) {
     this.finished = new Promise<void>((resolve, reject) => {
@@ -294,11 +351,19 @@ class TopicMirror {
       // No offsets: an earlier run copied messages published before now, which ones is unknown.
       for (const p of prior) this.marks.set(p.partition, { time: new Date().toISOString() });
     }
-    if (this.config.once && this.logSource) {
+    const sourceEnds = this.logSource ? await offsetsOf(from, topic) : undefined;
+    this.sourceOffsets = !this.logSource ? "none" : sourceEnds === undefined ? "sequence" : "contiguous";
+    if (this.config.once && sourceEnds !== undefined) {
       this.targets = new Map();
-      for (const o of await from.admin.partitionOffsets(topic)) {
+      for (const o of sourceEnds) {
         if (BigInt(o.end) > BigInt(o.start)) this.targets.set(o.partition, BigInt(o.end) - 1n);
       }
+    }
+    if (to.capabilities.seek.offset) {
+      // The one call to the target's offsets: where each partition ends before the first copy.
+      const ends = await offsetsOf(to, toTopic);
+      this.targetOffsets = ends === undefined ? "sequence" : "contiguous";
+      for (const o of ends ?? []) this.reached.set(o.partition, parseOffset(o.end));
     }
     await ensureMapTopic(to, toTopic);
     this.map = new PositionMapWriter(to, toTopic);
@@ -315,8 +380,8 @@ class TopicMirror {
       ordering: "partition",
       onOutOfRange: "error",
       maxBatchSize: this.config.batchSize,
-      maxInFlight: this.config.batchSize * 4,
-      batchHandler: (messages) => this.enqueue(messages),
+      maxInFlight: this.config.batchSize * MAX_BATCHES_IN_FLIGHT,
+      batchHandler: (messages) => this.copy(messages),
     });
     this.sub.on("error", (err) => {
       // A position the source no longer holds is data lost before the mirror saw it: stop, loudly.
@@ -324,16 +389,12 @@ class TopicMirror {
       else this.config.logger?.warn(`mirror ${topic}: ${err.code}: ${err.message}`);
     });
     // A quiet topic still gets its checkpoint within syncEvery.ms.
-    this.syncTimer = setInterval(() => {
-      if (this.sinceSync > 0 && Date.now() - this.lastSyncAt >= this.config.syncEvery.ms) {
-        this.chain = this.chain.then(() => this.syncIfDue()).catch((err: unknown) => this.abort(err));
-      }
-    }, Math.max(50, Math.min(this.config.syncEvery.ms, 1_000)));
+    this.syncTimer = setInterval(() => this.kickSync(), Math.max(50, Math.min(this.config.syncEvery.ms, 1_000)));
     this.syncTimer.unref();
-    if (this.config.once && !this.logSource) {
+    if (this.config.once && this.targets === undefined) {
       this.lastMessageAt = Date.now();
       this.idleTimer = setInterval(() => {
-        if (Date.now() - this.lastMessageAt >= this.config.idleMs) this.finishOnce();
+        if (Date.now() - this.lastMessageAt >= this.config.idleMs && this.inFlight.size === 0) this.finishOnce();
       }, Math.min(this.config.idleMs, 500));
       this.idleTimer.unref();
     }
@@ -366,7 +427,7 @@ class TopicMirror {
     };
   }
 
-  /** Drains (the batch in hand finishes), commits on the source, writes a last checkpoint. */
+  /** Drains (batches in flight finish), commits on the source, writes a last checkpoint. */
   stop(): Promise<void> {
     if (this.stopped !== undefined) return this.stopped;
     this.stopping = true;
@@ -375,7 +436,8 @@ class TopicMirror {
       if (this.syncTimer !== undefined) clearInterval(this.syncTimer);
       try {
         if (this.sub !== undefined) await this.sub.close({ drain: !this.failed, timeoutMs: 30_000 });
-        await this.chain.catch(() => undefined);
+        await Promise.all([...this.inFlight].map((b) => b.done));
+        while (this.syncing !== undefined) await this.syncing.catch(() => undefined);
         if (!this.failed && this.sinceSync > 0) await this.sync();
       } finally {
         await this.publisher?.close().catch(() => undefined);
@@ -403,89 +465,168 @@ class TopicMirror {
     return this.remaining() === 0;
   }
 
-  private enqueue(messages: ReceivedMessage<Uint8Array>[]): Promise<void> {
-    const run = this.chain.then(() => this.copy(messages));
-    this.chain = run.catch(() => undefined);
-    return run;
-  }
-
-  /** One batch: publish to the target, wait for every ack, record the marks, maybe checkpoint. */
+  /** One source batch: publish to the target, wait for every ack, record the marks. Resolving acks it on the source. */
   private async copy(messages: ReceivedMessage<Uint8Array>[]): Promise<void> {
     if (this.failed) throw new Abandoned("mirror stopped after a failure");
     this.lastMessageAt = Date.now();
-    const { topic } = this.config;
-    const outgoing: OutgoingMessage<Uint8Array>[] = messages.map((m) => {
-      const headers: Headers = { ...m.headers, [MIRROR_HEADERS.publishTime]: m.publishTime.toISOString(), [MIRROR_HEADERS.source]: `${topic}/${m.position.partition}/${m.position.offset}` };
-      const out: OutgoingMessage<Uint8Array> = {
-        data: m.data,
-        headers,
-        idempotencyKey: m.idempotencyKey ?? derivedIdempotencyKey(topic, m.position.partition, m.position.offset),
-      };
-      if (m.key !== undefined) out.key = m.key;
-      return out;
-    });
+    while (this.barrier !== undefined) await this.barrier;
+    // In flight from here (no await since the barrier check): a checkpoint waits for it or counts it.
+    let settle!: () => void;
+    const batch: InFlight = { floor: new Map(this.reached), done: new Promise<void>((resolve) => (settle = resolve)) };
+    this.inFlight.add(batch);
+    // Per-key order across batches: wait for the batches still copying one of these keys.
+    const waits = new Set<Promise<void>>();
+    const keys: string[] = [];
+    for (const m of messages) {
+      if (m.key === undefined) continue;
+      const tail = this.keyTails.get(m.key);
+      if (tail === batch.done) continue;
+      if (tail !== undefined) waits.add(tail);
+      this.keyTails.set(m.key, batch.done);
+      keys.push(m.key);
+    }
+    let slot = false;
     try {
-      const duplicates = await this.publishAll(messages, outgoing);
-      if (duplicates.length > 0 && this.config.to.capabilities.seek.offset) {
-        await this.map!.write({
-          v: 1,
-          kind: "duplicates",
-          run: this.run,
-          sourceTopic: topic,
-          targetTopic: this.config.toTopic,
-          at: new Date().toISOString(),
-          copies: duplicates.map(({ message: m, position }) => ({
-            sourcePartition: m.position.partition,
-            sourceOffset: m.position.offset,
-            sourceTime: m.publishTime.toISOString(),
-            targetPartition: position.partition,
-            targetOffset: position.offset,
-          })),
-        });
-      }
+      if (this.slots === 0) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+      else this.slots -= 1;
+      slot = true;
+      if (waits.size > 0) await Promise.all(waits);
+      const copied = await this.publishAll(messages, this.outgoing(messages));
+      if (copied.duplicates.length > 0 && this.targetOffsets !== "none") await this.recordDuplicates(copied.duplicates);
+      this.copied(messages, copied);
     } catch (err) {
       if (!(err instanceof Abandoned)) this.abort(err);
       // Left unsettled on the source: copied again after a restart.
       throw err;
+    } finally {
+      this.inFlight.delete(batch);
+      for (const k of keys) if (this.keyTails.get(k) === batch.done) this.keyTails.delete(k);
+      settle();
+      if (slot) {
+        const next = this.slotWaiters.shift();
+        if (next !== undefined) next();
+        else this.slots += 1;
+      }
     }
-    for (const m of messages) {
-      const mark = this.marks.get(m.position.partition) ?? {};
-      if (this.logSource) mark.offset = m.position.offset;
-      const time = m.publishTime.toISOString();
+    this.kickSync();
+    if (this.onceComplete()) this.finishOnce();
+  }
+
+  private outgoing(messages: ReceivedMessage<Uint8Array>[]): OutgoingMessage<Uint8Array>[] {
+    const prefix = `${this.config.topic}/`;
+    const out = new Array<OutgoingMessage<Uint8Array>>(messages.length);
+    // Messages of one batch often share a publish millisecond: one ISO string for them.
+    let lastTime = Number.NaN;
+    let lastIso = "";
+    for (let i = 0; i < messages.length; i += 1) {
+      const m = messages[i]!;
+      const time = m.publishTime.getTime();
+      if (time !== lastTime) {
+        lastTime = time;
+        lastIso = m.publishTime.toISOString();
+      }
+      const source = `${prefix}${m.position.partition}/${m.position.offset}`;
+      const headers: Headers = { ...m.headers };
+      headers[MIRROR_HEADERS.publishTime] = lastIso;
+      headers[MIRROR_HEADERS.source] = source;
+      // derivedIdempotencyKey(topic, partition, offset), without building the position twice
+      const o: OutgoingMessage<Uint8Array> = { data: m.data, headers, idempotencyKey: m.idempotencyKey ?? `${DERIVED_KEY_PREFIX}${source}` };
+      if (m.key !== undefined) o.key = m.key;
+      out[i] = o;
+    }
+    return out;
+  }
+
+  /** The target acknowledged the batch: marks, counts, where the target partitions reached. */
+  private copied(messages: ReceivedMessage<Uint8Array>[], copied: Copied): void {
+    // Per source partition: the last message (a partition's messages come in offset order) and the latest time.
+    const last = new Map<string, { offset: string; time: number; n: number }>();
+    // Per (source partition, target partition): the first and last copy (in publish order, so offset order).
+    const ranges = new Map<string, { partition: string; target: string; first: string; last: string; count: number; earliest: number }>();
+    for (let i = 0; i < messages.length; i += 1) {
+      const m = messages[i]!;
+      const p = m.position.partition;
+      const time = m.publishTime.getTime();
+      const seen = last.get(p);
+      if (seen === undefined) last.set(p, { offset: m.position.offset, time, n: 1 });
+      else {
+        seen.offset = m.position.offset;
+        if (time > seen.time) seen.time = time;
+        seen.n += 1;
+      }
+      const at = copied.positions[i];
+      if (at === undefined || this.targetOffsets === "none") continue;
+      const id = `${p}\u0000${at.partition}`;
+      const range = ranges.get(id);
+      if (range === undefined) ranges.set(id, { partition: p, target: at.partition, first: at.offset, last: at.offset, count: 1, earliest: time });
+      else {
+        range.last = at.offset;
+        range.count += 1;
+        if (time < range.earliest) range.earliest = time;
+      }
+    }
+    for (const [p, seen] of last) {
+      let mark = this.marks.get(p);
+      if (mark === undefined) this.marks.set(p, (mark = {}));
+      if (this.logSource && (mark.offset === undefined || compareOffsets(parseOffset(seen.offset), parseOffset(mark.offset)) > 0)) mark.offset = seen.offset;
+      const time = new Date(seen.time).toISOString();
       if (mark.time === undefined || mark.time < time) mark.time = time;
-      this.marks.set(m.position.partition, mark);
+      this.counts.set(p, (this.counts.get(p) ?? 0) + seen.n);
+    }
+    for (const r of ranges.values()) {
+      const first = parseOffset(r.first);
+      const lastAt = parseOffset(r.last);
+      const next = this.targetOffsets === "contiguous" ? parseOffset((BigInt(r.last) + 1n).toString()) : lastAt;
+      const known = this.reached.get(r.target);
+      if (known === undefined || compareOffsets(next, known) > 0) this.reached.set(r.target, next);
+      this.acked.push({ partition: r.partition, target: r.target, first, last: lastAt, count: r.count, earliest: new Date(r.earliest).toISOString() });
     }
     this.mirrored += messages.length;
     this.sinceSync += messages.length;
-    try {
-      await this.syncIfDue();
-    } catch (err) {
-      this.abort(err);
-      throw err;
-    }
-    if (this.onceComplete()) this.finishOnce();
+  }
+
+  private async recordDuplicates(duplicates: Copied["duplicates"]): Promise<void> {
+    await this.map!.write({
+      v: 1,
+      kind: "duplicates",
+      run: this.run,
+      sourceTopic: this.config.topic,
+      targetTopic: this.config.toTopic,
+      at: new Date().toISOString(),
+      copies: duplicates.map(({ message: m, position }) => ({
+        sourcePartition: m.position.partition,
+        sourceOffset: m.position.offset,
+        sourceTime: m.publishTime.toISOString(),
+        targetPartition: position.partition,
+        targetOffset: position.offset,
+      })),
+    });
   }
 
   /**
    * Publishes every entry; transient failures are retried (a failed entry and every later
    * entry of its key, so the last copies keep the key's order) for up to retryForMs.
    */
-  private async publishAll(messages: ReceivedMessage<Uint8Array>[], outgoing: OutgoingMessage<Uint8Array>[]): Promise<Array<{ message: ReceivedMessage<Uint8Array>; position: Position }>> {
-    const duplicates: Array<{ message: ReceivedMessage<Uint8Array>; position: Position }> = [];
+  private async publishAll(messages: ReceivedMessage<Uint8Array>[], outgoing: OutgoingMessage<Uint8Array>[]): Promise<Copied> {
+    const copied: Copied = { duplicates: [], positions: new Array<Position | undefined>(messages.length) };
     let pending = outgoing.map((_, i) => i);
     const deadline = Date.now() + this.config.retryForMs;
     let delay = 100;
     while (pending.length > 0) {
       if (this.stopping && this.failed) throw new Abandoned("mirror stopped");
-      const results = await this.publisher!.publishBatch(pending.map((i) => outgoing[i]!));
+      const results = await this.publisher!.publishBatch(pending.length === outgoing.length ? outgoing : pending.map((i) => outgoing[i]!));
       const retry: number[] = [];
       const heldKeys = new Set<string>();
-      for (const [j, r] of results.entries()) {
+      for (let j = 0; j < results.length; j += 1) {
+        const r = results[j]!;
         const i = pending[j]!;
         const key = outgoing[i]!.key;
         if (r.ok) {
           if (key !== undefined && heldKeys.has(key)) retry.push(i);
-          else if (r.duplicate) duplicates.push({ message: messages[i]!, position: r.position });
+          else {
+            copied.positions[i] = r.position;
+            if (r.duplicate) copied.duplicates.push({ message: messages[i]!, position: r.position });
+          }
           continue;
         }
         const m = messages[i]!;
@@ -510,7 +651,7 @@ class TopicMirror {
         delay = Math.min(delay * 2, 5_000);
       }
     }
-    return duplicates;
+    return copied;
   }
 
   /**
@@ -542,14 +683,56 @@ class TopicMirror {
     this.config.logger?.warn(`mirror ${this.config.topic}: message at ${where} is too large for the target; recorded on "${this.config.deadLetterTopic}"`);
   }
 
-  private async syncIfDue(): Promise<void> {
-    if (this.sinceSync === 0) return;
+  /** Starts a checkpoint when one is due (one at a time; never waited for by a batch). */
+  private kickSync(): void {
+    if (this.failed || this.sinceSync === 0) return;
     if (this.sinceSync < this.config.syncEvery.messages && Date.now() - this.lastSyncAt < this.config.syncEvery.ms) return;
-    await this.sync();
+    if (this.syncing !== undefined) {
+      this.syncAgain = true;
+      return;
+    }
+    this.syncing = this.sync()
+      .catch((err: unknown) => this.abort(err))
+      .finally(() => {
+        this.syncing = undefined;
+        if (this.syncAgain) {
+          this.syncAgain = false;
+          this.kickSync();
+        }
+      });
   }
 
-  /** Called only between batches (nothing in flight to the target). */
   private async sync(): Promise<void> {
+    let release: (() => void) | undefined;
+    if (this.targetOffsets === "none") {
+      // The checkpoint's own time on the target is its position: nothing may be in flight while it is written.
+      this.barrier = new Promise<void>((resolve) => (release = resolve));
+      await Promise.all([...this.inFlight].map((b) => b.done));
+    }
+    try {
+      const checkpoint = this.checkpoint();
+      const copiedBefore = this.sinceSync;
+      await this.map!.write(checkpoint);
+      this.checkpoints += 1;
+      this.sinceSync -= copiedBefore;
+      this.lastSyncAt = Date.now();
+    } finally {
+      if (release !== undefined) {
+        this.barrier = undefined;
+        release();
+      }
+    }
+  }
+
+  /** The checkpoint of this moment (synchronous: marks, ends and counts are of one instant). */
+  private checkpoint(): Checkpoint {
+    const marks: Record<string, Mark> = {};
+    for (const [p, m] of this.marks) {
+      const mark: Mark = { ...m };
+      const n = this.counts.get(p);
+      if (n !== undefined) mark.n = n;
+      marks[p] = mark;
+    }
     const checkpoint: Checkpoint = {
       v: 1,
       run: this.run,
@@ -558,17 +741,31 @@ class TopicMirror {
       targetTopic: this.config.toTopic,
       at: new Date().toISOString(),
       mirrored: this.mirrored,
-      marks: Object.fromEntries([...this.marks].map(([p, m]) => [p, { ...m }])),
+      marks,
     };
-    if (this.config.to.capabilities.seek.offset) {
-      checkpoint.ends = Object.fromEntries((await this.config.to.admin.partitionOffsets(this.config.toTopic)).map((o) => [o.partition, o.end]));
+    if (this.targetOffsets === "none") return checkpoint;
+    // Everything not yet acknowledged lands at or after the oldest in-flight batch's floor.
+    const oldest = this.inFlight.values().next().value as InFlight | undefined;
+    const ends = oldest === undefined ? this.reached : oldest.floor;
+    checkpoint.ends = Object.fromEntries([...ends].map(([q, o]) => [q, o.text]));
+    if (this.targetOffsets === "sequence") checkpoint.endsInclusive = true;
+    // Copies acknowledged earlier that landed at or after `ends`: a translated group reads them
+    // again. A range straddling `ends` counts whole (more declared than may repeat, never less).
+    const kept: Acked[] = [];
+    for (const entry of this.acked) {
+      const end = ends.get(entry.target);
+      if (end !== undefined && compareOffsets(entry.last, end) < 0) continue; // never again: later checkpoints start at or after `ends`
+      kept.push(entry);
+      const mark = marks[entry.partition]!;
+      mark.earlier = (mark.earlier ?? 0) + entry.count;
+      if (mark.earlierTime === undefined || entry.earliest < mark.earlierTime) mark.earlierTime = entry.earliest;
     }
-    await this.map!.write(checkpoint);
-    this.checkpoints += 1;
-    this.sinceSync = 0;
-    this.lastSyncAt = Date.now();
+    this.acked = kept;
+    return checkpoint;
   }
 }
+
+type OffsetKind = "contiguous" | "sequence" | "none";
 
 export function isMirrorAbandoned(err: unknown): boolean {
   return err instanceof Abandoned || isBrookError(err, "CLOSED");

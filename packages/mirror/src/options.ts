@@ -1,4 +1,4 @@
-import { BrookError, connect, type Broker, type Logger } from "@brook/core";
+import { BrookError, connect, isBrookError, type Broker, type Logger } from "@brook/core";
 import { invalidArgument, validateTopicName } from "@brook/core/spi";
 
 /** A broker the caller opened (left open), or a URL the mirror connects to (and closes). */
@@ -30,8 +30,10 @@ export const MIRROR_HEADERS = {
 
 /** The idempotency key of a copy whose source message had none: stable across mirror restarts. */
 export function derivedIdempotencyKey(topic: string, partition: string, offset: string): string {
-  return `brook-mirror:${topic}/${partition}/${offset}`;
+  return `${DERIVED_KEY_PREFIX}${topic}/${partition}/${offset}`;
 }
+
+export const DERIVED_KEY_PREFIX = "brook-mirror:";
 
 /** The position map's topic on the target, beside the copy (see README: why on the target). */
 export function mapTopicFor(toTopic: string): string {
@@ -84,4 +86,35 @@ export async function requireTopic(broker: Broker, topic: string, side: "from" |
 /** A URL as it may be printed: credentials and query parameters (tokens, keys) removed. */
 export function redact(url: string): string {
   return url.replace(/\/\/[^@/]*@/, "//").replace(/\?.*$/, "");
+}
+
+/**
+ * An offset as the mirror compares it: a number, or Kinesis's `<sequence>:<sub-record>` inside
+ * an aggregated record (ordered after the record's own sequence, before the next one's).
+ */
+export interface Offset {
+  value: bigint;
+  text: string;
+}
+
+const SUB_RECORDS = 1n << 32n;
+
+export function parseOffset(text: string): Offset {
+  const colon = text.indexOf(":");
+  if (colon < 0) return { value: BigInt(text) * SUB_RECORDS, text };
+  return { value: BigInt(text.slice(0, colon)) * SUB_RECORDS + BigInt(text.slice(colon + 1)), text };
+}
+
+export function compareOffsets(a: Offset, b: Offset): number {
+  return a.value < b.value ? -1 : a.value > b.value ? 1 : 0;
+}
+
+/** The partition ends, or undefined where the backend's offsets have gaps (UNSUPPORTED: Kinesis). */
+export async function offsetsOf(broker: Broker, topic: string): Promise<Array<{ partition: string; start: string; end: string }> | undefined> {
+  try {
+    return await broker.admin.partitionOffsets(topic);
+  } catch (err) {
+    if (isBrookError(err, "UNSUPPORTED")) return undefined;
+    throw err;
+  }
 }

@@ -2,26 +2,36 @@
  * The position map: checkpoints the mirror writes to the target, beside the copy, and
  * `translate` reads back.
  *
- * A checkpoint is written between two batches, when nothing is in flight to the target, and
- * states two facts about that moment:
- * - `marks[p]`: every source message of partition p mirrored so far has offset ≤ `marks[p].offset`
- *   (log sources; the mirror copies a partition in order) and publish time ≤ `marks[p].time`.
- *   Every later source message (offset above the mark, or published after the mark's time) is
- *   copied after this moment (the source commit never passes an uncopied message, so a restart
- *   copies it again after the moment too).
- * - `ends[q]`: the offset the next message on target partition q gets (log targets); on a
- *   target without offsets the record's own publish time on the target stands for the moment.
+ * A checkpoint states two facts about the moment it was taken (batches may be in flight):
+ * - `marks[p]`: every source message of partition p the target acknowledged so far has offset
+ *   ≤ `marks[p].offset` (log sources; the mirror copies a partition in order) and publish time
+ *   ≤ `marks[p].time`. Every later source message is acknowledged after this moment (the source
+ *   commit never passes an uncopied message, so a restart copies it again after it too).
+ * - `ends[q]`: every copy not yet acknowledged lands at or after it on target partition q (log
+ *   targets: the oldest in-flight batch's view of where q ended when it started); on a target
+ *   without offsets nothing is in flight at a checkpoint and the record's own publish time on
+ *   the target stands for the moment.
  * So a group whose source position is at or past every mark may start on the target at `ends`
- * (or that time) without missing anything: that is translate's rule.
+ * (or that time) without missing anything: that is translate's rule. Copies acknowledged before
+ * the moment that still lie at or after `ends` are counted in `marks[p].earlier`: repeats.
  */
 import { BrookError, type Broker, type Publisher, type ReceivedMessage } from "@brook/core";
-import { MAP_RETENTION_MS, mapTopicFor } from "./options.js";
+import { MAP_RETENTION_MS, compareOffsets, mapTopicFor, offsetsOf, parseOffset } from "./options.js";
 
 export interface Mark {
   /** highest source offset mirrored (log sources) */
   offset?: string;
   /** latest source publish time mirrored, ISO 8601 */
   time?: string;
+  /** messages of the partition this run copied up to the mark (counts where offsets have gaps) */
+  n?: number;
+  /**
+   * Messages at or before the mark whose copies still lie at or after `ends` (acknowledged while
+   * an older batch was in flight): a group translated with this checkpoint reads them again.
+   */
+  earlier?: number;
+  /** the earliest source publish time among those, ISO 8601 */
+  earlierTime?: string;
 }
 
 export interface Checkpoint {
@@ -38,8 +48,13 @@ export interface Checkpoint {
   mirrored: number;
   /** per source partition; a partition without a mark had nothing copied yet */
   marks: Record<string, Mark>;
-  /** per target partition, the next offset (log targets only) */
+  /**
+   * Per target partition, where a translated group starts (log targets only): the next offset,
+   * or, with `endsInclusive` (offsets with gaps: Kinesis), the last copy acknowledged before,
+   * read again (it is counted in the marks' `earlier`).
+   */
   ends?: Record<string, string>;
+  endsInclusive?: boolean;
 }
 
 /**
@@ -94,6 +109,8 @@ export class PositionMapWriter {
 }
 
 const READ_IDLE_MS = 3_000;
+/** without ends: how long the first record may take (a Kinesis group takes its leases first) */
+const READ_FIRST_MS = 15_000;
 const READ_DEADLINE_MS = 120_000;
 
 /**
@@ -105,8 +122,12 @@ export async function readPositionMap(to: Broker, toTopic: string, sourceTopic: 
   if (!(await to.admin.topicExists(topic))) return { checkpoints: [], duplicates: [] };
   let ends: Map<string, bigint> | undefined;
   if (to.capabilities.seek.offset) {
-    ends = new Map((await to.admin.partitionOffsets(topic)).filter((o) => o.end !== o.start).map((o) => [o.partition, BigInt(o.end) - 1n]));
-    if (ends.size === 0) return { checkpoints: [], duplicates: [] };
+    // Offsets with gaps (Kinesis) have no ends to read up to: read until quiet, as without offsets.
+    const offsets = await offsetsOf(to, topic);
+    if (offsets !== undefined) {
+      ends = new Map(offsets.filter((o) => o.end !== o.start).map((o) => [o.partition, BigInt(o.end) - 1n]));
+      if (ends.size === 0) return { checkpoints: [], duplicates: [] };
+    }
   }
   const got: ReceivedMessage<Checkpoint | DuplicateRecord>[] = [];
   const seen = new Set<string>();
@@ -129,10 +150,11 @@ export async function readPositionMap(to: Broker, toTopic: string, sourceTopic: 
       wake?.();
     },
   });
+  if (got.length === 0) lastAt = Date.now(); // subscribing itself may take a while (Kinesis leases)
   try {
     const deadline = Date.now() + READ_DEADLINE_MS;
     const done = (): boolean =>
-      ends !== undefined ? [...ends].every(([p, last]) => (reached.get(p) ?? -1n) >= last) : Date.now() - lastAt >= READ_IDLE_MS;
+      ends !== undefined ? [...ends].every(([p, last]) => (reached.get(p) ?? -1n) >= last) : Date.now() - lastAt >= (got.length === 0 ? READ_FIRST_MS : READ_IDLE_MS);
     while (!done()) {
       if (Date.now() > deadline) throw new BrookError("TIMEOUT", `reading the position map "${topic}" took longer than ${READ_DEADLINE_MS} ms`);
       await new Promise<void>((resolve) => {
@@ -151,7 +173,7 @@ export async function readPositionMap(to: Broker, toTopic: string, sourceTopic: 
   const records = got
     .filter((m) => m.data !== null && typeof m.data === "object" && m.data.v === 1 && m.data.sourceTopic === sourceTopic)
     .map((m) => ({ data: m.data, targetTime: m.publishTime, order: m.position.offset }));
-  if (to.capabilities.seek.offset) records.sort((a, b) => (BigInt(a.order) < BigInt(b.order) ? -1 : 1));
+  if (to.capabilities.seek.offset) records.sort((a, b) => compareOffsets(parseOffset(a.order), parseOffset(b.order)));
   else records.sort((a, b) => a.targetTime.getTime() - b.targetTime.getTime());
   const map: PositionMap = { checkpoints: [], duplicates: [] };
   for (const r of records) {

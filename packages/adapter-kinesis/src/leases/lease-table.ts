@@ -57,6 +57,11 @@ export class LeaseTable {
     }
   }
 
+  /** Whether the table exists (in any state). */
+  async exists(): Promise<boolean> {
+    return (await this.status()) !== undefined;
+  }
+
   /** Every item of the table (consistent read). */
   async scan(): Promise<Item[]> {
     const items: Item[] = [];

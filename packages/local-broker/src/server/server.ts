@@ -12,7 +12,7 @@ import { maxFrameBytesFor, type Frame } from "../wire/frames.js";
 import { ServerConnection, tokenDigest, type ConnectionHandlers, type Reply } from "./connection.js";
 import { RequestDispatcher } from "./dispatch.js";
 import { ServerMembership } from "./membership.js";
-import { startPushSubscriptions, validatePushConfigs, type PushSubscriptionConfig, type PushSubscriptions } from "./push.js";
+import type { PushSubscriptionConfig, PushSubscriptions } from "./push.js";
 
 export interface ServerOptions {
   /** the engine to serve; the server never closes it */
@@ -105,12 +105,15 @@ export async function startServer(options: ServerOptions): Promise<BrookServer> 
     handshakeTimeoutMs,
     maxConnections,
   };
-  const push = validatePushConfigs(options.push);
+  // Loaded only with push subscriptions: push.ts brings the client side (LocalBroker), which a
+  // server without them (brook serve's usual start) does not load.
+  const pushModule = options.push === undefined ? undefined : await import("./push.js");
+  const push = pushModule === undefined ? [] : pushModule.validatePushConfigs(options.push);
   const server = new Server(settings);
   const listening = await server.listen(host, port);
   let pushing: PushSubscriptions;
   try {
-    pushing = await startPushSubscriptions(options.engine, push, settings.logger);
+    pushing = pushModule === undefined ? { subscriptions: [], close: async () => undefined } : await pushModule.startPushSubscriptions(options.engine, push, settings.logger);
   } catch (err) {
     await listening.close();
     throw err;

@@ -75,7 +75,7 @@ export class MemoryPartitionLog implements PartitionLog {
   async offsetForTime(timestamp: number): Promise<number> {
     for (const segment of this.segments) {
       if (segment.maxTimestamp < timestamp) continue;
-      for (const r of segment.records) if (r.timestamp >= timestamp) return r.offset;
+      for (const r of segment.records) if (r.offset >= this.start && r.timestamp >= timestamp) return r.offset;
     }
     return this.end;
   }
@@ -89,8 +89,19 @@ export class MemoryPartitionLog implements PartitionLog {
       if (!expired && !oversize) break;
       this.segments.shift();
       this.bytes -= oldest.bytes;
-      this.start = this.segments[0]!.baseOffset;
+      // never below a start deleteBefore moved into this segment
+      this.start = Math.max(this.start, this.segments[0]!.baseOffset);
     }
+    return this.start;
+  }
+
+  async deleteBefore(offset: number): Promise<number> {
+    const to = Math.min(Math.max(offset, this.start), this.end);
+    // whole segments below `to` go (the active one stays); the rest is hidden by the start offset
+    while (this.segments.length > 1 && this.segments[1]!.baseOffset <= to) {
+      this.bytes -= this.segments.shift()!.bytes;
+    }
+    this.start = to;
     return this.start;
   }
 

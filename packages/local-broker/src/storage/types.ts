@@ -43,6 +43,12 @@ export interface PartitionLog {
    * `retentionBytes`, always keeping the active segment. Returns the new startOffset.
    */
   applyRetention(now: number, retentionMs: number, retentionBytes: number | undefined): Promise<number>;
+  /**
+   * Drops every record below `offset` (≤ endOffset): startOffset becomes `offset`, as after
+   * Kafka's DeleteRecords. Optional: a store without it refuses with UNSUPPORTED (the file store
+   * drops whole segments by retention only; a start offset inside a segment is not in its format).
+   */
+  deleteBefore?(offset: number): Promise<number>;
   /** Bytes the partition occupies in the store. */
   sizeBytes(): number;
   /**
