@@ -12,14 +12,50 @@ export interface BatcherLimits {
   maxInFlightBatches?: number;
 }
 
-interface Pending<I, R> {
-  item: I;
-  bytes: number;
-  resolve: (result: R) => void;
-  reject: (error: unknown) => void;
+/**
+ * Who waits for an entry's result: one owner per add() call, one per addMany() call (shared by
+ * all its entries, so a publishBatch of 10,000 costs no object or closure per entry).
+ */
+interface Owner<R> {
+  settle(index: number, result: R): void;
+  fail(error: unknown): void;
 }
 
-const noop = (): void => undefined;
+class SingleOwner<R> implements Owner<R> {
+  constructor(
+    private readonly resolve: (result: R) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {}
+  settle(_index: number, result: R): void {
+    this.resolve(result);
+  }
+  fail(error: unknown): void {
+    this.reject(error);
+  }
+}
+
+class GroupOwner<R> implements Owner<R> {
+  private remaining: number;
+  private failed = false;
+  readonly results: R[];
+  constructor(
+    count: number,
+    private readonly resolve: (results: R[]) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    this.remaining = count;
+    this.results = new Array<R>(count);
+  }
+  settle(index: number, result: R): void {
+    this.results[index] = result;
+    if (--this.remaining === 0 && !this.failed) this.resolve(this.results);
+  }
+  fail(error: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.reject(error);
+  }
+}
 
 /**
  * Collects entries into batches bounded by count and bytes and hands each batch to `send`,
@@ -28,8 +64,14 @@ const noop = (): void => undefined;
  * result per entry; a throw fails every entry of that batch with the same error.
  */
 export class Batcher<I, R> {
-  /** entries from `head` on are waiting; taken ones are dropped from the front in bulk */
-  private queue: Pending<I, R>[] = [];
+  /**
+   * Entries from `head` on are waiting; taken ones are dropped from the front in bulk. Parallel
+   * arrays (item, size, owner, index in the owner's call) instead of an object per entry.
+   */
+  private items: I[] = [];
+  private sizes: number[] = [];
+  private owners: Owner<R>[] = [];
+  private indexes: number[] = [];
   private head = 0;
   private queuedBytes = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -44,14 +86,13 @@ export class Batcher<I, R> {
   ) {}
 
   get pending(): number {
-    return this.queue.length - this.head;
+    return this.items.length - this.head;
   }
 
   add(item: I, bytes: number): Promise<R> {
     if (this.closed) return Promise.reject(new BrookError("CLOSED", "publisher is closed"));
     return new Promise<R>((resolve, reject) => {
-      this.queue.push({ item, bytes, resolve, reject });
-      this.queuedBytes += bytes;
+      this.push(item, bytes, new SingleOwner(resolve, reject), 0);
       this.schedule();
     });
   }
@@ -64,29 +105,18 @@ export class Batcher<I, R> {
     if (this.closed) return Promise.reject(new BrookError("CLOSED", "publisher is closed"));
     if (items.length === 0) return Promise.resolve([]);
     return new Promise<R[]>((resolve, reject) => {
-      const results: R[] = new Array(items.length);
-      let remaining = items.length;
-      let failed = false;
-      for (let i = 0; i < items.length; i++) {
-        const index = i;
-        this.queue.push({
-          item: items[i]!,
-          bytes: bytes[i]!,
-          resolve: (r) => {
-            results[index] = r;
-            if (--remaining === 0 && !failed) resolve(results);
-          },
-          reject: failed
-            ? noop
-            : (err) => {
-                failed = true;
-                reject(err);
-              },
-        });
-        this.queuedBytes += bytes[i]!;
-      }
+      const owner = new GroupOwner<R>(items.length, resolve, reject);
+      for (let i = 0; i < items.length; i++) this.push(items[i]!, bytes[i]!, owner, i);
       this.schedule();
     });
+  }
+
+  private push(item: I, bytes: number, owner: Owner<R>, index: number): void {
+    this.items.push(item);
+    this.sizes.push(bytes);
+    this.owners.push(owner);
+    this.indexes.push(index);
+    this.queuedBytes += bytes;
   }
 
   /** Resolves once every entry added so far has its result. */
@@ -136,25 +166,35 @@ export class Batcher<I, R> {
     this.timer = undefined;
   }
 
-  private takeBatch(): Pending<I, R>[] {
+  /** Takes the next batch off the queue: its items, and who waits for each result. */
+  private takeBatch(): { items: I[]; owners: Owner<R>[]; indexes: number[] } {
     let count = 0;
     let bytes = 0;
-    while (count < this.pending && count < this.limits.maxBatchCount) {
-      const next = this.queue[this.head + count]!;
-      if (count > 0 && bytes + next.bytes > this.limits.maxBatchBytes) break;
-      bytes += next.bytes;
+    const pending = this.pending;
+    while (count < pending && count < this.limits.maxBatchCount) {
+      const next = this.sizes[this.head + count]!;
+      if (count > 0 && bytes + next > this.limits.maxBatchBytes) break;
+      bytes += next;
       count += 1;
     }
     // Advancing `head` keeps taking a batch O(batch), not O(queue): with 200k publishes queued,
     // copying the rest of the queue for every batch (and collecting the copies) cost ~25% of
     // publish throughput on Pub/Sub.
-    const batch = this.queue.slice(this.head, this.head + count);
-    this.head += count;
-    if (this.head === this.queue.length) {
-      this.queue = [];
+    const from = this.head;
+    const to = from + count;
+    const batch = { items: this.items.slice(from, to), owners: this.owners.slice(from, to), indexes: this.indexes.slice(from, to) };
+    this.head = to;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.sizes = [];
+      this.owners = [];
+      this.indexes = [];
       this.head = 0;
-    } else if (this.head > 4096 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
+    } else if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.sizes = this.sizes.slice(this.head);
+      this.owners = this.owners.slice(this.head);
+      this.indexes = this.indexes.slice(this.head);
       this.head = 0;
     }
     this.queuedBytes -= bytes;
@@ -167,15 +207,18 @@ export class Batcher<I, R> {
       this.inFlight += 1;
       let sent: Promise<R[]>;
       try {
-        sent = this.send(batch.map((p) => p.item));
+        sent = this.send(batch.items);
       } catch (err) {
         sent = Promise.reject(err);
       }
       void sent
         .then(
-          (results) => batch.forEach((p, i) => p.resolve(results[i] as R)),
+          (results) => {
+            const { owners, indexes } = batch;
+            for (let i = 0; i < owners.length; i++) owners[i]!.settle(indexes[i]!, results[i] as R);
+          },
           (err: unknown) => {
-            for (const p of batch) p.reject(err);
+            for (const owner of batch.owners) owner.fail(err);
           },
         )
         .finally(() => {

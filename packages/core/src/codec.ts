@@ -24,7 +24,14 @@ const JSON_TYPE = "application/json";
 const TEXT_TYPE = "text/plain; charset=utf-8";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
-const encoder = new TextEncoder();
+
+/**
+ * UTF-8 bytes of a string. Buffer.from takes small strings out of Node's shared pool: no new
+ * ArrayBuffer per message (TextEncoder.encode makes one, ~7% of a JSON publish profile).
+ */
+function encodeUtf8(text: string): Uint8Array {
+  return Buffer.from(text, "utf8");
+}
 
 export function bytesCodec(): Codec<Uint8Array> {
   return {
@@ -42,7 +49,7 @@ export function stringCodec(): Codec<string> {
     name: "string",
     encode(value) {
       if (typeof value !== "string") throw invalidArgument("data", "a string for the string codec", value);
-      return encoder.encode(value);
+      return encodeUtf8(value);
     },
     decode(bytes) {
       try {
@@ -67,7 +74,7 @@ export function jsonCodec<T = unknown>(): Codec<T> {
       } catch (err) {
         throw new BrookError("INVALID_ARGUMENT", `data: cannot be encoded as JSON (${(err as Error).message})`, { cause: err });
       }
-      return encoder.encode(text);
+      return encodeUtf8(text);
     },
     decode(bytes) {
       try {
@@ -93,7 +100,7 @@ export function autoCodec<T = unknown>(): Codec<T> {
     name: "auto",
     encode(value) {
       if (value instanceof Uint8Array) return value;
-      if (typeof value === "string") return encoder.encode(value);
+      if (typeof value === "string") return encodeUtf8(value);
       return json.encode(value);
     },
     contentType(value) {
@@ -101,7 +108,11 @@ export function autoCodec<T = unknown>(): Codec<T> {
       return typeof value === "string" ? TEXT_TYPE : JSON_TYPE;
     },
     decode(bytes, headers) {
-      const type = headers?.[CONTENT_TYPE_HEADER]?.split(";")[0]?.trim().toLowerCase();
+      const raw = headers?.[CONTENT_TYPE_HEADER];
+      // The exact types this codec publishes with, without parsing (the common case).
+      if (raw === JSON_TYPE) return json.decode(bytes);
+      if (raw === TEXT_TYPE) return text.decode(bytes) as T;
+      const type = raw?.split(";")[0]?.trim().toLowerCase();
       if (type === JSON_TYPE || type?.endsWith("+json") === true) return json.decode(bytes);
       if (type?.startsWith("text/") === true) return text.decode(bytes) as T;
       return bytes as T;

@@ -70,24 +70,26 @@ class PartitionWindow {
 
   push(offset: string): void {
     // A redelivery of an offset still in the window (same epoch) must not be counted twice.
-    if (this.delivered.has(offset)) return;
+    const before = this.delivered.size;
     this.delivered.add(offset);
+    if (this.delivered.size === before) return;
     this.order.push(offset);
   }
 
   settle(offset: string): boolean {
-    if (!this.delivered.has(offset)) return false;
     let moved = false;
-    if (this.order[this.head] === offset) {
-      // In-order settle (the common case): advance without touching settledSet.
+    if (this.head < this.order.length && this.order[this.head] === offset) {
+      // In-order settle (the common case): the head is always delivered; one set operation.
       this.delivered.delete(offset);
       this.watermark = offset;
       this.head += 1;
       moved = true;
     } else {
+      if (!this.delivered.has(offset)) return false;
       this.settledSet.add(offset);
     }
-    while (this.head < this.order.length) {
+    // Nothing settled out of order: nothing more to pop (the common case, no lookup).
+    while (this.settledSet.size > 0 && this.head < this.order.length) {
       const first = this.order[this.head] as string;
       if (!this.settledSet.has(first)) break;
       this.settledSet.delete(first);

@@ -5,8 +5,20 @@ import { BrookError } from "./errors.js";
  * `maxInFlight` tasks running or waiting in total. A task that takes long (say, a message being
  * retried with backoff) holds back only the tasks queued behind it under the same key.
  */
+/** The tasks of one key: the running one's completion callback and those queued behind it. */
+class KeyQueue {
+  /** queued tasks from `head` on (taken ones are dropped in bulk, not shifted one by one) */
+  tasks: Array<() => Promise<void>> = [];
+  head = 0;
+  /** one callback per key run, not two closures per task */
+  readonly done: () => void;
+  constructor(executor: KeyedExecutor, key: string) {
+    this.done = () => executor.finished(key, this);
+  }
+}
+
 export class KeyedExecutor {
-  private readonly queues = new Map<string, Array<() => Promise<void>>>();
+  private readonly queues = new Map<string, KeyQueue>();
   private active = 0;
   private outstanding = 0;
   private readonly capacityWaiters: Array<() => void> = [];
@@ -61,32 +73,40 @@ export class KeyedExecutor {
     this.outstanding += 1;
     const queue = this.queues.get(key);
     if (queue !== undefined) {
-      queue.push(task);
+      queue.tasks.push(task);
       return;
     }
-    this.queues.set(key, []);
-    this.start(key, task);
+    const fresh = new KeyQueue(this, key);
+    this.queues.set(key, fresh);
+    this.start(fresh, task);
   }
 
-  private start(key: string, task: () => Promise<void>): void {
+  private start(queue: KeyQueue, task: () => Promise<void>): void {
     this.active += 1;
-    task().then(
-      () => this.finish(key),
-      () => this.finish(key),
-    );
+    task().then(queue.done, queue.done);
   }
 
-  private finish(key: string): void {
+  /** @internal the running task of `queue` settled */
+  finished(key: string, queue: KeyQueue): void {
     this.active -= 1;
     this.outstanding -= 1;
-    const queue = this.queues.get(key);
-    const next = queue?.shift();
-    if (next !== undefined) this.start(key, next);
-    else this.queues.delete(key);
-    if (this.outstanding < this.maxInFlight) {
+    if (queue.head < queue.tasks.length) {
+      const next = queue.tasks[queue.head]!;
+      queue.tasks[queue.head] = undefined as unknown as () => Promise<void>;
+      queue.head += 1;
+      if (queue.head === queue.tasks.length) {
+        queue.tasks = [];
+        queue.head = 0;
+      } else if (queue.head > 1024 && queue.head * 2 > queue.tasks.length) {
+        queue.tasks = queue.tasks.slice(queue.head);
+        queue.head = 0;
+      }
+      this.start(queue, next);
+    } else if (this.queues.get(key) === queue) this.queues.delete(key);
+    if (this.outstanding < this.maxInFlight && this.capacityWaiters.length > 0) {
       const waiters = this.capacityWaiters.splice(0, this.maxInFlight - this.outstanding);
       for (const wake of waiters) wake();
     }
-    if (this.outstanding === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    if (this.outstanding === 0 && this.idleWaiters.length > 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 }

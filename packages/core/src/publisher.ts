@@ -104,21 +104,29 @@ export class CorePublisher<T> implements Publisher<T> {
   }
 
   private async publishBatchNow(messages: readonly OutgoingMessage<T>[]): Promise<PublishBatchResult[]> {
-    const results: PublishBatchResult[] = new Array(messages.length);
-    const wires: WireMessage[] = [];
-    const sizes: number[] = [];
-    const slots: number[] = [];
-    for (let i = 0; i < messages.length; i++) {
+    const count = messages.length;
+    const wires: WireMessage[] = new Array(count);
+    const sizes: number[] = new Array(count);
+    let errors: Array<PublishBatchResult | undefined> | undefined;
+    let kept = 0;
+    for (let i = 0; i < count; i++) {
       const checked = this.check(messages[i]!, `messages[${i}]`);
-      if ("error" in checked) results[i] = { ok: false, error: checked.error };
-      else {
-        wires.push(checked.wire);
-        sizes.push(checked.size);
-        slots.push(i);
+      if (checked instanceof BrookError) {
+        errors ??= new Array(count);
+        errors[i] = { ok: false, error: checked };
+      } else {
+        wires[kept] = checked;
+        sizes[kept] = this.checkedSize;
+        kept += 1;
       }
     }
+    // Every message valid (the common case): the batcher's result array is the answer.
+    if (errors === undefined) return this.batcher.addMany(wires, sizes);
+    wires.length = kept;
+    sizes.length = kept;
     const sent = await this.batcher.addMany(wires, sizes);
-    for (let j = 0; j < slots.length; j++) results[slots[j]!] = sent[j]!;
+    const results: PublishBatchResult[] = new Array(count);
+    for (let i = 0, j = 0; i < count; i++) results[i] = errors[i] ?? sent[j++]!;
     return results;
   }
 
@@ -150,28 +158,30 @@ export class CorePublisher<T> implements Publisher<T> {
   private enqueue(message: OutgoingMessage<T>, field: string): Promise<PublishBatchResult> {
     if (this.closed) return Promise.reject(closedError(`publisher for topic "${this.topic}"`));
     const checked = this.check(message, field);
-    if ("error" in checked) return Promise.resolve({ ok: false, error: checked.error });
-    return this.batcher.add(checked.wire, checked.size);
+    if (checked instanceof BrookError) return Promise.resolve({ ok: false, error: checked });
+    return this.batcher.add(checked, this.checkedSize);
   }
 
+  /** Size of the message the last successful check() returned (no object per message). */
+  private checkedSize = 0;
+
   /** Validates, encodes and sizes one message; a bad one becomes its error, never a throw. */
-  private check(message: OutgoingMessage<T>, field: string): { wire: WireMessage; size: number } | { error: BrookError } {
+  private check(message: OutgoingMessage<T>, field: string): WireMessage | BrookError {
     let wire: WireMessage;
     try {
       wire = this.encode(message, field);
     } catch (err) {
-      return { error: toBrookError(err, "INVALID_ARGUMENT") };
+      return toBrookError(err, "INVALID_ARGUMENT");
     }
     const size = wireSize(wire);
     if (size > this.maxMessageBytes) {
-      return {
-        error: new BrookError(
-          "MESSAGE_TOO_LARGE",
-          `${field}: ${size} bytes (data, key and headers) exceeds the backend limit of ${this.maxMessageBytes} bytes for topic "${this.topic}"`,
-        ),
-      };
+      return new BrookError(
+        "MESSAGE_TOO_LARGE",
+        `${field}: ${size} bytes (data, key and headers) exceeds the backend limit of ${this.maxMessageBytes} bytes for topic "${this.topic}"`,
+      );
     }
-    return { wire, size };
+    this.checkedSize = size;
+    return wire;
   }
 
   private encode(message: OutgoingMessage<T>, field: string): WireMessage {

@@ -25,6 +25,27 @@ interface Topic {
   logs: PartitionLog[];
   /** round-robin cursor for messages without a key */
   nextUnkeyed: number;
+  /** recent keys: their partition and UTF-8 bytes, so a repeated key is hashed and encoded once */
+  keys: Map<string, KeyInfo>;
+}
+
+interface KeyInfo {
+  partition: number;
+  bytes: Buffer;
+}
+
+/** Keys remembered per topic; the cache starts over when full (a bound, not an LRU). */
+const KEY_CACHE_SIZE = 8192;
+
+function keyInfo(topic: Topic, key: string): KeyInfo {
+  let info = topic.keys.get(key);
+  if (info === undefined) {
+    const bytes = Buffer.from(key, "utf8");
+    info = { partition: partitionForKey(bytes, topic.config.partitions), bytes };
+    if (topic.keys.size >= KEY_CACHE_SIZE) topic.keys.clear();
+    topic.keys.set(key, info);
+  }
+  return info;
 }
 
 /**
@@ -71,7 +92,7 @@ export class LogEngine implements EngineApi {
     for (const [name, config] of store.metadata.topics()) {
       const logs: PartitionLog[] = [];
       for (let p = 0; p < config.partitions; p++) logs.push(await store.openPartition(name, p));
-      engine.topics.set(name, { name, config, logs, nextUnkeyed: 0 });
+      engine.topics.set(name, { name, config, logs, nextUnkeyed: 0, keys: new Map() });
       await engine.restoreDedupe(name, logs);
     }
     return engine;
@@ -163,7 +184,7 @@ export class LogEngine implements EngineApi {
       await this.store.deleteTopic(name).catch(() => undefined);
       throw err;
     }
-    this.topics.set(name, { name, config, logs, nextUnkeyed: 0 });
+    this.topics.set(name, { name, config, logs, nextUnkeyed: 0, keys: new Map() });
   }
 
   async deleteTopic(name: string): Promise<void> {
@@ -274,11 +295,15 @@ export class LogEngine implements EngineApi {
   ): Promise<PublishBatchResult[]> {
     const now = this.now();
     const results: PublishBatchResult[] = new Array(messages.length);
-    const perPartition = new Map<number, { indexes: number[]; records: AppendRecord[] }>();
+    // Per partition: the message indexes and records of this call (arrays, not a Map).
+    const slotIndexes: Array<number[] | undefined> = [];
+    const slotRecords: Array<AppendRecord[] | undefined> = [];
+    const used: number[] = [];
     const seenInCall = new Map<string, number>();
     const unkeyedPartition = topic.nextUnkeyed;
     topic.nextUnkeyed = (topic.nextUnkeyed + 1) % topic.config.partitions;
     const metadata = this.store.metadata;
+    let dupes = false;
 
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
@@ -292,6 +317,7 @@ export class LogEngine implements EngineApi {
         if (earlier !== undefined) {
           results[i] = { ok: true, position: { partition: "", offset: "" }, duplicate: true };
           (results[i] as { dupOf?: number }).dupOf = earlier;
+          dupes = true;
           continue;
         }
         const entry = metadata.dedupeGet(topicName, m.idempotencyKey, now);
@@ -304,40 +330,53 @@ export class LogEngine implements EngineApi {
         this.pendingAppends.set(id, finished);
         claimed.push(id);
       }
-      const partition = chosen !== undefined ? chosen : m.key === undefined ? unkeyedPartition : partitionForKey(m.key, topic.config.partitions);
-      let slot = perPartition.get(partition);
-      if (slot === undefined) perPartition.set(partition, (slot = { indexes: [], records: [] }));
-      slot.indexes.push(i);
-      slot.records.push({
+      let partition: number;
+      let key: Buffer | undefined;
+      if (m.key === undefined) partition = chosen ?? unkeyedPartition;
+      else {
+        const info = keyInfo(topic, m.key);
+        key = info.bytes;
+        partition = chosen ?? info.partition;
+      }
+      let indexes = slotIndexes[partition];
+      let records = slotRecords[partition];
+      if (indexes === undefined || records === undefined) {
+        slotIndexes[partition] = indexes = [];
+        slotRecords[partition] = records = [];
+        used.push(partition);
+      }
+      indexes.push(i);
+      records.push({
         timestamp: now,
-        key: m.key === undefined ? undefined : Buffer.from(m.key),
+        key,
         idempotencyKey: m.idempotencyKey,
         headers: m.headers,
         value: Buffer.isBuffer(m.value) ? m.value : Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength),
       });
     }
 
-    await Promise.all(
-      [...perPartition].map(async ([partition, slot]) => {
-        const log = topic.logs[partition]!;
-        try {
-          const base = await log.append(slot.records);
-          const partitionId = String(partition);
-          const indexes = slot.indexes;
-          for (let j = 0; j < indexes.length; j++) {
-            const index = indexes[j]!;
-            const offset = base + j;
-            results[index] = { ok: true, position: { partition: partitionId, offset: String(offset) }, duplicate: false };
-            const idem = messages[index]!.idempotencyKey;
-            if (idem !== undefined) metadata.dedupePut(topicName, idem, { partition, offset, expiresAt: now + this.dedupeWindowMs });
-          }
-          this.wake(topicName, partition);
-        } catch (err) {
-          const error = err instanceof BrookError ? err : new BrookError("UNAVAILABLE", `append to ${topicName}/${partition} failed: ${(err as Error).message}`, { cause: err });
-          for (const index of slot.indexes) results[index] = { ok: false, error };
+    const appendOne = async (partition: number): Promise<void> => {
+      const indexes = slotIndexes[partition]!;
+      const log = topic.logs[partition]!;
+      try {
+        const base = await log.append(slotRecords[partition]!);
+        const partitionId = String(partition);
+        for (let j = 0; j < indexes.length; j++) {
+          const index = indexes[j]!;
+          const offset = base + j;
+          results[index] = { ok: true, position: { partition: partitionId, offset: String(offset) }, duplicate: false };
+          const idem = messages[index]!.idempotencyKey;
+          if (idem !== undefined) metadata.dedupePut(topicName, idem, { partition, offset, expiresAt: now + this.dedupeWindowMs });
         }
-      }),
-    );
+        this.wake(topicName, partition);
+      } catch (err) {
+        const error = err instanceof BrookError ? err : new BrookError("UNAVAILABLE", `append to ${topicName}/${partition} failed: ${(err as Error).message}`, { cause: err });
+        for (const index of indexes) results[index] = { ok: false, error };
+      }
+    };
+    if (used.length === 1) await appendOne(used[0]!);
+    else if (used.length > 1) await Promise.all(used.map(appendOne));
+    if (!dupes) return results;
 
     // A repeat inside one call gets the position its first occurrence received.
     for (let i = 0; i < results.length; i++) {

@@ -21,6 +21,8 @@ export interface SubscriptionStats {
 export interface RunnerHooks {
   /** handled, a duplicate, or dead-lettered: settle it */
   settle(record: SourceRecord, token: number): void;
+  /** a batch of one partition's records is done: settle them all (one progress, one wake-up) */
+  settleMany?(records: readonly SourceRecord[], tokens: readonly number[]): void;
   /** deadLetter "native": hand it back to the provider, which counts attempts and dead-letters */
   redeliver(record: SourceRecord): void;
   deadLetter(records: readonly SourceRecord[], failure: unknown, attempts: number): Promise<void>;
@@ -115,7 +117,11 @@ export class HandlerRunner<T> {
         this.stats.deadLettered += records.length;
         await this.hooks.deadLetter(records, failure, attemptsOf(failure, attempts));
       }
-      records.forEach((r, i) => this.settle(r, tokens[i]!));
+      if (this.hooks.settleMany === undefined) records.forEach((r, i) => this.settle(r, tokens[i]!));
+      else {
+        this.stats.acked += records.length;
+        this.hooks.settleMany(records, tokens);
+      }
     } catch (err) {
       this.hooks.error(toBrookError(err));
     }

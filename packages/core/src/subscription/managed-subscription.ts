@@ -54,6 +54,8 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
   /** errors the source reported before start() resolved, emitted just after it (see error()) */
   private startupErrors: BrookError[] | undefined = [];
   private uniqueKey = 0;
+  /** "p:<partition>" per partition, made once: a fresh concatenation per message must be flattened and hashed by the executor's map */
+  private readonly partitionKeys = new Map<string, string>();
   /** batch mode: messages handed to batch handlers and not yet settled */
   private batchMessagesInFlight = 0;
 
@@ -82,6 +84,7 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
     this.deadLetters = new DeadLetterer(this.topic, deadLetterTopic, init.openDeadLetterPublisher, (e) => this.error(e));
     this.runner = new HandlerRunner<T>(this.topic, init.options, this.abort.signal, init.system ?? "brook", {
       settle: (record, token) => this.settle(record, token),
+      settleMany: (records, tokens) => this.settleMany(records, tokens),
       redeliver: (record) => {
         this.settlement.redeliver(record, this.options.retry.minDelayMs);
         this.partitions.progress(record.partition);
@@ -250,8 +253,14 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
       this.deliverBatches(records, mode.maxBatchSize);
       return;
     }
+    let partition: string | undefined;
+    let revoked = false;
     for (const record of records) {
-      if (this.partitions.isRevoked(record.partition)) continue;
+      if (record.partition !== partition) {
+        partition = record.partition;
+        revoked = this.partitions.isRevoked(partition);
+      }
+      if (revoked) continue;
       const token = this.settlement.track(record);
       this.runner.stats.delivered += 1;
       this.executor.run(this.orderingKey(record), () => this.runner.runMessage(mode.handler, record, token));
@@ -263,17 +272,31 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
   private deliverBatches(records: SourceRecord[], maxBatchSize: number): void {
     const handler = this.options.handler;
     if (handler.kind !== "batch") return;
+    // A source usually delivers one partition's records at a time: no regrouping then.
+    const first = records[0]!.partition;
+    let onePartition = true;
+    for (let i = 1; i < records.length; i++) {
+      if (records[i]!.partition !== first) {
+        onePartition = false;
+        break;
+      }
+    }
     const byPartition = new Map<string, SourceRecord[]>();
-    for (const record of records) {
-      if (this.partitions.isRevoked(record.partition)) continue;
-      let list = byPartition.get(record.partition);
-      if (list === undefined) byPartition.set(record.partition, (list = []));
-      list.push(record);
+    if (onePartition) {
+      if (!this.partitions.isRevoked(first)) byPartition.set(first, records);
+    } else {
+      for (const record of records) {
+        if (this.partitions.isRevoked(record.partition)) continue;
+        let list = byPartition.get(record.partition);
+        if (list === undefined) byPartition.set(record.partition, (list = []));
+        list.push(record);
+      }
     }
     for (const [partition, list] of byPartition) {
       for (let i = 0; i < list.length; i += maxBatchSize) {
-        const chunk = list.slice(i, i + maxBatchSize);
-        const tokens = chunk.map((r) => this.settlement.track(r));
+        const chunk = i === 0 && list.length <= maxBatchSize ? list : list.slice(i, i + maxBatchSize);
+        const tokens: number[] = new Array(chunk.length);
+        for (let j = 0; j < chunk.length; j++) tokens[j] = this.settlement.track(chunk[j]!);
         this.runner.stats.delivered += chunk.length;
         this.batchMessagesInFlight += chunk.length;
         // Batches of one partition run in order, partitions in parallel.
@@ -287,16 +310,39 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
     }
   }
 
+  private partitionKey(partition: string): string {
+    let key = this.partitionKeys.get(partition);
+    if (key === undefined) {
+      if (this.partitionKeys.size >= 10_000) this.partitionKeys.clear();
+      this.partitionKeys.set(partition, (key = `p:${partition}`));
+    }
+    return key;
+  }
+
   private orderingKey(record: SourceRecord): string {
     switch (this.options.ordering) {
       case "none":
         return `#${(this.uniqueKey = (this.uniqueKey + 1) % Number.MAX_SAFE_INTEGER)}`;
       case "partition":
-        return `p:${record.partition}`;
+        return this.partitionKey(record.partition);
       case "key":
         // Messages without a key keep their partition's order.
-        return record.key === undefined ? `p:${record.partition}` : `k:${record.key}`;
+        return record.key === undefined ? this.partitionKey(record.partition) : `k:${record.key}`;
     }
+  }
+
+  private settleMany(records: readonly SourceRecord[], tokens: readonly number[]): void {
+    if (records.length === 0) return;
+    const closed = this.state === "closed";
+    for (let i = 0; i < records.length; i++) this.settlement.settle(records[i]!, tokens[i]!, closed);
+    // runBatch hands one partition's records: one progress mark per partition seen
+    let last: string | undefined;
+    for (const record of records) {
+      if (record.partition === last) continue;
+      last = record.partition;
+      this.partitions.progress(last);
+    }
+    if (this.settleWaiters.size > 0) for (const wake of [...this.settleWaiters]) wake();
   }
 
   private settle(record: SourceRecord, token: number): void {

@@ -117,7 +117,7 @@ function badRecord(index: number, field: string, expected: string): BrookError {
  * upper bound of the size (strings counted at 3 bytes per UTF-16 unit), a second pass writes,
  * so the only allocation is the output buffer.
  */
-export function encodeAppend(records: readonly AppendRecord[], baseOffset: number): EncodedAppend {
+export function encodeAppend(records: readonly AppendRecord[], baseOffset: number, recordIndex?: number[], indexEvery = 64): EncodedAppend {
   const count = records.length;
   let bound = 0;
   for (let i = 0; i < count; i++) {
@@ -160,6 +160,8 @@ export function encodeAppend(records: readonly AppendRecord[], baseOffset: numbe
       batchFirstTs = r.timestamp;
       batchMaxTs = r.timestamp;
     }
+    // optional sparse record index: where every indexEvery-th record starts
+    if (recordIndex !== undefined && i % indexEvery === 0) recordIndex.push(pos);
     const ts = r.timestamp;
     if (ts > batchMaxTs) batchMaxTs = ts;
     const delta = ts - batchFirstTs;
@@ -174,7 +176,9 @@ export function encodeAppend(records: readonly AppendRecord[], baseOffset: numbe
       const n = key.length + 1;
       if (n < 0x80) buf[pos++] = n;
       else pos = writeVarint(buf, n, pos);
-      buf.set(key, pos);
+      // A short key byte by byte: TypedArray.set costs more than the copy below ~32 bytes.
+      if (key.length < 32) for (let k = 0; k < key.length; k++) buf[pos + k] = key[k]!;
+      else buf.set(key, pos);
       pos += key.length;
     }
     // idempotencyKey: nullable UTF-8
@@ -226,11 +230,27 @@ export function encodeAppend(records: readonly AppendRecord[], baseOffset: numbe
   };
 }
 
+/**
+ * Writes a short ASCII string byte by byte at `at` and returns its length, or -1 (nothing
+ * usable written) when it holds a non-ASCII character. Cheaper than a native buf.write call
+ * for header names and values of a few dozen bytes, written for every record.
+ */
+function writeShortAscii(buf: Buffer, s: string, at: number): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return -1;
+    buf[at + i] = c;
+  }
+  return n;
+}
+
 function writeString(buf: Buffer, s: string, at: number): number {
   // A string of ≤ 42 UTF-16 units is ≤ 126 UTF-8 bytes: its length is a one-byte varint, so
   // write the bytes first and the length after, without measuring.
   if (s.length <= 42) {
-    const n = buf.write(s, at + 1, "utf8");
+    let n = writeShortAscii(buf, s, at + 1);
+    if (n < 0) n = buf.write(s, at + 1, "utf8");
     buf[at] = n;
     return at + 1 + n;
   }
@@ -241,7 +261,8 @@ function writeString(buf: Buffer, s: string, at: number): number {
 
 function writeNullableString(buf: Buffer, s: string, at: number): number {
   if (s.length <= 42) {
-    const n = buf.write(s, at + 1, "utf8");
+    let n = writeShortAscii(buf, s, at + 1);
+    if (n < 0) n = buf.write(s, at + 1, "utf8");
     buf[at] = n + 1;
     return at + 1 + n;
   }
@@ -336,6 +357,8 @@ export interface DecodeProgress {
  * stopped for one of those two limits. Values and keys are
  * views into `buf`, which the caller must never reuse. Throws a DecodeError (see
  * isDecodeError) on a record that does not fit its batch; the caller reports CORRUPT_DATA.
+ * `firstIndex`/`firstPos` start the walk at a record known to begin there (a sparse record
+ * index, see encodeAppend's `recordIndex`) instead of the batch's first record.
  */
 export function decodeBatchRecords(
   buf: Buffer,
@@ -346,13 +369,15 @@ export function decodeBatchRecords(
   maxRecords: number,
   maxBytes: number,
   progress: DecodeProgress,
+  firstIndex = 0,
+  firstPos = at + BATCH_HEADER_BYTES,
 ): boolean {
   const end = at + buf.readUInt32BE(at + AT_LENGTH);
   const count = buf.readUInt32BE(at + AT_COUNT);
   const base = readInt64(buf, at + AT_BASE_OFFSET);
   const firstTs = readInt64(buf, at + AT_FIRST_TIMESTAMP);
-  let pos = at + BATCH_HEADER_BYTES;
-  for (let i = 0; i < count; i++) {
+  let pos = firstPos;
+  for (let i = firstIndex; i < count; i++) {
     const offset = base + i;
     if (offset >= endOffset) return false;
     if (out.length >= maxRecords) return true;
@@ -367,7 +392,7 @@ export function decodeBatchRecords(
     let key: Buffer | undefined;
     if (n !== 0) {
       n -= 1;
-      if (take) key = buf.subarray(pos, pos + n);
+      if (take) key = view(buf, pos, pos + n);
       pos += n;
     }
     // idempotencyKey
@@ -408,11 +433,26 @@ export function decodeBatchRecords(
       key,
       idempotencyKey,
       headers,
-      value: buf.subarray(valueStart, pos),
+      value: view(buf, valueStart, pos),
     });
   }
   if (pos !== end) throw new DecodeError(`records end at byte ${pos - at} of a ${end - at}-byte batch`);
   return false;
+}
+
+/**
+ * A view into a batch buffer that is a Buffer in every way (Buffer.isBuffer, instanceof, every
+ * method: its prototype chain is Buffer's, as Node's own FastBuffer), made directly instead of
+ * through Buffer#subarray, whose species lookup costs about twice as much per record.
+ */
+class BufferView extends Uint8Array {}
+Object.setPrototypeOf(BufferView.prototype, Buffer.prototype);
+// As on Node's FastBuffer: `constructor` is Buffer (equality checks compare constructors, and
+// subarray/slice of a view make plain Buffers).
+Object.defineProperty(BufferView.prototype, "constructor", { value: Buffer, writable: true, configurable: true });
+
+function view(buf: Buffer, start: number, end: number): Buffer {
+  return new BufferView(buf.buffer as ArrayBuffer, buf.byteOffset + start, end - start) as unknown as Buffer;
 }
 
 function readSmall(buf: Buffer, at: number, end: number): number {

@@ -1,19 +1,34 @@
+import { BrookError } from "@brook/core";
+import { type DecodeProgress, batchBaseOffset, batchLength, batchRecordCount, decodeBatchRecords, encodeAppend, firstOffsetAtOrAfter, isDecodeError } from "./file-format.js";
 import type { AppendRecord, DedupeEntry, MetadataStore, PartitionLog, Store, StoredRecord, TopicConfig } from "./types.js";
 
-/** Records kept per in-memory segment; retention drops whole segments, as on disk. */
+/** Records per in-memory segment before the next append starts a new one; retention drops whole segments, as on disk. */
 const SEGMENT_RECORDS = 4_096;
+
+/**
+ * One append call, kept as the record batches of FORMAT.md §3 (one Buffer, usually one batch),
+ * not as an object per record: the heap holds a few objects per append whatever the log's
+ * length, so garbage collection does not slow down as the log grows. Reads decode on demand.
+ */
+interface MemoryChunk {
+  baseOffset: number;
+  count: number;
+  buffer: Buffer;
+  /** where each batch of the buffer starts */
+  batchStarts: number[];
+  /** where record RECORD_INDEX_EVERY * k of the chunk starts, so a read never walks from the top of a big batch */
+  recordIndex: number[];
+}
+
+const RECORD_INDEX_EVERY = 64;
 
 interface MemorySegment {
   baseOffset: number;
-  records: StoredRecord[];
+  /** the offset after the segment's last record */
+  end: number;
+  chunks: MemoryChunk[];
   bytes: number;
   maxTimestamp: number;
-}
-
-function recordBytes(r: AppendRecord): number {
-  let size = r.value.byteLength + (r.key?.byteLength ?? 0) + (r.idempotencyKey?.length ?? 0) + 24;
-  for (const name in r.headers) size += name.length + r.headers[name]!.length;
-  return size;
 }
 
 /** A partition log in memory with the same segment-wise retention as the file store. */
@@ -33,41 +48,77 @@ export class MemoryPartitionLog implements PartitionLog {
 
   async append(records: readonly AppendRecord[]): Promise<number> {
     const base = this.end;
-    for (const r of records) {
-      let segment = this.segments[this.segments.length - 1];
-      if (segment === undefined || segment.records.length >= SEGMENT_RECORDS) {
-        segment = { baseOffset: this.end, records: [], bytes: 0, maxTimestamp: 0 };
-        this.segments.push(segment);
-      }
-      const size = recordBytes(r);
-      // Frozen: every delivery of this record shares the object, so no handler may change it
-      // (core copies frozen headers before handing them out).
-      // The engine hands over fresh record objects it never touches again: stored as they are.
-      const stored = r as StoredRecord;
-      stored.offset = this.end;
-      Object.freeze(stored.headers);
-      segment.records.push(stored);
-      segment.bytes += size;
-      segment.maxTimestamp = Math.max(segment.maxTimestamp, r.timestamp);
-      this.bytes += size;
-      this.end += 1;
+    // A segment holds exactly SEGMENT_RECORDS records (as before batches): an append that
+    // crosses the boundary is split there, so retention drops the same records it always did.
+    // Every part is encoded before any is stored: an append that fails stores nothing.
+    const last = this.segments[this.segments.length - 1];
+    let room = last === undefined ? 0 : SEGMENT_RECORDS - (last.end - last.baseOffset);
+    const parts: Array<{ chunk: MemoryChunk; maxTimestamp: number; newSegment: boolean }> = [];
+    for (let done = 0; done < records.length; ) {
+      const newSegment = room <= 0;
+      if (newSegment) room = SEGMENT_RECORDS;
+      const take = Math.min(records.length - done, room);
+      const part = done === 0 && take === records.length ? records : records.slice(done, done + take);
+      const recordIndex: number[] = [];
+      const encoded = encodeAppend(part, base + done, recordIndex, RECORD_INDEX_EVERY);
+      const batchStarts: number[] = [];
+      for (let b = 0; b < encoded.batches.length; b += 5) batchStarts.push(encoded.batches[b]!);
+      parts.push({ chunk: { baseOffset: base + done, count: take, buffer: encoded.buffer, batchStarts, recordIndex }, maxTimestamp: encoded.maxTimestamp, newSegment });
+      room -= take;
+      done += take;
+    }
+    for (const { chunk, maxTimestamp, newSegment } of parts) {
+      if (newSegment) this.segments.push({ baseOffset: chunk.baseOffset, end: chunk.baseOffset, chunks: [], bytes: 0, maxTimestamp: Number.NEGATIVE_INFINITY });
+      const segment = this.segments[this.segments.length - 1]!;
+      segment.chunks.push(chunk);
+      segment.end = chunk.baseOffset + chunk.count;
+      segment.bytes += chunk.buffer.length;
+      segment.maxTimestamp = Math.max(segment.maxTimestamp, maxTimestamp);
+      this.bytes += chunk.buffer.length;
+      this.end = segment.end;
     }
     return base;
   }
 
-  async read(fromOffset: number, maxRecords: number): Promise<StoredRecord[]> {
+  async read(fromOffset: number, maxRecords: number, maxBytes = Number.POSITIVE_INFINITY): Promise<StoredRecord[]> {
     const from = Math.max(fromOffset, this.start);
     if (from >= this.end || maxRecords <= 0) return [];
     const out: StoredRecord[] = [];
+    const progress: DecodeProgress = { nextOffset: from, bytes: 0 };
     let i = this.segmentIndex(from);
-    let offset = from;
-    while (i < this.segments.length && out.length < maxRecords) {
-      const segment = this.segments[i]!;
-      const firstIndex = offset - segment.baseOffset;
-      const take = Math.min(segment.records.length - firstIndex, maxRecords - out.length);
-      for (let j = 0; j < take; j++) out.push(segment.records[firstIndex + j]!);
-      offset += take;
-      i += 1;
+    let c = chunkIndex(this.segments[i]!.chunks, from);
+    const end = this.end;
+    try {
+      for (; i < this.segments.length; i++, c = 0) {
+        const chunks = this.segments[i]!.chunks;
+        for (; c < chunks.length; c++) {
+          const chunk = chunks[c]!;
+          const buf = chunk.buffer;
+          const starts = chunk.batchStarts;
+          // Start at the indexed record at or before `from` when it is in this chunk.
+          let b = 0;
+          let firstPos = -1;
+          let firstIndex = 0;
+          if (from > chunk.baseOffset) {
+            const k = Math.floor((from - chunk.baseOffset) / RECORD_INDEX_EVERY);
+            firstPos = chunk.recordIndex[k]!;
+            while (b + 1 < starts.length && starts[b + 1]! <= firstPos) b++;
+            firstIndex = chunk.baseOffset + k * RECORD_INDEX_EVERY - batchBaseOffset(buf, starts[b]!);
+          }
+          for (; b < starts.length; b++) {
+            const at = starts[b]!;
+            const full =
+              firstPos >= 0
+                ? decodeBatchRecords(buf, at, from, end, out, maxRecords, maxBytes, progress, firstIndex, firstPos)
+                : decodeBatchRecords(buf, at, from, end, out, maxRecords, maxBytes, progress);
+            firstPos = -1;
+            if (full || out.length >= maxRecords) return out;
+          }
+        }
+      }
+    } catch (err) {
+      if (isDecodeError(err)) throw new BrookError("CORRUPT_DATA", `memory log: ${err.message}`);
+      throw err;
     }
     return out;
   }
@@ -75,7 +126,20 @@ export class MemoryPartitionLog implements PartitionLog {
   async offsetForTime(timestamp: number): Promise<number> {
     for (const segment of this.segments) {
       if (segment.maxTimestamp < timestamp) continue;
-      for (const r of segment.records) if (r.offset >= this.start && r.timestamp >= timestamp) return r.offset;
+      for (const chunk of segment.chunks) {
+        if (chunk.baseOffset + chunk.count <= this.start) continue;
+        const buf = chunk.buffer;
+        for (let at = 0; at < buf.length; at += batchLength(buf, at)) {
+          const found = firstOffsetAtOrAfter(buf, at, timestamp);
+          if (found < 0) continue;
+          if (found >= this.start) return found;
+          // The first match lies below a start deleteBefore moved into this batch: look at the
+          // batch's records from the start on.
+          const batchEnd = batchBaseOffset(buf, at) + batchRecordCount(buf, at);
+          if (batchEnd <= this.start) continue;
+          for (const r of await this.read(this.start, batchEnd - this.start)) if (r.timestamp >= timestamp) return r.offset;
+        }
+      }
     }
     return this.end;
   }
@@ -124,6 +188,18 @@ export class MemoryPartitionLog implements PartitionLog {
     }
     return lo;
   }
+}
+
+/** Binary search for the chunk holding `offset` (the last one whose base is ≤ it). */
+function chunkIndex(chunks: readonly MemoryChunk[], offset: number): number {
+  let lo = 0;
+  let hi = chunks.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (chunks[mid]!.baseOffset <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 export class MemoryMetadataStore implements MetadataStore {
