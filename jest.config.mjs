@@ -15,6 +15,8 @@ const base = {
   // p-retry and its helpers ship ESM only; let swc turn them into CommonJS for jest.
   transformIgnorePatterns: ["/node_modules/(?!(\\.pnpm/)?(p-retry|is-network-error)[@/])"],
   moduleNameMapper: {
+    // ESM only: loaded by Node's own require(esm) (see the shim; Node >= 22.22, the driver's floor).
+    "^@platformatic/kafka$": "<rootDir>/test/shims/platformatic-kafka.cjs",
     "^@brook/core/spi$": "<rootDir>/packages/core/src/spi.ts",
     "^@brook/local-broker/engine$": "<rootDir>/packages/local-broker/src/engine-entry.ts",
     "^@brook/local-broker/server$": "<rootDir>/packages/local-broker/src/server-entry.ts",

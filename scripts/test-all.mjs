@@ -67,6 +67,7 @@ async function runJest(runtime, env, args = process.argv.slice(2)) {
     ...env,
     PATH: `${runtime.pathDir}${delimiter}${env.PATH ?? ""}`,
     BROOK_TEST_NODE_VERSION: runtime.version,
+    ...runtime.env,
   };
   log(`${label}: jest ${jestArgs.slice(1).join(" ")}`);
   const started = Date.now();
@@ -140,7 +141,12 @@ if (skippedRuntimes.has("node24")) {
   try {
     const { installNode24 } = await import("./runtimes/node24.mjs");
     const rt = await installNode24({ log });
-    runtimes.push({ name: "node24", version: rt.version, node: rt.node, pathDir: rt.pathDir });
+    // The Kafka tests (test/kafka, the Kafka contract run) take their driver from
+    // BROOK_TEST_KAFKA_DRIVER: KafkaJS on the machine's Node 20, @platformatic/kafka (needs
+    // Node >= 22.22) on Node 24, so every Kafka test runs on both drivers without a third pass
+    // (README, "Tests"). A BROOK_TEST_KAFKA_DRIVER set by the caller wins.
+    const kafkaDriver = process.env.BROOK_TEST_KAFKA_DRIVER ?? "platformatic";
+    runtimes.push({ name: "node24", version: rt.version, node: rt.node, pathDir: rt.pathDir, env: { BROOK_TEST_KAFKA_DRIVER: kafkaDriver }, label: `node ${rt.version} (kafka driver ${kafkaDriver})` });
   } catch (err) {
     log(`node24: cannot be installed, counted as 1 failed${process.env.CI === "true" ? "" : " (BROOK_SKIP_RUNTIMES=node24 skips it locally)"}:`);
     console.error(`[test-all] ${err instanceof Error ? err.message : err}`);
@@ -221,7 +227,7 @@ try {
   for (const runtime of runtimes) {
     const counts = await runJest(runtime, env);
     for (const k of Object.keys(total)) total[k] += counts[k];
-    lines.push(`node ${runtime.version}: ${formatCounts(counts)}`);
+    lines.push(`${runtime.label ?? `node ${runtime.version}`}: ${formatCounts(counts)}`);
   }
   // The Kafka tests once more, unchanged, against `brook serve --kafka-port` (first runtime only;
   // own report and result line). BROOK_SKIP_BACKENDS=kafka-wire skips this pass.

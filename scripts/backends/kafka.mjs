@@ -105,6 +105,29 @@ export async function fetchKafka({ log = noop, version = KAFKA_VERSION } = {}) {
   return lib;
 }
 
+/**
+ * Ensures Kafka's own tools (org.apache.kafka:kafka-tools: ProducerPerformance,
+ * ConsumerPerformance) are cached beside the broker jars, in .cache/kafka/<version>/tools;
+ * returns that dir (put `<dir>/*` on a java classpath). For the Kafka benchmark only.
+ */
+export async function fetchKafkaTools({ log = noop, version = KAFKA_VERSION } = {}) {
+  const dir = path.join(path.dirname(kafkaLibDir(version)), "tools");
+  const jar = path.join(dir, `kafka-tools-${version}.jar`);
+  if (existsSync(path.join(dir, ".complete")) && existsSync(jar)) return dir;
+  const started = Date.now();
+  log(`kafka: fetching org.apache.kafka:kafka-tools:${version} from Maven Central into ${dir}`);
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(path.dirname(dir), { recursive: true });
+  await run("mvn", ["-q", "-B", "-f", path.join(HERE, "kafka", "tools-pom.xml"), "dependency:copy-dependencies", `-Dkafka.version=${version}`, `-DoutputDirectory=${tmp}`, "-DincludeScope=runtime"]);
+  if (!existsSync(path.join(tmp, `kafka-tools-${version}.jar`))) throw new Error(`kafka: mvn finished but ${tmp} has no kafka-tools-${version}.jar`);
+  writeFileSync(path.join(tmp, ".complete"), `${new Date().toISOString()}\n`);
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  log(`kafka: fetched the tools in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return dir;
+}
+
 /** Two distinct free ports on 127.0.0.1 (held open together, then released). */
 async function freePorts(n) {
   const servers = [];

@@ -6,7 +6,7 @@ import { useKafkaBroker } from "../kafka/broker.js";
 
 const kafka = useKafkaBroker();
 
-runContractSuite({ name: "kafka", connect: () => connect(`kafka://${kafka.brokers()}?clientId=brook-contract`),
+runContractSuite({ name: "kafka", connect: () => connect(kafka.url("clientId=brook-contract")),
   capabilities: kafkaCapabilities(DEFAULT_MESSAGE_MAX_BYTES),
 });
 

@@ -24,7 +24,7 @@ beforeAll(() => {
 }, 120_000);
 beforeAll(async () => {
   // A short session, so the group notices the killed member within seconds.
-  url = `kafka://${kafka.brokers()}?clientId=crash-test&sessionTimeoutMs=6000`;
+  url = kafka.url("clientId=crash-test&sessionTimeoutMs=6000");
   broker = await connect(url);
 });
 afterAll(async () => {

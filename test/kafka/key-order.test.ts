@@ -12,7 +12,7 @@ const kafka = useKafkaBroker();
 let broker: Broker;
 
 beforeAll(async () => {
-  broker = await connect(`kafka://${kafka.brokers()}?clientId=key-order`);
+  broker = await connect(kafka.url("clientId=key-order"));
 });
 afterAll(async () => {
   await broker?.close();

@@ -14,7 +14,7 @@ const kafka = useKafkaBroker();
 let broker: Broker;
 
 beforeAll(async () => {
-  broker = await connect(`kafka://${kafka.brokers()}?clientId=out-of-range`);
+  broker = await connect(kafka.url("clientId=out-of-range"));
 });
 afterAll(async () => {
   await broker?.close();

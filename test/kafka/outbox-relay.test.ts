@@ -19,7 +19,7 @@ let broker: Broker;
 let pool: pg.Pool;
 
 beforeAll(async () => {
-  broker = await connect(`kafka://${kafka.brokers()}?clientId=outbox-relay-test`, { logger: silentLogger });
+  broker = await connect(kafka.url("clientId=outbox-relay-test"), { logger: silentLogger });
   pool = new pg.Pool({ connectionString: pgUrl(), max: 8 });
   pool.on("error", () => undefined); // the shared server may stop before this pool ends (afterAll order)
 });

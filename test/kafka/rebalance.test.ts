@@ -16,8 +16,8 @@ let second: Broker;
 
 beforeAll(async () => {
   // Two connections, as two processes would have.
-  first = await connect(`kafka://${kafka.brokers()}?clientId=rebalance-a`);
-  second = await connect(`kafka://${kafka.brokers()}?clientId=rebalance-b`);
+  first = await connect(kafka.url("clientId=rebalance-a"));
+  second = await connect(kafka.url("clientId=rebalance-b"));
 });
 
 afterAll(async () => {

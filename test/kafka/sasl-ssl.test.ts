@@ -11,6 +11,7 @@ import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import { uniqueTopic } from "@brook/contract-tests";
 // @ts-ignore -- plain ESM script without type declarations; jest compiles it to CommonJS with swc
 import { startKafka } from "../../scripts/backends/kafka.mjs";
+import { kafkaTestUrl } from "./broker.js";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const skip = (process.env.BROOK_SKIP_BACKENDS ?? "").split(",").includes("kafka");
@@ -51,7 +52,7 @@ function runChild(url: string, topic: string, env: NodeJS.ProcessEnv): Promise<R
 }
 
 const urlFor = (s: SaslSsl, password: string): string =>
-  `kafka://${s.brokers}?ssl=true&saslMechanism=plain&username=${encodeURIComponent(s.username)}&password=${encodeURIComponent(password)}&clientId=tls-test`;
+  kafkaTestUrl(s.brokers, `ssl=true&saslMechanism=plain&username=${encodeURIComponent(s.username)}&password=${encodeURIComponent(password)}&clientId=tls-test`);
 
 (skip ? test.skip : test)("TLS + SASL PLAIN with user $ConnectionString: publish and consume through the documented URL", async () => {
   const s = secure!;

@@ -1,11 +1,15 @@
 /**
  * The seam between the adapter and a Kafka client library. The adapter speaks only these
- * interfaces; `kafkajs-driver.ts` implements them with KafkaJS 2.2.4. Another KafkaJS-compatible
- * client (e.g. a librdkafka binding with a KafkaJS-style API) can be plugged in through the
- * `driver` option by implementing the same few methods.
+ * interfaces; `kafkajs-driver.ts` implements them with KafkaJS 2.2.4 (the default) and
+ * `platformatic-driver.ts` with @platformatic/kafka (`driver=platformatic`, Node >= 22.22).
+ * Another client can be plugged in through the typed `driver` option by implementing the same
+ * few methods: a fetch loop that hands records over one partition at a time and waits for the
+ * adapter, group membership with a hook before each join, and plain admin and produce calls.
  *
- * Errors thrown by a driver should look like KafkaJS errors (`name`, `type` = the Kafka protocol
- * error name such as "UNKNOWN_TOPIC_OR_PARTITION", `retriable`, `cause`): errors.ts maps those.
+ * Errors thrown by a driver carry `type` = the Kafka protocol error name (e.g.
+ * "UNKNOWN_TOPIC_OR_PARTITION") when the cluster answered with one, `retriable`, `cause`, and a
+ * `name` that errors.ts knows for client-side failures (KafkaJS' names, or the neutral
+ * "KafkaConnectionError", "KafkaTimeoutError", "KafkaAuthenticationError"): errors.ts maps those.
  */
 import type { Logger } from "@brook/core";
 
@@ -47,23 +51,16 @@ export interface DriverBatch {
   messages: DriverRecord[];
 }
 
-/** Per-batch controls the driver hands to `eachBatch`. */
-export interface BatchControls {
-  /** The record at `offset` is handed over; the driver's next fetch starts after it. */
-  resolveOffset(offset: string): void;
-  /** true when a seek on this partition is pending, so the rest of this batch is stale */
-  isStale(): boolean;
-  isRunning(): boolean;
-  /** Keeps the membership alive during a long wait; throws when the group is rebalancing. */
-  heartbeat(): Promise<void>;
-}
-
 export interface ConsumerHooks {
   /**
-   * Called with fetched batches, one at a time per partition. While it has not resolved, the
-   * driver fetches nothing more for the partition (that is how the adapter applies back-pressure).
+   * Called with the fetched records of one partition at a time, in offset order. While it has
+   * not resolved the driver fetches nothing more and keeps the group membership alive (it
+   * heartbeats by itself). When it resolves, the partition's next fetch starts after the batch's
+   * last record, unless `seek` moved the partition meanwhile (then the seek wins). The adapter
+   * applies back-pressure by not resolving; it skips what it must not hand on (a partition
+   * revoked or sought meanwhile) on its own.
    */
-  eachBatch(batch: DriverBatch, controls: BatchControls): Promise<void>;
+  records(batch: DriverBatch): Promise<void>;
   /**
    * Called before every JoinGroup (first join and every rebalance) and awaited: the member still
    * owns its partitions and the group waits for it (up to the rebalance timeout). The adapter

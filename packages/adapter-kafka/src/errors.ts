@@ -28,8 +28,11 @@ const BY_TYPE: Record<string, BrookErrorCode> = {
   UNSUPPORTED_VERSION: "UNSUPPORTED",
 };
 
-/** KafkaJS client-side error classes (error.name) → Brook codes. */
+/** Client-side error classes (error.name: KafkaJS' own, and driver.ts' neutral ones) → Brook codes. */
 const BY_NAME: Record<string, BrookErrorCode> = {
+  KafkaConnectionError: "UNAVAILABLE",
+  KafkaTimeoutError: "TIMEOUT",
+  KafkaAuthenticationError: "UNAUTHENTICATED",
   KafkaJSConnectionError: "UNAVAILABLE",
   KafkaJSConnectionClosedError: "UNAVAILABLE",
   KafkaJSBrokerNotFound: "UNAVAILABLE",

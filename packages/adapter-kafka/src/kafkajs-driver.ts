@@ -17,6 +17,7 @@
 import kafkajs from "kafkajs";
 import { waitWithTimeout } from "@brook/core/spi";
 import { KafkaSockets } from "./kafkajs-sockets.js";
+import { kafkaErrorType } from "./errors.js";
 import type {
   Admin,
   Assigner,
@@ -60,6 +61,9 @@ const LEVELS: Record<DriverLogLevel, number> = {
   info: logLevel.INFO,
   debug: logLevel.DEBUG,
 };
+
+/** how long createTopic waits for a new topic's leaders after KafkaJS' own wait gave up */
+const LEADERS_WAIT_MS = 10_000;
 
 /** Internal topics Brook never lists as application topics. */
 const INTERNAL_TOPIC = /^__/;
@@ -132,17 +136,32 @@ class KafkajsAdmin implements DriverAdmin {
     return (await this.admin.listTopics()).filter((t) => !INTERNAL_TOPIC.test(t));
   }
 
-  createTopic(name: string, spec: DriverTopicSpec): Promise<boolean> {
-    return this.admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        {
-          topic: name,
-          ...(spec.partitions === undefined ? {} : { numPartitions: spec.partitions }),
-          configEntries: Object.entries(spec.config).map(([name, value]) => ({ name, value })),
-        },
-      ],
-    });
+  async createTopic(name: string, spec: DriverTopicSpec): Promise<boolean> {
+    try {
+      return await this.admin.createTopics({
+        waitForLeaders: true,
+        topics: [
+          {
+            topic: name,
+            ...(spec.partitions === undefined ? {} : { numPartitions: spec.partitions }),
+            configEntries: Object.entries(spec.config).map(([name, value]) => ({ name, value })),
+          },
+        ],
+      });
+    } catch (err) {
+      // The create succeeded; KafkaJS' wait for leaders then gives up at once when the broker
+      // answers the new topic's metadata with UNKNOWN_TOPIC_OR_PARTITION, which a KRaft broker
+      // does until its metadata has caught up with the create (seen under load). Wait here.
+      if (kafkaErrorType(err) !== "UNKNOWN_TOPIC_OR_PARTITION") throw err;
+      const deadline = Date.now() + LEADERS_WAIT_MS;
+      while (Date.now() < deadline) {
+        const meta = await this.admin.fetchTopicMetadata({ topics: [name] }).catch(() => undefined);
+        const partitions = meta?.topics.find((t) => t.name === name)?.partitions;
+        if (partitions !== undefined && partitions.length > 0 && partitions.every((p) => p.leader >= 0)) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      return true;
+    }
   }
 
   async deleteTopic(name: string): Promise<void> {
@@ -489,14 +508,42 @@ class KafkajsConsumer implements DriverConsumer {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
-      eachBatch: (payload: EachBatchPayload) =>
-        hooks.eachBatch(toDriverBatch(payload), {
-          resolveOffset: payload.resolveOffset,
-          isStale: payload.isStale,
-          isRunning: payload.isRunning,
-          heartbeat: payload.heartbeat,
-        }),
+      eachBatch: (payload: EachBatchPayload) => this.eachBatch(payload, hooks),
     });
+  }
+
+  /**
+   * Hands the batch to the adapter and waits for it, heartbeating meanwhile (KafkaJS only
+   * heartbeats from its fetch loop, which is stopped here). A heartbeat that reports a
+   * rebalance throws out of eachBatch, and KafkaJS rejoins (after beforeJoin has drained); the
+   * adapter drops the rest of the batch on its own. Then the whole batch is resolved, unless a
+   * seek is pending on the partition (KafkaJS' stale batch): the seek's position wins.
+   */
+  private async eachBatch(payload: EachBatchPayload, hooks: ConsumerHooks): Promise<void> {
+    const { batch } = payload;
+    // Fetched before a seek of its partition: the seek's position is fetched next.
+    if (payload.isStale()) return;
+    const handed = hooks.records(toDriverBatch(payload));
+    let done = false;
+    const settled = handed.then(
+      () => {
+        done = true;
+      },
+      (err: unknown) => {
+        done = true;
+        throw err;
+      },
+    );
+    // A heartbeat that throws leaves `settled` behind; its outcome is the adapter's own.
+    settled.catch(() => undefined);
+    while (!done) {
+      if (await waitWithTimeout(settled, this.options.heartbeatIntervalMs)) break;
+      if (done || !payload.isRunning()) break;
+      await payload.heartbeat();
+    }
+    await settled;
+    const last = batch.messages[batch.messages.length - 1];
+    if (last !== undefined && !payload.isStale()) payload.resolveOffset(last.offset);
   }
 
   commit(topic: string, offsets: Array<{ partition: number; offset: string }>): Promise<void> {

@@ -1,5 +1,7 @@
 import { describe, expect, test } from "@jest/globals";
 import { formatKafkaUrl, parseKafkaUrl, resolveKafkaOptions } from "./options.js";
+import { loadDriver } from "./index.js";
+import { kafkajsDriver } from "./kafkajs-driver.js";
 
 describe("kafka:// URLs", () => {
   test("hosts, default port and every parameter kind", () => {
@@ -56,3 +58,33 @@ describe("kafka:// URLs", () => {
     );
   });
 });
+
+describe("driver selection", () => {
+  test("driver= takes kafkajs or platformatic; kafkajs is the default; anything else is refused", () => {
+    expect(parseKafkaUrl("kafka://h:9092?driver=platformatic").driver).toBe("platformatic");
+    expect(resolveKafkaOptions(parseKafkaUrl("kafka://h:9092"), {}).driver).toBe("kafkajs");
+    expect(resolveKafkaOptions(parseKafkaUrl("kafka://h:9092?driver=platformatic"), { driver: "kafkajs" }).driver).toBe("kafkajs");
+    expect(() => parseKafkaUrl("kafka://h:9092?driver=rdkafka")).toThrow(expect.objectContaining({ code: "INVALID_URL", message: expect.stringMatching(/driver must be kafkajs or platformatic/) }));
+    expect(() => resolveKafkaOptions(parseKafkaUrl("kafka://h:9092"), { driver: "rdkafka" })).toThrow(
+      expect.objectContaining({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/driver/) }),
+    );
+    const url = formatKafkaUrl({ brokers: ["h:9092"], driver: "platformatic" });
+    expect(url).toBe("kafka://h:9092?driver=platformatic");
+  });
+
+  const [major, minor] = process.versions.node.split(".").map(Number) as [number, number];
+  const platformaticRuns = major > 22 || (major === 22 && minor >= 22);
+  test(`platformatic on Node ${process.versions.node}: ${platformaticRuns ? "loads" : "UNSUPPORTED, naming the Node version it needs"}`, async () => {
+    const loaded = loadDriver("platformatic");
+    if (platformaticRuns) {
+      const factory = await loaded;
+      expect(typeof factory).toBe("function");
+      expect(factory({ brokers: ["127.0.0.1:1"], clientId: "t", ssl: false, sasl: undefined, connectionTimeoutMs: 100, requestTimeoutMs: 100, logLevel: "nothing", logger: silent }).name).toBe("platformatic");
+    } else {
+      await expect(loaded).rejects.toMatchObject({ code: "UNSUPPORTED", message: expect.stringMatching(/Node >= 22\.22.*this is Node 20/) });
+    }
+    expect(await loadDriver("kafkajs")).toBe(kafkajsDriver);
+  });
+});
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} };

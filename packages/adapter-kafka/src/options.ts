@@ -43,8 +43,12 @@ export interface KafkaBrokerOptions {
   maxMessageBytes?: number;
   /** how much the Kafka client logs into Brook's logger (default "warn") */
   logLevel?: DriverLogLevel;
-  /** the Kafka client behind the adapter (typed option only; default: KafkaJS) */
-  driver?: KafkaDriverFactory;
+  /**
+   * The Kafka client behind the adapter (default "kafkajs"): "platformatic" is @platformatic/kafka
+   * (an optional peer dependency, needs Node >= 22.22); a KafkaDriverFactory function (typed
+   * option only) plugs in another client.
+   */
+  driver?: KafkaDriverName | KafkaDriverFactory;
 }
 
 export interface ResolvedKafkaOptions {
@@ -63,8 +67,11 @@ export interface ResolvedKafkaOptions {
   compression: "none" | "gzip";
   maxMessageBytes: number | undefined;
   logLevel: DriverLogLevel;
-  driver: KafkaDriverFactory | undefined;
+  driver: KafkaDriverName | KafkaDriverFactory;
 }
+
+/** The drivers the adapter ships, by the name `driver=` takes. */
+export type KafkaDriverName = "kafkajs" | "platformatic";
 
 const NUMERIC = [
   "connectionTimeoutMs",
@@ -81,11 +88,12 @@ const STRING = ["clientId", "username", "password"] as const;
 const MECHANISMS = ["plain", "scram-sha-256", "scram-sha-512"] as const;
 const COMPRESSIONS = ["none", "gzip"] as const;
 const LOG_LEVELS = ["nothing", "error", "warn", "info", "debug"] as const;
+const DRIVERS = ["kafkajs", "platformatic"] as const;
 const URL_PARAMETERS: UrlParameterSpec = {
   strings: STRING,
   booleans: BOOLEAN,
   positive: NUMERIC,
-  choices: { saslMechanism: MECHANISMS, compression: COMPRESSIONS, logLevel: LOG_LEVELS },
+  choices: { saslMechanism: MECHANISMS, compression: COMPRESSIONS, logLevel: LOG_LEVELS, driver: DRIVERS },
   secrets: ["password"],
 };
 const KNOWN = urlParameterNames(URL_PARAMETERS);
@@ -138,7 +146,9 @@ export function resolveKafkaOptions(fromUrl: KafkaBrokerOptions, given: Record<s
   oneOf(merged, "saslMechanism", MECHANISMS);
   oneOf(merged, "compression", COMPRESSIONS);
   oneOf(merged, "logLevel", LOG_LEVELS);
-  if (merged.driver !== undefined && typeof merged.driver !== "function") throw invalidArgument("driver", "a KafkaDriverFactory function", merged.driver);
+  if (merged.driver !== undefined && typeof merged.driver !== "function" && !DRIVERS.includes(merged.driver as KafkaDriverName)) {
+    throw invalidArgument("driver", `one of ${DRIVERS.join(", ")} or a KafkaDriverFactory function`, merged.driver);
+  }
 
   let sasl: DriverSasl | undefined;
   if (merged.saslMechanism !== undefined) {
@@ -164,7 +174,7 @@ export function resolveKafkaOptions(fromUrl: KafkaBrokerOptions, given: Record<s
     compression: (merged.compression as "none" | "gzip" | undefined) ?? "none",
     maxMessageBytes: merged.maxMessageBytes as number | undefined,
     logLevel: (merged.logLevel as DriverLogLevel | undefined) ?? "warn",
-    driver: merged.driver as KafkaDriverFactory | undefined,
+    driver: (merged.driver as KafkaDriverName | KafkaDriverFactory | undefined) ?? "kafkajs",
   };
   // A healthy member hears from the cluster every fetch wait and heartbeat; a member silent for
   // the session timeout has lost its partitions anyway, and one request may take its timeout.

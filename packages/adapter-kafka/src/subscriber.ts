@@ -11,7 +11,7 @@ import {
   type PartitionAssignment,
   type SourceRecord,
 } from "@brook/core/spi";
-import type { BatchControls, DriverAdmin, DriverBatch, DriverConsumer, DriverRecord } from "./driver.js";
+import type { DriverAdmin, DriverBatch, DriverConsumer, DriverRecord } from "./driver.js";
 import { toKafkaBrookError } from "./errors.js";
 import { BrokerWatchdog } from "./watchdog.js";
 
@@ -35,9 +35,10 @@ export interface KafkaSourceOptions {
 }
 
 /**
- * One consumer-group member. The driver's fetch loop hands batches to `eachBatch`, which feeds
+ * One consumer-group member. The driver's fetch loop hands batches to `records`, which feeds
  * core at most `sink.available` records at a time and otherwise waits inside the batch (the
- * fetch loop stays stopped, heartbeats keep the membership). Core runs the records through its
+ * fetch loop stays stopped, the driver keeps the membership alive). A batch stops being handed
+ * on once its partition was sought, revoked or reassigned meanwhile (`epoch`). Core runs the records through its
  * keyed executor and hands back contiguous watermarks to commit.
  *
  * Rebalances follow Kafka's eager protocol: before every JoinGroup the driver awaits
@@ -52,9 +53,13 @@ export class KafkaSubscriptionSource implements CommitSource {
   private sink: DeliverySink | undefined;
   /** partitions core knows as assigned, for the current generation */
   private owned = new Set<number>();
-  /** settles when the latest assignment is set up in core; eachBatch waits for it */
+  /** settles when the latest assignment is set up in core; records() waits for it */
   private ready: Promise<void> = Promise.resolve();
   private generation = 0;
+  /** bumped by every join and assignment: batches fetched before it are stale */
+  private epoch = 0;
+  /** per partition, bumped by every seek: batches of it fetched before are stale */
+  private readonly seeks = new Map<number, number>();
   private stopping = false;
   private readonly stopped = deferred();
   private readonly firstAssignment = deferred();
@@ -82,7 +87,7 @@ export class KafkaSubscriptionSource implements CommitSource {
     this.sink = sink;
     try {
       await this.consumer.run(this.options.topic, {
-        eachBatch: (batch, controls) => this.eachBatch(batch, controls),
+        records: (batch) => this.records(batch),
         beforeJoin: () => this.beforeJoin(),
         assigned: (partitions) => this.assigned(partitions),
         crashed: (error, restarting) => this.crashed(error, restarting),
@@ -129,6 +134,7 @@ export class KafkaSubscriptionSource implements CommitSource {
     // Synchronously, so no batch of these partitions is handed to core in between: the driver
     // drops fetched records of a partition with a pending seek, and core forgets in-flight work.
     for (const [partition, offset] of positions) {
+      this.seeks.set(partition, (this.seeks.get(partition) ?? 0) + 1);
       try {
         this.consumer.seek(topic, partition, offset.toString());
       } catch (err) {
@@ -156,12 +162,16 @@ export class KafkaSubscriptionSource implements CommitSource {
 
   // ---- driver hooks ----
 
-  private async eachBatch(batch: DriverBatch, controls: BatchControls): Promise<void> {
+  private async records(batch: DriverBatch): Promise<void> {
+    // Taken before waiting for the assignment's set-up: its seeks make this batch stale.
+    const id = batch.partition;
+    const epoch = this.epoch;
+    const seeks = this.seeks.get(id) ?? 0;
     await this.ready;
     const sink = this.sink!;
-    const id = batch.partition;
     const partition = String(id);
-    const stale = (): boolean => !this.owned.has(id) || this.stopping || sink.closing || controls.isStale() || !controls.isRunning();
+    const stale = (): boolean =>
+      epoch !== this.epoch || seeks !== (this.seeks.get(id) ?? 0) || !this.owned.has(id) || this.stopping || sink.closing;
     if (stale()) return;
     sink.reportEnd(partition, batch.highWatermark);
     const messages = batch.messages;
@@ -169,7 +179,7 @@ export class KafkaSubscriptionSource implements CommitSource {
     while (next < messages.length) {
       const room = sink.available;
       if (room === 0) {
-        await this.waitForCapacity(controls);
+        await this.waitForCapacity(stale);
         if (stale()) return;
         continue;
       }
@@ -178,7 +188,6 @@ export class KafkaSubscriptionSource implements CommitSource {
       for (let i = next; i < end; i++) records[i - next] = toSourceRecord(partition, messages[i]!);
       sink.deliver(records);
       next = end;
-      controls.resolveOffset(messages[end - 1]!.offset);
       if (next < messages.length && stale()) return;
     }
   }
@@ -186,20 +195,20 @@ export class KafkaSubscriptionSource implements CommitSource {
   /**
    * Back-pressure: core is at maxInFlight. Waiting here keeps the driver's fetch loop stopped
    * until core has room (KafkaJS fetches every partition of a broker in one loop, so a paused
-   * partition set would only be looked at again after a full fetch wait). Heartbeats keep the
-   * membership; a heartbeat that reports a rebalance throws, and the driver rejoins (after
-   * beforeJoin has drained).
+   * partition set would only be looked at again after a full fetch wait). The driver keeps the
+   * membership meanwhile; a rebalance makes the batch stale (beforeJoin bumps the epoch), which
+   * is checked every heartbeat interval.
    */
-  private async waitForCapacity(controls: BatchControls): Promise<void> {
+  private async waitForCapacity(stale: () => boolean): Promise<void> {
     const sink = this.sink!;
     const capacity = Promise.race([sink.waitForCapacity(), this.stopped.promise]);
     while (!(await waitWithTimeout(capacity, this.options.heartbeatIntervalMs))) {
-      if (this.stopping || sink.closing || !controls.isRunning()) return;
-      await controls.heartbeat();
+      if (stale()) return;
     }
   }
 
   private async beforeJoin(): Promise<void> {
+    this.epoch += 1;
     const revoked = [...this.owned].map(String);
     this.owned = new Set();
     const sink = this.sink;
@@ -219,6 +228,7 @@ export class KafkaSubscriptionSource implements CommitSource {
     // position by itself (committing "latest" over the group's offset), which must not happen
     // before Brook has checked the position and said what was skipped.
     this.consumer.pause(this.options.topic, partitions);
+    this.epoch += 1;
     const generation = ++this.generation;
     this.owned = new Set();
     this.ready = this.setUp(partitions, generation).catch((err: unknown) => {
@@ -236,7 +246,10 @@ export class KafkaSubscriptionSource implements CommitSource {
     const { moved, unread, errors } = await this.checkInLog(partitions.filter((p) => committed.get(p) !== undefined), committed);
     for (const [partition, next] of moved) starts.set(partition, next);
     if (generation !== this.generation || this.stopping) return;
-    for (const [partition, offset] of starts) this.consumer.seek(topic, partition, offset.toString());
+    for (const [partition, offset] of starts) {
+      this.seeks.set(partition, (this.seeks.get(partition) ?? 0) + 1);
+      this.consumer.seek(topic, partition, offset.toString());
+    }
     const unreadSet = new Set(unread);
     this.consumer.resume(topic, partitions.filter((p) => !unreadSet.has(p)));
     const assignments: PartitionAssignment[] = partitions.map((p) => assignmentAt(String(p), starts.get(p) ?? committed.get(p)!));
