@@ -16,6 +16,7 @@ const base = {
   transformIgnorePatterns: ["/node_modules/(?!(\\.pnpm/)?(p-retry|is-network-error)[@/])"],
   moduleNameMapper: {
     "^@brook/core/spi$": "<rootDir>/packages/core/src/spi.ts",
+    "^@brook/core/base$": "<rootDir>/packages/core/src/base.ts",
     "^@brook/local-broker/engine$": "<rootDir>/packages/local-broker/src/engine-entry.ts",
     "^@brook/local-broker/server$": "<rootDir>/packages/local-broker/src/server-entry.ts",
     "^@brook/([a-z-]+)$": "<rootDir>/packages/$1/src/index.ts",

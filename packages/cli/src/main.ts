@@ -5,7 +5,6 @@
  */
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { runCli } from "./cli.js";
 
 /** How long the process may linger after the command ended (a driver's stray timer) before it exits anyway. */
 const EXIT_GRACE_MS = 2_000;
@@ -38,7 +37,10 @@ function printWarnings(): void {
 
 if (isEntryPoint()) {
   printWarnings();
-  const status = await runCli(process.argv);
+  // `brook serve …` starts without commander and the other commands when serve-fast.ts takes
+  // its arguments; anything else (and any serve invocation it does not take) runs the program.
+  const fast = process.argv[2] === "serve" ? await (await import("./serve-fast.js")).serveFast(process.argv.slice(3)) : undefined;
+  const status = fast ?? (await (await import("./cli.js")).runCli(process.argv));
   process.exitCode = status;
   // A failure may leave a connection attempt behind (a timed-out connect): exit now. After
   // success, exit once the event loop is idle; should a client library keep a handle open,
