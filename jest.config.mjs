@@ -18,6 +18,7 @@ const base = {
     // ESM only: loaded by Node's own require(esm) (see the shim; Node >= 22.22, the driver's floor).
     "^@platformatic/kafka$": "<rootDir>/test/shims/platformatic-kafka.cjs",
     "^@brook/core/spi$": "<rootDir>/packages/core/src/spi.ts",
+    "^@brook/core/base$": "<rootDir>/packages/core/src/base.ts",
     "^@brook/local-broker/engine$": "<rootDir>/packages/local-broker/src/engine-entry.ts",
     "^@brook/local-broker/server$": "<rootDir>/packages/local-broker/src/server-entry.ts",
     "^@brook/([a-z-]+)$": "<rootDir>/packages/$1/src/index.ts",

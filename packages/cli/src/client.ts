@@ -1,23 +1,14 @@
-import { BrookError, connect, schemeOf, type Broker, type Logger } from "@brook/core";
+import { BrookError, connect, schemeOf, type Broker } from "@brook/core";
 import type { EngineApi } from "@brook/local-broker/engine";
 import { InvalidArgumentError, type Command } from "commander";
 import { loadAdapterFor } from "./adapters.js";
+import { cliLogger, integerIn } from "./basics.js";
+
+export { cliLogger };
 
 export const DEFAULT_URL = "brook://127.0.0.1:7654";
 /** How long connecting (and each admin request) may take before the command fails with TIMEOUT. */
 export const DEFAULT_TIMEOUT_MS = 10_000;
-
-/** Warnings and errors on stderr, one line each; debug with BROOK_DEBUG=1. */
-export const cliLogger: Logger = {
-  debug: (message) => {
-    if (process.env.BROOK_DEBUG === "1") process.stderr.write(`debug: ${message}\n`);
-  },
-  info: (message) => {
-    if (process.env.BROOK_DEBUG === "1") process.stderr.write(`info: ${message}\n`);
-  },
-  warn: (message) => process.stderr.write(`warning: ${message}\n`),
-  error: (message) => process.stderr.write(`error: ${message}\n`),
-};
 
 export interface GlobalOptions {
   url: string;
@@ -114,8 +105,8 @@ export function needApi(client: Client, what: string): EngineApi {
 /** Commander argument parser for integers in a range. */
 export function integer(name: string, min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
   return (value) => {
-    const n = Number(value);
-    if (value.trim() === "" || !Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
+    const n = integerIn(value, min, max);
+    if (n === undefined) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
     return n;
   };
 }

@@ -1,5 +1,5 @@
 /** Admin and SASL APIs. Grammar per handler, as in handlers.ts. */
-import { BrookError } from "@brook/core";
+import { BrookError } from "@brook/core/base";
 import type { CreateTopicConfig, TopicDetails } from "@brook/local-broker/engine";
 import { ProtocolError, Writer } from "./codec.js";
 import { KafkaError, kafkaCode } from "./errors.js";

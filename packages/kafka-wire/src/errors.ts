@@ -1,4 +1,4 @@
-import { BrookError } from "@brook/core";
+import { BrookError } from "@brook/core/base";
 
 /** Kafka's error codes used here (https://kafka.apache.org/protocol#protocol_error_codes). */
 export const KafkaError = {

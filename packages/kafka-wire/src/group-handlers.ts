@@ -1,5 +1,5 @@
 /** Consumer group APIs over groups.ts (membership) and the engine (committed offsets). Grammar per handler, as in handlers.ts. */
-import { BrookError } from "@brook/core";
+import { BrookError } from "@brook/core/base";
 import { Writer } from "./codec.js";
 import { KafkaError, kafkaCode } from "./errors.js";
 import type { Handler } from "./handlers.js";

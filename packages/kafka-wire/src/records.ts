@@ -33,7 +33,7 @@
  * refused with INVALID_RECORD rather than stored altered.
  */
 import { gunzipSync } from "node:zlib";
-import { crc32c } from "@node-rs/crc32";
+import { crc32c } from "./crc32c.js";
 import { ProtocolError, Reader, Writer } from "./codec.js";
 
 export const IDEMPOTENCY_HEADER = "brook-idempotency-key";

@@ -12,7 +12,7 @@
  * version not implemented gets UNSUPPORTED_VERSION (35), never silence.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
-import { defaultLogger, type Logger } from "@brook/core";
+import { defaultLogger, type Logger } from "@brook/core/base";
 import type { EngineApi } from "@brook/local-broker/engine";
 import { ProtocolError, Reader, Writer } from "./codec.js";
 import { KafkaError } from "./errors.js";

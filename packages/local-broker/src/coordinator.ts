@@ -1,4 +1,4 @@
-import { waitWithTimeout } from "@brook/core/spi";
+import { waitWithTimeout } from "@brook/core/base";
 
 /** A subscriber as the coordinator sees it: it is told which partitions it gains and loses. */
 export interface GroupMember {

@@ -1,5 +1,6 @@
-import { BrookError, type PublishBatchResult } from "@brook/core";
-import { partitionForKey, validateTopicName, type WireMessage } from "@brook/core/spi";
+import type { PublishBatchResult } from "@brook/core";
+import type { WireMessage } from "@brook/core/spi";
+import { BrookError, partitionForKey, validateTopicName } from "@brook/core/base";
 import type { AppendRecord, PartitionLog, Store, TopicConfig } from "./storage/types.js";
 import { GroupCoordinator, type GroupMember } from "./coordinator.js";
 import type { AppendOptions, CreateTopicConfig, EngineApi, FetchResult, GroupDescription, PartitionInfo, TopicDetails } from "./engine-api.js";

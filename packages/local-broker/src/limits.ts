@@ -3,8 +3,9 @@
  * `brook serve` before the engine (README "Limits", PROTOCOL.md §3). Each refusal is a
  * BrookError naming the field: INVALID_ARGUMENT, or MESSAGE_TOO_LARGE for one message.
  */
-import { BrookError } from "@brook/core";
-import { invalidArgument, wireSize, type WireMessage } from "@brook/core/spi";
+import { BrookError } from "@brook/core/base";
+import type { WireMessage } from "@brook/core/spi";
+import { invalidArgument, wireSize } from "@brook/core/base";
 
 /**
  * Partitions of one topic. Each partition is a directory, a segment file and its indexes, and

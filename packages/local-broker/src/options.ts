@@ -1,5 +1,5 @@
-import { BrookError } from "@brook/core";
-import { invalidArgument } from "@brook/core/spi";
+import { BrookError } from "@brook/core/base";
+import { invalidArgument } from "@brook/core/base";
 import type { LocalBroker } from "./broker.js";
 import type { BrookClientOptions } from "./client/options.js";
 

@@ -5,7 +5,7 @@
  * (requests.ts); pushes to group members go to membership.ts; what requests mean is dispatch.ts.
  */
 import net from "node:net";
-import { BrookError, defaultLogger, isBrookError, type Logger } from "@brook/core";
+import { BrookError, defaultLogger, isBrookError, type Logger } from "@brook/core/base";
 import { runWithRetry, toBrookError } from "@brook/core/spi";
 import { decodeError } from "../wire/codec.js";
 import { DEFAULT_MAX_FRAME_BYTES, FrameReader, FrameType, ProtocolError, RESPONSE_BIT, frame, type Frame } from "../wire/frames.js";

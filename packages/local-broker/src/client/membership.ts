@@ -3,8 +3,8 @@
  * server's ASSIGN/REVOKE pushes turned into the member's onAssign/onRevoke, and re-joining
  * after a reconnect, which takes back the partitions the server still gives the member.
  */
-import { isBrookError, type Logger } from "@brook/core";
-import { toBrookError } from "@brook/core/spi";
+import { isBrookError, type Logger } from "@brook/core/base";
+import { toBrookError } from "@brook/core/base";
 import type { GroupMember } from "../coordinator.js";
 import { FrameType, type Frame } from "../wire/frames.js";
 import { decodeJoinResponse, decodePush, encodeJoinRequest, encodeLeaveRequest, type JoinAnswer } from "../wire/ops.js";

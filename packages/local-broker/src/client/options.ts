@@ -1,5 +1,5 @@
-import { BrookError } from "@brook/core";
-import { invalidArgument } from "@brook/core/spi";
+import { BrookError } from "@brook/core/base";
+import { invalidArgument } from "@brook/core/base";
 
 /** Options of `brook://host:port?…`; each has a URL query parameter of the same name. */
 export interface BrookClientOptions {

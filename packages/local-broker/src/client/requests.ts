@@ -4,7 +4,7 @@
  * FETCH is cancelled on the server) and matching answers to requests. The socket it writes to
  * comes and goes with the connection (connection.ts).
  */
-import { BrookError } from "@brook/core";
+import { BrookError } from "@brook/core/base";
 import { decodeError } from "../wire/codec.js";
 import { FrameType, RESPONSE_BIT, frame, setFrameId, type Frame } from "../wire/frames.js";
 

@@ -6,8 +6,8 @@
  */
 import net from "node:net";
 import { createHash, timingSafeEqual } from "node:crypto";
-import { BrookError } from "@brook/core";
-import { toBrookError } from "@brook/core/spi";
+import { BrookError } from "@brook/core/base";
+import { toBrookError } from "@brook/core/base";
 import { errorFrame } from "../wire/codec.js";
 import {
   FrameReader,

@@ -3,8 +3,8 @@
  * call, encode the answer. The mirror of the client's dispatch.ts, which turns engine calls
  * into these requests. Decoding is synchronous, so a bad frame is caught before any work.
  */
-import { BrookError } from "@brook/core";
-import { validateTopicName } from "@brook/core/spi";
+import { BrookError } from "@brook/core/base";
+import { validateTopicName } from "@brook/core/base";
 import type { EngineApi } from "../engine-api.js";
 import { validateAppendCount, validateName } from "../limits.js";
 import { FrameType, ProtocolError, type Frame } from "../wire/frames.js";

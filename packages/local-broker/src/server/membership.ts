@@ -4,8 +4,8 @@
  * for (bounded) until the client's *_DONE. A member outlives its connection until the session
  * timeout, so a client that reconnects in time re-joins and keeps its partitions.
  */
-import { BrookError, type Logger } from "@brook/core";
-import { toBrookError } from "@brook/core/spi";
+import { BrookError, type Logger } from "@brook/core/base";
+import { toBrookError } from "@brook/core/base";
 import type { GroupMember } from "../coordinator.js";
 import type { LogEngine } from "../engine.js";
 import { FrameType } from "../wire/frames.js";

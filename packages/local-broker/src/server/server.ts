@@ -5,7 +5,7 @@
  * group members are proxies whose onAssign/onRevoke become pushes (membership.ts, §7).
  */
 import net from "node:net";
-import { BrookError, defaultLogger, type Logger } from "@brook/core";
+import { BrookError, defaultLogger, type Logger } from "@brook/core/base";
 import type { LogEngine } from "../engine.js";
 import { errorFrame } from "../wire/codec.js";
 import { maxFrameBytesFor, type Frame } from "../wire/frames.js";

@@ -4,7 +4,7 @@
  * With `skipDamaged`, every damaged range is skipped explicitly (a `skipped` entry each,
  * logged and reported) so readers can move past it.
  */
-import { BrookError } from "@brook/core";
+import { BrookError } from "@brook/core/base";
 import { openFileStore, type FileStore, type StoreLogger } from "./file-store.js";
 import type { FilePartitionLog } from "./file-partition-log.js";
 

@@ -2,7 +2,7 @@
  * Torn tail or damage (FORMAT.md §7, "Active segment"): what an interrupted write can leave at
  * the end of the active segment is cut; anything else is damage and is never cut.
  */
-import { crc32c } from "@node-rs/crc32";
+import { crc32c } from "../crc32c.js";
 import { BATCH_HEADER_BYTES, BATCH_MAGIC, checkBatch, readInt64 } from "./file-format.js";
 
 const BLOCK = 512;

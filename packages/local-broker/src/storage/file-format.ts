@@ -3,9 +3,9 @@
  * Pure functions over Buffers: no I/O here. The hot paths (encodeAppend, decodeBatchRecords)
  * avoid per-record allocations other than the records the caller asked for.
  */
-import { crc32c } from "@node-rs/crc32";
-import { BrookError } from "@brook/core";
-import { setHeader } from "@brook/core/spi";
+import { crc32c } from "../crc32c.js";
+import { BrookError } from "@brook/core/base";
+import { setHeader } from "@brook/core/base";
 import type { AppendRecord, StoredRecord } from "./types.js";
 
 /** FORMAT.md §3: byte positions inside a batch. */

@@ -5,7 +5,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
-import { BrookError } from "@brook/core";
+import { BrookError } from "@brook/core/base";
 import { isErrno, readFileIfExists, unlinkIfExists, writeFileSyncDurable } from "./file-io.js";
 
 /** Real paths of the directories locked by stores of this process. */

@@ -6,8 +6,8 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { crc32c } from "@node-rs/crc32";
-import { BrookError } from "@brook/core";
+import { crc32c } from "../crc32c.js";
+import { BrookError } from "@brook/core/base";
 import type { DedupeEntry, MetadataStore, TopicConfig } from "./types.js";
 import type { FileStoreStats, FsyncPolicy, StoreLogger } from "./file-partition-log.js";
 import { fsyncDirSync, fsyncFd, pwritev, readFileIfExists, unlinkIfExists, writeFileSyncDurable } from "./file-io.js";

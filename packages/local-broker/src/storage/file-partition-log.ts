@@ -6,7 +6,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { BrookError, type Logger } from "@brook/core";
+import { BrookError, type Logger } from "@brook/core/base";
 import type { AppendRecord, PartitionLog, StoredRecord } from "./types.js";
 import {
   BATCH_HEADER_BYTES,

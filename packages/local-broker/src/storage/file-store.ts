@@ -11,7 +11,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
-import { BrookError, defaultLogger } from "@brook/core";
+import { BrookError, defaultLogger } from "@brook/core/base";
 import type { PartitionLog, Store } from "./types.js";
 import { FileMetadataStore } from "./file-metadata.js";
 import { DirectoryLock } from "./file-lock.js";

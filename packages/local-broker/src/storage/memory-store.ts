@@ -1,4 +1,4 @@
-import { BrookError } from "@brook/core";
+import { BrookError } from "@brook/core/base";
 import { type DecodeProgress, batchBaseOffset, batchLength, batchRecordCount, decodeBatchRecords, encodeAppend, firstOffsetAtOrAfter, isDecodeError } from "./file-format.js";
 import type { AppendRecord, DedupeEntry, MetadataStore, PartitionLog, Store, StoredRecord, TopicConfig } from "./types.js";
 

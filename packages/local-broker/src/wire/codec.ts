@@ -3,8 +3,8 @@
  * str32, bytes32), json bodies and their field checks, and the ERROR body. Running past the end
  * of a body, invalid JSON or a field of the wrong shape is a bad frame (`ProtocolError`, §2.1).
  */
-import { BrookError, type BrookErrorCode } from "@brook/core";
-import { isBrookErrorCode } from "@brook/core/spi";
+import { BrookError, type BrookErrorCode } from "@brook/core/base";
+import { isBrookErrorCode } from "@brook/core/base";
 import { FrameType, ProtocolError, jsonFrame } from "./frames.js";
 
 // ---- primitives (§3) ----

@@ -3,8 +3,9 @@
  * requests and results, FETCH requests and record batches. Each encoder sizes its frame in
  * advance and writes it in one pass; decoders hand out views into the frame, not copies.
  */
-import { BrookError, type PublishBatchResult } from "@brook/core";
-import { setHeader, type WireMessage } from "@brook/core/spi";
+import type { PublishBatchResult } from "@brook/core";
+import type { WireMessage } from "@brook/core/spi";
+import { BrookError, setHeader } from "@brook/core/base";
 import type { StoredRecord } from "../storage/types.js";
 import { BodyReader, BodyWriter, toCode, utf8Length } from "./codec.js";
 import { FRAME_HEADER_BYTES, FrameType, ProtocolError, RESPONSE_BIT } from "./frames.js";
