@@ -718,11 +718,33 @@ export class FileMetadataStore implements MetadataStore {
         for (const [partition, offset] of byPartition) parts.push(encodeEntry(COMMIT, [group, topic], partition, [offset]));
       }
     }
+    // DEDUPE entries (most of a snapshot under idempotent publishing) go into 64 KiB chunks.
+    let chunk = Buffer.alloc(0);
+    let chunkAt = 0;
+    let chunks = 0;
+    let chunked = 0; // entries inside chunks, counted by the END entry like the others
     for (const [topic, window] of this.dedupe) {
       for (const [key, e] of window.byKey) {
-        if (e.expiresAt > now) parts.push(encodeEntry(DEDUPE, [topic, key], e.partition, [e.offset, e.expiresAt]));
-        else window.delete(key);
+        if (e.expiresAt <= now) {
+          window.delete(key);
+          continue;
+        }
+        const size = dedupeEntryBound(topic, key);
+        if (chunk.length - chunkAt < size) {
+          if (chunkAt > 0) {
+            parts.push(chunk.subarray(0, chunkAt));
+            chunks++;
+          }
+          chunk = Buffer.allocUnsafe(Math.max(DEDUPE_CHUNK_BYTES, size));
+          chunkAt = 0;
+        }
+        chunkAt = encodeDedupeInto(chunk, chunkAt, topic, key, e.partition, e.offset, e.expiresAt);
+        chunked++;
       }
+    }
+    if (chunkAt > 0) {
+      parts.push(chunk.subarray(0, chunkAt));
+      chunks++;
     }
     for (const [key, e] of this.partitionEntries) {
       const cut = key.lastIndexOf("\u0000");
@@ -731,7 +753,7 @@ export class FileMetadataStore implements MetadataStore {
       for (const b of e.segments) parts.push(encodeEntry(SEGMENT, [topic], partition, [b]));
       for (const r of e.skipped) parts.push(encodeSkipped(topic, partition, r));
     }
-    parts.push(encodeEntry(END, [], parts.length - 1, []));
+    parts.push(encodeEntry(END, [], parts.length - 1 - chunks + chunked, []));
     const generation = this.generation + 1;
     const header = parts[0] as Buffer;
     SNAPSHOT_MAGIC.copy(header, 0);
