@@ -3,6 +3,8 @@
 // 100-byte messages, 4 partitions. Measures, in one run:
 //   - raw baseline: the same bytes appended to a file with fs.writeSync in 1,000-message chunks;
 //   - publishBatch (10,000 per call) on memory:, local: fsync interval, local: fsync always;
+//   - the same with an idempotency key (deduped on publish) and 2 headers per message, as
+//     `brook mirror` writes, on memory: and local: fsync interval (each beside its plain row);
 //   - 64 concurrent publishers on local: fsync always (group commit);
 //   - consume with a batchHandler and with a per-message handler (ordering "partition");
 //   - reopen (recovery) time of the written log, per GiB;
@@ -52,6 +54,26 @@ async function publishBatched(url, label) {
   row(`publishBatch 10,000/call: ${label}`, N, now() - t);
   await pub.close();
   return broker;
+}
+
+/** publishBatch with a fresh idempotency key and 2 headers per message (what a mirror copy carries). */
+async function publishIdempotent(url, label) {
+  const broker = await connect(url);
+  await broker.admin.createTopic("idem", { partitions: 4 });
+  const pub = broker.publisher("idem", { codec: "bytes" });
+  const at = new Date().toISOString();
+  const batch = Array.from({ length: 10_000 }, () => ({ data: payload, idempotencyKey: "", headers: { "brook-mirror-publish-time": at, "brook-mirror-source": "" } }));
+  const t = now();
+  for (let i = 0; i < N; i += batch.length) {
+    for (let j = 0; j < batch.length; j++) {
+      const n = i + j;
+      batch[j].idempotencyKey = `brook-mirror:src/${n % 4}/${n >> 2}`;
+      batch[j].headers = { "brook-mirror-publish-time": at, "brook-mirror-source": `src/${n % 4}/${n >> 2}` };
+    }
+    await pub.publishBatch(batch);
+  }
+  row(`publishBatch 10,000/call, idempotency key + 2 headers: ${label}`, N, now() - t);
+  await broker.close();
 }
 
 async function keyedMemory() {
@@ -178,8 +200,10 @@ try {
   await consume(memory, "memory batchHandler", (one, many) => ({ batchHandler: async (ms) => void many(ms.length) }));
   await consume(memory, "memory per-message handler", (one) => ({ maxInFlight: 4096, ordering: "partition", handler: async () => void one() }));
   await memory.close();
+  await publishIdempotent("memory:", "memory:");
   const intervalDir = join(work, "interval");
   const local = await publishBatched(`local:${intervalDir}`, "local fsync=interval");
+  await publishIdempotent(`local:${join(work, "idem")}`, "local fsync=interval");
   await consume(local, "local batchHandler", (one, many) => ({ batchHandler: async (ms) => void many(ms.length) }));
   await consume(local, "local per-message handler", (one) => ({ maxInFlight: 4096, ordering: "partition", handler: async () => void one() }));
   await local.close();

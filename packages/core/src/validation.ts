@@ -31,7 +31,11 @@ export function validateHeaders(headers: unknown, field = "headers"): Headers {
     throw invalidArgument(field, "an object of string values", headers);
   }
   const out: Headers = {};
-  for (const [name, value] of Object.entries(headers)) {
+  const given = headers as Record<string, unknown>;
+  // for-in over own names: no [name, value] array per header as Object.entries makes.
+  for (const name in given) {
+    if (!Object.hasOwn(given, name)) continue;
+    const value = given[name];
     if (name.length === 0) throw invalidArgument(field, "non-empty header names", name);
     if (typeof value !== "string") throw invalidArgument(`${field}.${name}`, "a string", value);
     setHeader(out, name, value);

@@ -50,6 +50,19 @@ function keyInfo(topic: Topic, key: string): KeyInfo {
 }
 
 /**
+ * Key → index of its first occurrence among messages[0, end) that this call claims (those whose
+ * result is still unset: not too large, not a duplicate of the window).
+ */
+function firstOccurrences(messages: readonly WireMessage[], end: number, results: readonly (PublishBatchResult | undefined)[]): Map<string, number> {
+  const seen = new Map<string, number>();
+  for (let i = 0; i < end; i++) {
+    const idem = messages[i]!.idempotencyKey;
+    if (idem !== undefined && results[i] === undefined && !seen.has(idem)) seen.set(idem, i);
+  }
+  return seen;
+}
+
+/**
  * The log engine behind `memory:`, `local:` and `brook://`: topics of partitions, appends with
  * the publish dedupe window, reads with long-poll waits, offsets by time, retention, and the
  * group coordinator. Storage is pluggable (memory or file) through `Store`. It is the in-process
@@ -57,7 +70,6 @@ function keyInfo(topic: Topic, key: string): KeyInfo {
  */
 /** Rounds a publish waits for in-flight appends of its idempotency keys before going ahead. */
 const MAX_IDEMPOTENCY_WAITS = 100;
-const pendingId = (topic: string, key: string): string => `${topic}\u0000${key}`;
 
 export class LogEngine implements EngineApi {
   readonly coordinator: GroupCoordinator;
@@ -66,8 +78,11 @@ export class LogEngine implements EngineApi {
   private readonly creating = new Map<string, Promise<void>>();
   private readonly dataWaiters = new Map<string, Set<() => void>>();
   private readonly dedupeWindowMs: number;
-  /** idempotency keys (topic + key) whose append is being written, to the call writing them */
-  private readonly pendingAppends = new Map<string, Promise<void>>();
+  /**
+   * Per topic: idempotency keys whose append is being written, to the call writing them. Nested
+   * (not one Map of "topic\0key"), so a publish claims its keys without building a string each.
+   */
+  private readonly pendingAppends = new Map<string, Map<string, Promise<void>>>();
   readonly maxMessageBytes: number;
   private readonly now: () => number;
   private retentionTimer: NodeJS.Timeout | undefined;
@@ -266,21 +281,25 @@ export class LogEngine implements EngineApi {
     let finish: () => void = () => undefined;
     const finished = new Promise<void>((resolve) => (finish = resolve));
     const claimed: string[] = [];
+    let pending = this.pendingAppends.get(topicName);
+    if (pending === undefined) this.pendingAppends.set(topicName, (pending = new Map()));
     try {
-      return await this.appendNow(topic, topicName, messages, finished, claimed, chosen);
+      return await this.appendNow(topic, topicName, messages, finished, claimed, pending, chosen);
     } finally {
-      for (const id of claimed) if (this.pendingAppends.get(id) === finished) this.pendingAppends.delete(id);
+      for (const key of claimed) if (pending.get(key) === finished) pending.delete(key);
+      if (pending.size === 0 && this.pendingAppends.get(topicName) === pending) this.pendingAppends.delete(topicName);
       finish();
     }
   }
 
   /** The in-flight appends holding any of these messages' idempotency keys on the topic. */
   private pendingAppendsOf(topicName: string, messages: readonly WireMessage[]): Promise<void>[] {
-    if (this.pendingAppends.size === 0) return [];
+    const pending = this.pendingAppends.get(topicName);
+    if (pending === undefined || pending.size === 0) return [];
     const out = new Set<Promise<void>>();
     for (const m of messages) {
       if (m.idempotencyKey === undefined) continue;
-      const p = this.pendingAppends.get(pendingId(topicName, m.idempotencyKey));
+      const p = pending.get(m.idempotencyKey);
       if (p !== undefined) out.add(p);
     }
     return [...out];
@@ -292,6 +311,7 @@ export class LogEngine implements EngineApi {
     messages: readonly WireMessage[],
     finished: Promise<void>,
     claimed: string[],
+    pending: Map<string, Promise<void>>,
     chosen: number | undefined,
   ): Promise<PublishBatchResult[]> {
     const now = this.now();
@@ -300,7 +320,8 @@ export class LogEngine implements EngineApi {
     const slotIndexes: Array<number[] | undefined> = [];
     const slotRecords: Array<AppendRecord[] | undefined> = [];
     const used: number[] = [];
-    const seenInCall = new Map<string, number>();
+    // Built only when a key repeats inside this call (rare): key → index of its first occurrence.
+    let seenInCall: Map<string, number> | undefined;
     const unkeyedPartition = topic.nextUnkeyed;
     topic.nextUnkeyed = (topic.nextUnkeyed + 1) % topic.config.partitions;
     const metadata = this.store.metadata;
@@ -313,23 +334,24 @@ export class LogEngine implements EngineApi {
         results[i] = { ok: false, error: tooLarge };
         continue;
       }
-      if (m.idempotencyKey !== undefined) {
-        const earlier = seenInCall.get(m.idempotencyKey);
-        if (earlier !== undefined) {
+      const idem = m.idempotencyKey;
+      if (idem !== undefined) {
+        // Other calls' claims were waited for in append(): a claim by `finished` is this call's.
+        if (pending.get(idem) === finished) {
+          seenInCall ??= firstOccurrences(messages, i, results);
           results[i] = { ok: true, position: { partition: "", offset: "" }, duplicate: true };
-          (results[i] as { dupOf?: number }).dupOf = earlier;
+          (results[i] as { dupOf?: number }).dupOf = seenInCall.get(idem)!;
           dupes = true;
           continue;
         }
-        const entry = metadata.dedupeGet(topicName, m.idempotencyKey, now);
+        const entry = metadata.dedupeGet(topicName, idem, now);
         if (entry !== undefined) {
           results[i] = { ok: true, position: { partition: String(entry.partition), offset: String(entry.offset) }, duplicate: true };
           continue;
         }
-        seenInCall.set(m.idempotencyKey, i);
-        const id = pendingId(topicName, m.idempotencyKey);
-        this.pendingAppends.set(id, finished);
-        claimed.push(id);
+        pending.set(idem, finished);
+        claimed.push(idem);
+        seenInCall?.set(idem, i);
       }
       let partition: number;
       let key: Buffer | undefined;

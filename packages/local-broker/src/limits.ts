@@ -44,6 +44,13 @@ export function validateAppendCount(count: number): void {
 
 /** MESSAGE_TOO_LARGE when data, key, idempotency key and headers together exceed the limit (core's wireSize). */
 export function messageSizeError(message: WireMessage, maxMessageBytes: number): BrookError | undefined {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: under the limit at that bound, no string is measured.
+  let bound = message.value.byteLength;
+  if (message.key !== undefined) bound += 3 * message.key.length;
+  if (message.idempotencyKey !== undefined) bound += 3 * message.idempotencyKey.length;
+  const headers = message.headers;
+  for (const name in headers) bound += 3 * (name.length + headers[name]!.length);
+  if (bound <= maxMessageBytes) return undefined;
   const size = wireSize(message);
   if (size <= maxMessageBytes) return undefined;
   return new BrookError("MESSAGE_TOO_LARGE", `message of ${size} bytes (data, key and headers) exceeds the broker limit of ${maxMessageBytes} bytes`);

@@ -9,6 +9,7 @@ import path from "node:path";
 import { crc32c } from "../crc32c.js";
 import { BrookError } from "@brook/core/base";
 import type { DedupeEntry, MetadataStore, TopicConfig } from "./types.js";
+import { DedupeWindow } from "./dedupe-window.js";
 import type { FileStoreStats, FsyncPolicy, StoreLogger } from "./file-partition-log.js";
 import { fsyncDirSync, fsyncFd, pwritev, readFileIfExists, unlinkIfExists, writeFileSyncDurable } from "./file-io.js";
 import { readInt64, writeInt64 } from "./file-format.js";
@@ -27,8 +28,8 @@ const ENTRY_HEADER_BYTES = 9;
 /** FORMAT.md §5.2 */
 const SNAPSHOT_MAGIC = Buffer.from("BRKMETA1", "latin1");
 const SNAPSHOT_HEADER_BYTES = 16;
-/** Expired dedupe entries are swept after this many puts (amortised O(1) per put). */
-const DEDUPE_SWEEP_EVERY = 4096;
+/** Every topic's expired dedupe entries go at most this often (each topic's also on its look-ups). */
+const DEDUPE_SWEEP_MS = 1_000;
 
 interface Waiter {
   resolve: () => void;
@@ -49,9 +50,9 @@ export class FileMetadataStore implements MetadataStore {
   private readonly topicConfigs = new Map<string, TopicConfig>();
   /** group → topic → partition → next offset */
   private readonly offsets = new Map<string, Map<string, Map<number, number>>>();
-  /** topic → idempotency key → entry */
-  private readonly dedupe = new Map<string, Map<string, DedupeEntry>>();
-  private dedupePuts = 0;
+  /** topic → its dedupe window (idempotency key → entry, expiring in put order) */
+  private readonly dedupe = new Map<string, DedupeWindow>();
+  private lastDedupeSweep = 0;
   /** "topic\0partition" → partition entries (FORMAT.md §5.1): recorded segment bases, skipped ranges */
   private readonly partitionEntries = new Map<string, PartitionEntries>();
 
@@ -60,6 +61,10 @@ export class FileMetadataStore implements MetadataStore {
   private journalSize = 0;
   private snapshotBytes = 0;
   private pending: Buffer[] = [];
+  /** DEDUPE entries not yet in `pending` are in dedupeBytes[dedupeSealedAt, dedupeBytesAt) */
+  private dedupeBytes = Buffer.alloc(0);
+  private dedupeBytesAt = 0;
+  private dedupeSealedAt = 0;
   private waiters: Waiter[] = [];
   /** a queued entry asks for an fsync before its waiter resolves */
   private syncRequested = false;
@@ -394,26 +399,22 @@ export class FileMetadataStore implements MetadataStore {
   }
 
   dedupeGet(topic: string, key: string, now: number): DedupeEntry | undefined {
-    const byKey = this.dedupe.get(topic);
-    const entry = byKey?.get(key);
-    if (entry === undefined) return undefined;
-    if (entry.expiresAt <= now) {
-      byKey?.delete(key);
-      return undefined;
-    }
-    return { ...entry };
+    const window = this.dedupe.get(topic);
+    if (window === undefined) return undefined;
+    window.expire(now);
+    if (now - this.lastDedupeSweep >= DEDUPE_SWEEP_MS) this.sweepDedupe(now);
+    return window.get(key, now);
   }
 
   dedupePut(topic: string, key: string, entry: DedupeEntry): void {
     this.checkOpen();
-    this.setDedupe(topic, key, { partition: entry.partition, offset: entry.offset, expiresAt: entry.expiresAt });
+    this.setDedupe(topic, key, entry);
     // Written within one event-loop turn; under "always" fsynced with it, otherwise by the
     // interval timer (FORMAT.md §5.1). Nobody waits for it: dedupePut is synchronous.
     if (this.failure !== undefined) return; // the store already reports the failure on commits
-    this.pending.push(encodeEntry(DEDUPE, [topic, key], entry.partition, [entry.offset, entry.expiresAt]));
+    this.writeDedupeEntry(topic, key, entry.partition, entry.offset, entry.expiresAt);
     if (this.ctx.fsync === "always") this.syncRequested = true;
     this.scheduleFlush();
-    if (++this.dedupePuts % DEDUPE_SWEEP_EVERY === 0) this.sweepDedupe(Date.now());
   }
 
   // -------------------------------------------------------------------------------------------
@@ -471,14 +472,15 @@ export class FileMetadataStore implements MetadataStore {
    * duplicate of nothing. Each is removed (journaled as an expired entry).
    */
   dropDedupeFrom(topic: string, partition: number, end: number): number {
-    const byKey = this.dedupe.get(topic);
-    if (byKey === undefined) return 0;
+    const window = this.dedupe.get(topic);
+    if (window === undefined) return 0;
     let dropped = 0;
-    for (const [key, e] of [...byKey]) {
+    for (const [key, e] of [...window.byKey]) {
       if (e.partition !== partition || e.offset < end) continue;
-      byKey.delete(key);
+      window.delete(key);
       dropped++;
       if (this.failure === undefined && !this.closed) {
+        this.sealDedupe();
         this.pending.push(encodeEntry(DEDUPE, [topic, key], partition, [e.offset, 0]));
         this.scheduleFlush();
       }
@@ -497,14 +499,14 @@ export class FileMetadataStore implements MetadataStore {
 
   lastDedupeOffset(topic: string, partition: number): number | undefined {
     let last: number | undefined;
-    for (const e of this.dedupe.get(topic)?.values() ?? []) if (e.partition === partition && (last === undefined || e.offset > last)) last = e.offset;
+    for (const e of this.dedupe.get(topic)?.byKey.values() ?? []) if (e.partition === partition && (last === undefined || e.offset > last)) last = e.offset;
     return last;
   }
 
   highestKnownOffset(topic: string, partition: number): number {
     let high = 0;
     for (const byTopic of this.offsets.values()) high = Math.max(high, byTopic.get(topic)?.get(partition) ?? 0);
-    for (const e of this.dedupe.get(topic)?.values() ?? []) if (e.partition === partition) high = Math.max(high, e.offset + 1);
+    for (const e of this.dedupe.get(topic)?.byKey.values() ?? []) if (e.partition === partition) high = Math.max(high, e.offset + 1);
     return high;
   }
 
@@ -547,7 +549,7 @@ export class FileMetadataStore implements MetadataStore {
       )
       .finally(() => {
         this.flushing = false;
-        if (this.pending.length > 0) this.scheduleFlush();
+        if (this.pending.length > 0 || this.dedupeBytesAt > this.dedupeSealedAt) this.scheduleFlush();
         else this.notifyIdle();
       });
   }
@@ -587,18 +589,20 @@ export class FileMetadataStore implements MetadataStore {
   }
 
   private setDedupe(topic: string, key: string, entry: DedupeEntry): void {
-    let byKey = this.dedupe.get(topic);
-    if (byKey === undefined) {
-      byKey = new Map();
-      this.dedupe.set(topic, byKey);
+    let window = this.dedupe.get(topic);
+    if (window === undefined) {
+      window = new DedupeWindow();
+      this.dedupe.set(topic, window);
     }
-    byKey.set(key, entry);
+    window.put(key, entry);
   }
 
+  /** Every topic's expired entries (popped from each window's queue head, not a full scan). */
   private sweepDedupe(now: number): void {
-    for (const [topic, byKey] of this.dedupe) {
-      for (const [key, entry] of byKey) if (entry.expiresAt <= now) byKey.delete(key);
-      if (byKey.size === 0) this.dedupe.delete(topic);
+    this.lastDedupeSweep = now;
+    for (const [topic, window] of this.dedupe) {
+      window.expire(now);
+      if (window.size === 0) this.dedupe.delete(topic);
     }
   }
 
@@ -609,9 +613,34 @@ export class FileMetadataStore implements MetadataStore {
     return this.enqueueAll([entry], durable);
   }
 
+  /**
+   * A DEDUPE entry (one per idempotent message) is encoded straight into a shared chunk instead
+   * of a Buffer of its own, and the chunk goes to the journal as one buffer: fewer allocations and
+   * far fewer iovecs per write. Bytes handed to `pending` are never written over (a full chunk is
+   * replaced, not reused), and every other entry seals the chunk first, so journal order holds.
+   */
+  private writeDedupeEntry(topic: string, key: string, partition: number, offset: number, expiresAt: number): void {
+    const size = dedupeEntryBound(topic, key);
+    if (this.dedupeBytes.length - this.dedupeBytesAt < size) {
+      this.sealDedupe();
+      this.dedupeBytes = Buffer.allocUnsafe(Math.max(DEDUPE_CHUNK_BYTES, size));
+      this.dedupeBytesAt = 0;
+      this.dedupeSealedAt = 0;
+    }
+    this.dedupeBytesAt = encodeDedupeInto(this.dedupeBytes, this.dedupeBytesAt, topic, key, partition, offset, expiresAt);
+  }
+
+  /** Moves the DEDUPE entries written into the chunk since the last seal to `pending`. */
+  private sealDedupe(): void {
+    if (this.dedupeBytesAt === this.dedupeSealedAt) return;
+    this.pending.push(this.dedupeBytes.subarray(this.dedupeSealedAt, this.dedupeBytesAt));
+    this.dedupeSealedAt = this.dedupeBytesAt;
+  }
+
   private enqueueAll(entries: Buffer[], durable: boolean): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     return new Promise<void>((resolve, reject) => {
+      this.sealDedupe();
       this.pending.push(...entries);
       this.waiters.push({ resolve, reject });
       if (durable) this.syncRequested = true;
@@ -626,7 +655,7 @@ export class FileMetadataStore implements MetadataStore {
   }
 
   private async flushLoop(): Promise<void> {
-    while (this.pending.length > 0 && this.failure === undefined) {
+    while ((this.sealDedupe(), this.pending.length > 0) && this.failure === undefined) {
       const buffers = this.pending;
       const waiters = this.waiters;
       const sync = this.syncRequested && this.ctx.fsync !== "never";
@@ -663,6 +692,7 @@ export class FileMetadataStore implements MetadataStore {
     if (this.failure !== undefined) {
       const rest = this.waiters;
       this.pending = [];
+      this.dedupeSealedAt = this.dedupeBytesAt;
       this.waiters = [];
       for (const w of rest) w.reject(this.failure);
     }
@@ -688,11 +718,33 @@ export class FileMetadataStore implements MetadataStore {
         for (const [partition, offset] of byPartition) parts.push(encodeEntry(COMMIT, [group, topic], partition, [offset]));
       }
     }
-    for (const [topic, byKey] of this.dedupe) {
-      for (const [key, e] of byKey) {
-        if (e.expiresAt > now) parts.push(encodeEntry(DEDUPE, [topic, key], e.partition, [e.offset, e.expiresAt]));
-        else byKey.delete(key);
+    // DEDUPE entries (most of a snapshot under idempotent publishing) go into 64 KiB chunks.
+    let chunk = Buffer.alloc(0);
+    let chunkAt = 0;
+    let chunks = 0;
+    let chunked = 0; // entries inside chunks, counted by the END entry like the others
+    for (const [topic, window] of this.dedupe) {
+      for (const [key, e] of window.byKey) {
+        if (e.expiresAt <= now) {
+          window.delete(key);
+          continue;
+        }
+        const size = dedupeEntryBound(topic, key);
+        if (chunk.length - chunkAt < size) {
+          if (chunkAt > 0) {
+            parts.push(chunk.subarray(0, chunkAt));
+            chunks++;
+          }
+          chunk = Buffer.allocUnsafe(Math.max(DEDUPE_CHUNK_BYTES, size));
+          chunkAt = 0;
+        }
+        chunkAt = encodeDedupeInto(chunk, chunkAt, topic, key, e.partition, e.offset, e.expiresAt);
+        chunked++;
       }
+    }
+    if (chunkAt > 0) {
+      parts.push(chunk.subarray(0, chunkAt));
+      chunks++;
     }
     for (const [key, e] of this.partitionEntries) {
       const cut = key.lastIndexOf("\u0000");
@@ -701,7 +753,7 @@ export class FileMetadataStore implements MetadataStore {
       for (const b of e.segments) parts.push(encodeEntry(SEGMENT, [topic], partition, [b]));
       for (const r of e.skipped) parts.push(encodeSkipped(topic, partition, r));
     }
-    parts.push(encodeEntry(END, [], parts.length - 1, []));
+    parts.push(encodeEntry(END, [], parts.length - 1 - chunks + chunked, []));
     const generation = this.generation + 1;
     const header = parts[0] as Buffer;
     SNAPSHOT_MAGIC.copy(header, 0);
@@ -825,6 +877,49 @@ function encodeEntry(type: number, strings: string[], u32: number | undefined, f
   }
   buf.writeUInt32BE(crc32c(buf.subarray(8, size)), 4);
   return buf;
+}
+
+const DEDUPE_CHUNK_BYTES = 64 * 1024;
+
+/** At most the bytes encodeDedupeInto writes (strings counted at 3 bytes per UTF-16 unit). */
+function dedupeEntryBound(topic: string, key: string): number {
+  return ENTRY_HEADER_BYTES + 2 * 8 + 3 * (topic.length + key.length) + 4 + 8 + 8;
+}
+
+/** encodeEntry(DEDUPE, [topic, key], partition, [offset, expiresAt]) written at `at`; returns the end. */
+function encodeDedupeInto(buf: Buffer, at: number, topic: string, key: string, partition: number, offset: number, expiresAt: number): number {
+  const start = at;
+  let p = at + ENTRY_HEADER_BYTES;
+  p = writeEntryString(buf, topic, p);
+  p = writeEntryString(buf, key, p);
+  buf.writeUInt32BE(partition, p);
+  buf.writeDoubleBE(offset, p + 4);
+  buf.writeDoubleBE(expiresAt, p + 12);
+  p += 20;
+  buf.writeUInt32BE(p - start, start);
+  buf[start + 8] = DEDUPE;
+  buf.writeUInt32BE(crc32c(buf.subarray(start + 8, p)), start + 4);
+  return p;
+}
+
+/** A varint length and the UTF-8 bytes; ASCII (the usual key) without a native call. */
+function writeEntryString(buf: Buffer, s: string, at: number): number {
+  const n = s.length;
+  if (n < 0x80) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[at + 1 + i] = c;
+    }
+    if (i === n) {
+      buf[at] = n;
+      return at + 1 + n;
+    }
+  }
+  const bytes = Buffer.byteLength(s, "utf8");
+  at = writeVarint(buf, bytes, at);
+  return at + buf.write(s, at, "utf8");
 }
 
 function varintSize(n: number): number {

@@ -470,6 +470,26 @@ describe("file store: ownership and metadata", () => {
     expect(store.metadata.committed("g", "t").get(0)).toBe(123_456);
   });
 
+  test("dedupe entries written in shared chunks keep journal order with other entries across a restart", async () => {
+    const dir = tempDir();
+    let store = await open(dir, { fsync: "always" });
+    const config = { partitions: 1, retentionMs: Infinity, retentionBytes: undefined, createdAt: T0 };
+    await store.metadata.putTopic("x", config);
+    const far = Date.now() + 3_600_000;
+    const long = "é".repeat(50) + "-".repeat(100); // non-ASCII, and a length varint of 2 bytes
+    store.metadata.dedupePut("x", "before-delete", { partition: 0, offset: 0, expiresAt: far });
+    await store.metadata.deleteTopic("x"); // must land after the entry above
+    await store.metadata.putTopic("x", config);
+    // > 64 KiB of entries: several chunks
+    for (let i = 0; i < 3000; i++) store.metadata.dedupePut("x", `${i % 2 === 0 ? long : "k"}-${i}`, { partition: 0, offset: i, expiresAt: far });
+    await store.metadata.commit("g", "x", 0, 3000);
+    await close(store);
+    store = await open(dir);
+    expect(store.metadata.dedupeGet("x", "before-delete", Date.now())).toBeUndefined();
+    for (let i = 0; i < 3000; i++) expect(store.metadata.dedupeGet("x", `${i % 2 === 0 ? long : "k"}-${i}`, Date.now())?.offset).toBe(i);
+    expect(store.metadata.committed("g", "x").get(0)).toBe(3000);
+  });
+
   test("deleteTopic removes its files and later opens start empty", async () => {
     const dir = tempDir();
     const store = await open(dir);

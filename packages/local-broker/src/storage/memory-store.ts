@@ -1,5 +1,6 @@
 import { BrookError } from "@brook/core/base";
 import { type DecodeProgress, batchBaseOffset, batchLength, batchRecordCount, decodeBatchRecords, encodeAppend, firstOffsetAtOrAfter, isDecodeError } from "./file-format.js";
+import { DedupeWindow } from "./dedupe-window.js";
 import type { AppendRecord, DedupeEntry, MetadataStore, PartitionLog, Store, StoredRecord, TopicConfig } from "./types.js";
 
 /** Records per in-memory segment before the next append starts a new one; retention drops whole segments, as on disk. */
@@ -205,7 +206,7 @@ function chunkIndex(chunks: readonly MemoryChunk[], offset: number): number {
 export class MemoryMetadataStore implements MetadataStore {
   private readonly topicConfigs = new Map<string, TopicConfig>();
   private readonly offsets = new Map<string, Map<string, Map<number, number>>>();
-  private readonly dedupe = new Map<string, Map<string, DedupeEntry>>();
+  private readonly dedupe = new Map<string, DedupeWindow>();
   private lastSweep = 0;
 
   topics(): Map<string, TopicConfig> {
@@ -245,27 +246,32 @@ export class MemoryMetadataStore implements MetadataStore {
   }
 
   dedupeGet(topic: string, key: string, now: number): DedupeEntry | undefined {
-    this.sweep(now);
-    const entry = this.dedupe.get(topic)?.get(key);
-    return entry !== undefined && entry.expiresAt > now ? entry : undefined;
+    const window = this.dedupe.get(topic);
+    if (window === undefined) return undefined;
+    window.expire(now);
+    if (now - this.lastSweep >= 1_000) this.sweep(now);
+    return window.get(key, now);
   }
 
   dedupePut(topic: string, key: string, entry: DedupeEntry): void {
-    let byKey = this.dedupe.get(topic);
-    if (byKey === undefined) this.dedupe.set(topic, (byKey = new Map()));
-    byKey.set(key, entry);
+    let window = this.dedupe.get(topic);
+    if (window === undefined) this.dedupe.set(topic, (window = new DedupeWindow()));
+    window.put(key, entry);
   }
 
   async close(): Promise<void> {
     this.dedupe.clear();
   }
 
-  /** Drops expired dedupe entries at most once a second, so the window's memory stays bounded. */
+  /**
+   * Once a second, the expired entries of every topic go (each window pops them from its queue's
+   * head), so a topic no one publishes to any more does not keep its window.
+   */
   private sweep(now: number): void {
-    if (now - this.lastSweep < 1_000) return;
     this.lastSweep = now;
-    for (const byKey of this.dedupe.values()) {
-      for (const [key, entry] of byKey) if (entry.expiresAt <= now) byKey.delete(key);
+    for (const [topic, window] of this.dedupe) {
+      window.expire(now);
+      if (window.size === 0) this.dedupe.delete(topic);
     }
   }
 }

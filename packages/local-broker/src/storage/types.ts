@@ -87,7 +87,9 @@ export interface MetadataStore {
   groups(): string[];
   /** Forgets the group's committed offsets on the topic (`brook groups delete`). */
   deleteGroup(group: string, topic: string): Promise<void>;
+  /** The live entry of the key at `now` (the store's own object: callers do not change it). */
   dedupeGet(topic: string, key: string, now: number): DedupeEntry | undefined;
+  /** Remembers the key; the store keeps `entry` itself, so the caller passes a fresh object. */
   dedupePut(topic: string, key: string, entry: DedupeEntry): void;
   /** the highest offset a live dedupe entry of that partition points at (durable stores) */
   lastDedupeOffset?(topic: string, partition: number): number | undefined;
