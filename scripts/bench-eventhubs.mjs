@@ -10,6 +10,8 @@
 // the client sides; they say nothing of the real service's throughput.
 //
 // Workloads (100-byte values, 1,000 keys, 4 partitions):
+// Before the clock starts each side has the hub's connection open (raw: getPartitionIds; Brook:
+// admin.describeTopic on the broker's client for the hub); sender links attach while timed.
 //   produce   raw: chunks of 1,000 events split by partition (the same murmur2 partitioner
 //             Brook uses), one EventDataBatch per partition filled with tryAdd, sendBatch,
 //             partitions in parallel
@@ -109,6 +111,9 @@ async function produceRaw(hub, n) {
 }
 
 async function produceBrook(hub, n, broker = brook) {
+  // As on the raw side: the hub's connection is open (a management read) before the clock
+  // starts; the sender links attach in the timed part on both sides.
+  await broker.admin.describeTopic(hub);
   const pub = broker.publisher(hub, { codec: "bytes" });
   const started = performance.now();
   for (let i = 0; i < n; i += BATCH) {

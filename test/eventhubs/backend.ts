@@ -47,6 +47,38 @@ export function useEventHubs(): EventHubsUnderTest {
   return handle;
 }
 
+/** Whether the root runner started Event Hubs (tests of other directories run on it only then). */
+export const eventHubsStarted = !skip && process.env.BROOK_TEST_EVENTHUBS_CONNECTION_STRING !== undefined;
+
+/**
+ * A test server and Azurite of this test file's own, started when the root runner runs Event
+ * Hubs (eventHubsStarted): for examples that use fixed hub and group names ("orders",
+ * "billing"), which would meet another file's run of the same example on the shared server
+ * (the receivers of one group take partitions from each other by owner level).
+ */
+export function ownEventHubs(): EventHubsUnderTest {
+  const handle: EventHubsUnderTest = { connectionString: "", controlUrl: "", blobConnectionString: "" };
+  let started: { stop(): Promise<void> } | undefined;
+  beforeAll(async () => {
+    if (!eventHubsStarted) return;
+    const eh = (await startEventHubs({})) as EventHubsUnderTest & { stop(): Promise<void> };
+    started = eh;
+    Object.assign(handle, { connectionString: eh.connectionString, controlUrl: eh.controlUrl, blobConnectionString: eh.blobConnectionString });
+  }, 60_000);
+  afterAll(async () => {
+    await started?.stop();
+  }, 30_000);
+  return handle;
+}
+
+/** Makes hubs through the control plane beforehand, as an Azure deployment does (exists: fine). */
+export async function createHubs(controlUrl: string, hubs: Record<string, number>): Promise<void> {
+  for (const [name, partitions] of Object.entries(hubs)) {
+    const res = await fetch(`${controlUrl}/hubs`, { method: "POST", body: JSON.stringify({ name, partitions }) });
+    if (res.status !== 201 && res.status !== 409) throw new Error(`create hub ${name}: HTTP ${res.status} ${await res.text()}`);
+  }
+}
+
 /** Creates and deletes hubs through the test server's control plane (what ARM does in Azure). */
 export function testServerHubManager(controlUrl: string): EventHubsHubManager {
   return {

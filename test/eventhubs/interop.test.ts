@@ -93,6 +93,21 @@ describeEventHubs("interop with the raw SDK", (eh) => {
     expect(await broker.admin.topicExists(hub)).toBe(false);
   });
 
+  test("without a hubManager, createTopic with ifNotExists accepts a hub made beforehand (as in Azure) and is UNSUPPORTED for a missing one", async () => {
+    const made = uniqueTopic("premade");
+    await broker.admin.createTopic(made, { partitions: 2 }); // the management plane's part
+    const plain = await connect(eventHubsUrl(eh, uniqueContainer("premade")));
+    try {
+      await expect(plain.admin.createTopic(made, { partitions: 2, ifNotExists: true })).resolves.toBeUndefined();
+      await expect(plain.admin.createTopic(made, { partitions: 2 })).rejects.toMatchObject({ code: "UNSUPPORTED", message: expect.stringContaining("hubManager") });
+      const missing = uniqueTopic("not-made");
+      await expect(plain.admin.createTopic(missing, { ifNotExists: true })).rejects.toMatchObject({ code: "UNSUPPORTED", message: expect.stringContaining("hubManager") });
+      expect(await plain.admin.topicExists(missing)).toBe(false);
+    } finally {
+      await plain.close();
+    }
+  });
+
   test("com.microsoft:server-busy (ServerBusyError) is THROTTLED, retriable, with the SDK's error as cause", async () => {
     const hub = uniqueTopic("busy");
     await broker.admin.createTopic(hub, { partitions: 1 });

@@ -5,12 +5,13 @@
  * checkpoint of that partition is the new owner's, and every message is handled.
  */
 import { afterAll, expect, test } from "@jest/globals";
-import { connect, type Broker } from "@brook/core";
+import { connect, type Broker, type ReceivedMessage, type Subscription } from "@brook/core";
 import "@brook/adapter-eventhubs";
 import { sleep, uniqueTopic, waitFor } from "@brook/contract-tests";
 import type { Checkpoint, CheckpointStore, PartitionOwnership } from "@azure/event-hubs";
 import { BlobCheckpointStore } from "@azure/eventhubs-checkpointstore-blob";
 import { ContainerClient } from "@azure/storage-blob";
+import { FencedBlobCheckpointStore } from "@brook/adapter-eventhubs";
 import { describeEventHubs, eventHubsUrl, testServerHubManager, uniqueContainer } from "./backend.js";
 
 interface Write {
@@ -126,7 +127,8 @@ describeEventHubs("ownership moves", (eh) => {
     const firstClaim = Math.min(...claimedByB);
     // A wrote checkpoints for the moved partition while it owned it, and none checked against an
     // ownership read that began after B's claim was in the store (a read already under way when
-    // the claim landed may have answered without it; that race is inherent to a blob store).
+    // the claim landed may have answered without it: the fenced blob writes refuse that write
+    // once the new owner started the partition, see the next test; here the store is wrapped).
     expect(aWrites.filter((w) => w.partition === moved && w.at < firstClaim).length).toBeGreaterThan(0);
     expect(aWrites.filter((w) => w.partition === moved && w.checkedAt >= firstClaim)).toEqual([]);
     expect(revokedAt.has(moved)).toBe(true);
@@ -141,5 +143,128 @@ describeEventHubs("ownership moves", (eh) => {
     for (const [data, who] of handled) {
       if (who.length > 1) expect([data, results[data]!.ok && results[data]!.position.partition]).toEqual([data, moved]);
     }
+  }, 120_000);
+
+  test("a checkpoint write checked against an ownership read that was in flight when another member claimed the partition is refused once that member started it (fenced blob writes)", async () => {
+    const container = uniqueContainer("fence");
+    const blob = new ContainerClient(eh.blobConnectionString, container);
+    await blob.createIfNotExists();
+    const url = eventHubsUrl(eh, container).replace(/&checkpointStore=blob[^&]*&blobConnectionString=[^&]*&container=[^&]*/, "");
+    type Outcome = { partition: string; sequenceNumber: number; outcome: "written" | "refused" };
+    /** A's store: while `hold` is set, the ownership read of Brook's commit answers only once it resolves. */
+    class HeldChecks extends FencedBlobCheckpointStore {
+      hold: Promise<void> | undefined;
+      held = 0;
+      readonly writes: Outcome[] = [];
+      override async listOwnership(ns: string, hub: string, group: string): Promise<PartitionOwnership[]> {
+        // Brook's check runs inside the subscription source's commit (the SDK's balancing loop does not).
+        const fromCommit = /\bcommit\b/.test(new Error().stack ?? "");
+        const list = await super.listOwnership(ns, hub, group);
+        if (fromCommit && this.hold !== undefined) {
+          this.held += 1;
+          await this.hold;
+        }
+        return list;
+      }
+      override async writeCheckpoint(c: Checkpoint, etag: string | null): Promise<string> {
+        try {
+          const next = await super.writeCheckpoint(c, etag);
+          this.writes.push({ partition: c.partitionId, sequenceNumber: c.sequenceNumber, outcome: "written" });
+          return next;
+        } catch (err) {
+          this.writes.push({ partition: c.partitionId, sequenceNumber: c.sequenceNumber, outcome: "refused" });
+          throw err;
+        }
+      }
+      override async updateCheckpoint(c: Checkpoint): Promise<void> {
+        await super.updateCheckpoint(c);
+        this.writes.push({ partition: c.partitionId, sequenceNumber: c.sequenceNumber, outcome: "written" });
+      }
+    }
+    /** B's store: a partition's receiver opens only once `gate` resolves (after its fence). */
+    class SlowStart extends FencedBlobCheckpointStore {
+      gate: Promise<void> | undefined;
+      readonly fenced: string[] = [];
+      override async fence(c: Parameters<FencedBlobCheckpointStore["fence"]>[0]): Promise<string | null> {
+        const etag = await super.fence(c);
+        this.fenced.push(c.partitionId);
+        if (this.gate !== undefined) await this.gate;
+        return etag;
+      }
+    }
+    const aStore = new HeldChecks(blob);
+    const bStore = new SlowStart(blob);
+    const a = await connect(url, { checkpointStore: aStore, hubManager: testServerHubManager(eh.controlUrl) });
+    const b = await connect(url, { checkpointStore: bStore });
+    brokers.push(a, b);
+    const hub = uniqueTopic("fence");
+    await a.admin.createTopic(hub, { partitions: 2 });
+    const handled: Array<{ by: string; partition: string; data: number }> = [];
+    const record = (by: string) => (m: ReceivedMessage<number>) => void handled.push({ by, partition: m.position.partition, data: m.data });
+    // A's handlers of message 3 (one per partition) finish in the same turn, so one commit carries both.
+    let entered = 0;
+    let bothIn = (): void => undefined;
+    const together = new Promise<void>((r) => (bothIn = r));
+    const sa = await a.subscribe<number>(hub, {
+      group: "g",
+      startFrom: "earliest",
+      commitIntervalMs: 50,
+      handler: async (m) => {
+        if (m.data === 3) {
+          if (++entered === 2) bothIn();
+          await together;
+        }
+        record("a")(m);
+      },
+    });
+    expect(sa.assignment().sort()).toEqual(["0", "1"]);
+    const pubs = ["0", "1"].map((partitionId) => a.publisher<number>(hub, { partitionId }));
+    const publishEach = async (data: number[]) => {
+      for (const [p, pub] of pubs.entries()) for (const r of await pub.publishBatch(data.map((d) => ({ key: `k${p}`, data: d })))) expect(r.ok).toBe(true);
+    };
+    const written = (p: string, seq: number) => aStore.writes.some((w) => w.partition === p && w.sequenceNumber === seq && w.outcome === "written");
+    await publishEach([0, 1, 2]);
+    await waitFor(() => written("0", 2) && written("1", 2), 20_000, "A's checkpoints at sequence number 2");
+
+    // A handles one more message per partition; its commit's ownership read answers (A owns
+    // both) and is then held, as a slow read would be.
+    // Released in `finally` too, so a failed check does not leave the members waiting.
+    let release = (): void => undefined;
+    let open = (): void => undefined;
+    let joining: Promise<Subscription> | undefined;
+    try {
+      aStore.hold = new Promise<void>((r) => (release = r));
+      await publishEach([3]);
+      await waitFor(() => aStore.held > 0 && handled.filter((h) => h.data === 3).length === 2, 20_000, "A's commit waiting on its ownership read");
+      // B joins, claims one partition and fences it; its receiver waits.
+      bStore.gate = new Promise<void>((r) => (open = r));
+      joining = b.subscribe<number>(hub, { group: "g", startFrom: "earliest", commitIntervalMs: 50, handler: record("b") });
+      await waitFor(() => bStore.fenced.length > 0, 20_000, "B to start a partition");
+      const moved = bStore.fenced[0]!;
+      const kept = moved === "0" ? "1" : "0";
+      // A's commit goes on with the read from before B's claim.
+      aStore.hold = undefined;
+      release();
+      await waitFor(() => aStore.writes.some((w) => w.partition === moved && w.sequenceNumber === 3) && written(kept, 3), 20_000, "A's commit of both partitions");
+      expect(aStore.writes.filter((w) => w.partition === moved && w.sequenceNumber === 3).map((w) => w.outcome)).toEqual(["refused"]);
+      // The moved partition's checkpoint is still what B started from.
+      const raw = new BlobCheckpointStore(blob);
+      const cps = await raw.listCheckpoints("127.0.0.1", hub, "g");
+      expect(cps.find((c) => c.partitionId === moved)?.sequenceNumber).toBe(2);
+      expect(cps.find((c) => c.partitionId === kept)?.sequenceNumber).toBe(3);
+    } finally {
+      aStore.hold = undefined;
+      release();
+      open();
+    }
+
+    const sb = await joining!;
+    await waitFor(() => sb.assignment().length === 1 && sa.assignment().length === 1, 20_000, "one partition each");
+    // B handles from the checkpoint on: the moved partition's last message again, nothing lost.
+    await waitFor(() => handled.some((h) => h.by === "b" && h.data === 3), 20_000, "B to handle the moved partition's message 3");
+    for (const p of ["0", "1"]) expect([...new Set(handled.filter((h) => h.partition === p).map((h) => h.data))].sort()).toEqual([0, 1, 2, 3]);
+    for (const pub of pubs) await pub.close();
+    await sa.close();
+    await sb.close();
   }, 120_000);
 });

@@ -6,6 +6,8 @@ import "@brook/local-broker";
 import "@brook/adapter-kafka";
 import "@brook/adapter-pubsub";
 import "@brook/adapter-kinesis";
+import "@brook/adapter-eventhubs";
+import { eventHubsUrl, testServerHubManager, uniqueContainer } from "../eventhubs/backend.js";
 import { burst } from "../../examples/patterns/src/fanout.js";
 import { logLines, statistics, transactions } from "../../examples/patterns/src/ordering.js";
 import type { Report } from "../../examples/patterns/src/util.js";
@@ -16,7 +18,21 @@ const kinesisUrl =
     ? undefined
     : `kinesis://us-east-1?endpoint=${encodeURIComponent(env.BROOK_TEST_KINESIS_ENDPOINT)}&dynamoEndpoint=${encodeURIComponent(env.BROOK_TEST_DYNAMO_ENDPOINT)}&failoverTimeMs=6000&takeIntervalMs=2000&pollIntervalMs=200`;
 
-const backends: Array<{ name: string; url: string | undefined; scale: number; crash?: boolean }> = [
+// Event Hubs: the project's AMQP test server and Azurite that the root runner started. Hubs are
+// made by the management plane, here the test server's control URL passed as connect options
+// (what @azure/arm-eventhub is in Azure); the examples' code is the same.
+const eventhubs =
+  env.BROOK_TEST_EVENTHUBS_CONNECTION_STRING === undefined || env.BROOK_TEST_EVENTHUBS_CONTROL_URL === undefined || env.BROOK_TEST_EVENTHUBS_BLOB === undefined
+    ? undefined
+    : {
+        url: eventHubsUrl(
+          { connectionString: env.BROOK_TEST_EVENTHUBS_CONNECTION_STRING, controlUrl: env.BROOK_TEST_EVENTHUBS_CONTROL_URL, blobConnectionString: env.BROOK_TEST_EVENTHUBS_BLOB },
+          uniqueContainer("patterns"),
+        ),
+        options: { hubManager: testServerHubManager(env.BROOK_TEST_EVENTHUBS_CONTROL_URL) },
+      };
+
+const backends: Array<{ name: string; url: string | undefined; options?: Record<string, unknown>; scale: number; crash?: boolean }> = [
   { name: "memory", url: "memory:", scale: 1 },
   { name: "kafka", url: env.BROOK_TEST_KAFKA_BROKERS === undefined ? undefined : `kafka://${env.BROOK_TEST_KAFKA_BROKERS}?clientId=patterns`, scale: 1 },
   // No mid-stream crash on the emulator: after a subscriber closed without draining, it once
@@ -25,6 +41,7 @@ const backends: Array<{ name: string; url: string | undefined; scale: number; cr
   { name: "pubsub", url: env.BROOK_TEST_PUBSUB_HOST === undefined ? undefined : `pubsub://brook-patterns?emulatorHost=${env.BROOK_TEST_PUBSUB_HOST}`, scale: 1, crash: false },
   // kinesis-local takes ~700 records/s: fewer messages, the same checks.
   { name: "kinesis", url: kinesisUrl, scale: 0.25 },
+  { name: "eventhubs", url: eventhubs?.url, options: eventhubs?.options, scale: 1 },
 ];
 
 const expectOk = (report: Report): void => {
@@ -38,7 +55,7 @@ for (const backend of backends) {
   (backend.url === undefined ? describe.skip : describe)(`patterns on ${backend.name}`, () => {
     let broker: Broker;
     const withBroker = (fn: (b: Broker) => Promise<Report>) => async () => {
-      broker ??= await connect(backend.url!);
+      broker ??= await connect(backend.url!, backend.options);
       expectOk(await fn(broker));
     };
     afterAll(async () => broker?.close());

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "@jest/globals";
+import { createHubs, eventHubsStarted, eventHubsUrl, ownEventHubs, uniqueContainer } from "../eventhubs/backend.js";
 
 const root = join(__dirname, "..", "..");
 const source = join(root, "examples/quickstart/src/main.ts");
@@ -138,5 +139,15 @@ const kinesisEndpoint = process.env.BROOK_TEST_KINESIS_ENDPOINT;
 const dynamoEndpoint = process.env.BROOK_TEST_DYNAMO_ENDPOINT;
 (kinesisEndpoint === undefined || dynamoEndpoint === undefined ? test.skip : test)("the quickstart runs unchanged on Kinesis (kinesis-local + dynalite)", () => {
   const url = `kinesis://us-east-1?endpoint=${encodeURIComponent(kinesisEndpoint!)}&dynamoEndpoint=${encodeURIComponent(dynamoEndpoint!)}&pollIntervalMs=200`;
+  withTempDir((dir) => expectBilled(runQuickstart(dir, url)));
+}, 120_000);
+
+// Event Hubs: a test server of this file's own (the orders demo uses the same hub and group names
+// on the root runner's). The hubs are made beforehand, as in Azure; the quickstart's
+// createTopic(…, { ifNotExists: true }) accepts them without a hubManager.
+const eventhubs = ownEventHubs();
+(eventHubsStarted ? test : test.skip)("the quickstart runs unchanged on Event Hubs (test server + Azurite)", async () => {
+  await createHubs(eventhubs.controlUrl, { orders: 4, "orders.dlq": 1 });
+  const url = eventHubsUrl(eventhubs, uniqueContainer("quickstart"));
   withTempDir((dir) => expectBilled(runQuickstart(dir, url)));
 }, 120_000);

@@ -25,7 +25,9 @@ export type HubClientSource = (hub: string) => EventHubProducerClient;
 /**
  * Topics are event hubs of the namespace. Reading works on the data plane (describeTopic,
  * topicExists); creating, deleting and listing need a `hubManager`, else they fail with
- * UNSUPPORTED (never a silent no-op).
+ * UNSUPPORTED (never a silent no-op). Without one, `createTopic(name, { ifNotExists: true })`
+ * of a hub that exists succeeds (checked on the data plane), so an application whose hubs are
+ * made in Azure runs the same code as on other backends; a missing hub is still UNSUPPORTED.
  */
 export class EventHubsAdmin implements Admin {
   constructor(
@@ -104,6 +106,10 @@ export class EventHubsAdmin implements Admin {
     const { partitions, retentionMs, ifNotExists } = options;
     if (partitions !== undefined && (!Number.isSafeInteger(partitions) || partitions < 1 || partitions > 1024)) throw invalidArgument("partitions", "an integer 1-1024", partitions);
     if (retentionMs !== undefined && !(Number.isSafeInteger(retentionMs) && retentionMs > 0)) throw invalidArgument("retentionMs", "a positive integer", retentionMs);
+    if (this.manager === undefined && ifNotExists === true && (await this.topicExists(name))) {
+      // Made in Azure beforehand (portal, az, Bicep): exactly what "create if missing" asks for.
+      return;
+    }
     const manager = this.requireManager("create");
     let created: boolean;
     try {

@@ -17,7 +17,82 @@ export async function openCheckpointStore(options: ResolvedEventHubsOptions): Pr
   } catch (err) {
     throw toEventHubsBrookError(err, `open the checkpoint container "${options.container}"`);
   }
-  return new BlobCheckpointStore(container);
+  return new FencedBlobCheckpointStore(container);
+}
+
+/** A conditional checkpoint write lost to another writer: the partition moved to another member. */
+export class CheckpointFenced extends Error {
+  constructor(partition: string) {
+    super(`the checkpoint of partition ${partition} was written by another member since this one started it`);
+    this.name = "CheckpointFenced";
+  }
+}
+
+/**
+ * The SDK's blob checkpoint store (same blob names and metadata, so raw SDK consumers and
+ * Brook share it) with conditional checkpoint writes, what `checkpointStore=blob` opens. A
+ * member that starts a partition first rewrites its checkpoint blob as it is (fence), taking a
+ * new ETag; each of its checkpoint writes is conditional on the ETag of its previous one. A
+ * member that lost the partition writes against an ETag that is no longer current and is
+ * refused (412), however late its ownership check answered: the new owner's fence came first.
+ */
+export class FencedBlobCheckpointStore extends BlobCheckpointStore {
+  constructor(private readonly container: ContainerClient) {
+    super(container);
+  }
+
+  /**
+   * Rewrites the checkpoint blob's metadata unchanged (If-Match its current ETag, so a write
+   * landing in between is kept, never overwritten) and returns the new ETag; null when the
+   * partition has no checkpoint yet.
+   */
+  async fence(c: CheckpointKey): Promise<string | null> {
+    const blob = this.container.getBlockBlobClient(checkpointBlobName(c));
+    for (let attempt = 0; ; attempt++) {
+      let props;
+      try {
+        props = await blob.getProperties();
+      } catch (err) {
+        if (statusOf(err) === 404) return null;
+        throw err;
+      }
+      try {
+        return (await blob.setMetadata(props.metadata, { conditions: { ifMatch: props.etag! } })).etag!;
+      } catch (err) {
+        // Another write landed between the read and this one: read it again (bounded).
+        if (statusOf(err) !== 412 || attempt >= 4) throw err;
+      }
+    }
+  }
+
+  /**
+   * Writes the checkpoint if the blob is still at `etag` (null: if it still does not exist);
+   * resolves with the new ETag, rejects with CheckpointFenced when another member wrote since.
+   */
+  async writeCheckpoint(c: Checkpoint, etag: string | null): Promise<string> {
+    const blob = this.container.getBlockBlobClient(checkpointBlobName(c));
+    const metadata = { sequencenumber: String(c.sequenceNumber), offset: String(c.offset) };
+    try {
+      const r = etag === null ? await blob.upload("", 0, { metadata, conditions: { ifNoneMatch: "*" } }) : await blob.setMetadata(metadata, { conditions: { ifMatch: etag } });
+      return r.etag!;
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 412 || status === 409) throw new CheckpointFenced(c.partitionId);
+      throw err;
+    }
+  }
+}
+
+type CheckpointKey = Pick<Checkpoint, "fullyQualifiedNamespace" | "eventHubName" | "consumerGroup" | "partitionId">;
+
+/** The SDK's blob name of a checkpoint (as BlobCheckpointStore.getBlobPrefix names it). */
+function checkpointBlobName(c: CheckpointKey): string {
+  return `${c.fullyQualifiedNamespace.toLowerCase()}/${c.eventHubName.toLowerCase()}/${c.consumerGroup.toLowerCase()}/checkpoint/${c.partitionId}`;
+}
+
+function statusOf(err: unknown): number | undefined {
+  const status = (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === "number" ? status : undefined;
 }
 
 export interface CheckpointStoreHooks {
@@ -62,8 +137,27 @@ export class SubscriptionCheckpointStore implements CheckpointStore {
     return visible;
   }
 
-  updateCheckpoint(checkpoint: Checkpoint): Promise<void> {
-    return this.inner.updateCheckpoint(checkpoint);
+  /** per partition: the checkpoint blob's ETag after this subscription's fence or last write */
+  private readonly etags = new Map<string, string | null>();
+
+  /**
+   * Called when this member starts a partition, before its receiver: on the fenced blob store,
+   * a checkpoint write of a previous owner after this is refused (CheckpointFenced).
+   */
+  async fence(c: CheckpointKey): Promise<void> {
+    this.etags.delete(c.partitionId);
+    if (this.inner instanceof FencedBlobCheckpointStore) this.etags.set(c.partitionId, await this.inner.fence(c));
+  }
+
+  /** The partition stopped here: its writes are no longer fenced by this subscription. */
+  unfence(partition: string): void {
+    this.etags.delete(partition);
+  }
+
+  async updateCheckpoint(checkpoint: Checkpoint): Promise<void> {
+    const etag = this.etags.get(checkpoint.partitionId);
+    if (etag === undefined || !(this.inner instanceof FencedBlobCheckpointStore)) return this.inner.updateCheckpoint(checkpoint);
+    this.etags.set(checkpoint.partitionId, await this.inner.writeCheckpoint(checkpoint, etag));
   }
 
   /** The inner store's ownership records, without telling the hooks (Brook's own checks). */

@@ -12,7 +12,7 @@ export type { EventHubsHubManager } from "./admin.js";
 export { EventHubsPublishTransport } from "./publisher.js";
 export { EventHubsSubscriptionSource, startPositionsFor, toSourceRecord } from "./subscriber.js";
 export type { EventHubsSourceOptions } from "./subscriber.js";
-export { MemoryCheckpointStore, SubscriptionCheckpointStore, openCheckpointStore } from "./checkpoints.js";
+export { CheckpointFenced, FencedBlobCheckpointStore, MemoryCheckpointStore, SubscriptionCheckpointStore, openCheckpointStore } from "./checkpoints.js";
 export { eventHubsCapabilities, eventHubsLimits, EVENT_OVERHEAD_BYTES } from "./capabilities.js";
 export { eventHubsErrorCode, toEventHubsBrookError } from "./errors.js";
 export { parseConnectionString, parseEventHubsUrl, resolveEventHubsOptions } from "./options.js";

@@ -176,21 +176,29 @@ export class EventHubsPublishTransport implements PublishTransport {
 }
 
 function toBatchEntry(m: WireMessage): BatchEntry {
-  const applicationProperties: Record<string, string> = { ...m.headers };
-  if (m.idempotencyKey !== undefined) applicationProperties[IDEMPOTENCY_HEADER] = m.idempotencyKey;
   const value = m.value;
+  const entry: { body: Buffer; bodyType: "data"; applicationProperties?: Record<string, string>; messageAnnotations?: Record<string, string>; properties?: Record<string, string> } = {
+    body: Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength),
+    bodyType: "data",
+  };
+  // Only the sections an event uses: an empty application-properties map still costs its
+  // encoding on both ends, per event.
+  let applicationProperties: Record<string, string> | undefined;
+  for (const name in m.headers) {
+    applicationProperties ??= {};
+    applicationProperties[name] = m.headers[name]!;
+  }
+  if (m.idempotencyKey !== undefined) (applicationProperties ??= {})[IDEMPOTENCY_HEADER] = m.idempotencyKey;
+  if (applicationProperties !== undefined) entry.applicationProperties = applicationProperties;
+  if (m.key !== undefined) entry.messageAnnotations = { "x-opt-partition-key": m.key };
   // The idempotency key is also the AMQP message-id, the content-type header also the AMQP
   // content-type (what raw Event Hubs consumers and Schema Registry read).
   const contentType = m.headers[CONTENT_TYPE_HEADER];
-  const properties =
-    m.idempotencyKey === undefined && contentType === undefined
-      ? undefined
-      : { ...(m.idempotencyKey === undefined ? {} : { messageId: m.idempotencyKey }), ...(contentType === undefined ? {} : { contentType }) };
-  return {
-    body: Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength),
-    bodyType: "data",
-    applicationProperties,
-    ...(m.key === undefined ? {} : { messageAnnotations: { "x-opt-partition-key": m.key } }),
-    ...(properties === undefined ? {} : { properties }),
-  } as BatchEntry;
+  if (m.idempotencyKey !== undefined || contentType !== undefined) {
+    const properties: Record<string, string> = {};
+    if (m.idempotencyKey !== undefined) properties.messageId = m.idempotencyKey;
+    if (contentType !== undefined) properties.contentType = contentType;
+    entry.properties = properties;
+  }
+  return entry as BatchEntry;
 }

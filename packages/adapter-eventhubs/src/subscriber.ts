@@ -11,6 +11,7 @@ import {
   CloseReason,
   earliestEventPosition,
   latestEventPosition,
+  type Checkpoint,
   type CheckpointStore,
   type EventHubConsumerClient,
   type EventPosition,
@@ -18,7 +19,7 @@ import {
   type ReceivedEventData,
   type Subscription as SdkSubscription,
 } from "@azure/event-hubs";
-import { SubscriptionCheckpointStore } from "./checkpoints.js";
+import { CheckpointFenced, SubscriptionCheckpointStore } from "./checkpoints.js";
 import { eventHubsErrorCode, toEventHubsBrookError } from "./errors.js";
 
 export interface EventHubsSourceOptions {
@@ -159,31 +160,61 @@ export class EventHubsSubscriptionSource implements CommitSource {
       }
       const offset = state.offsets.get(sequenceNumber);
       if (offset === undefined) continue;
+      const checkpoint = {
+        fullyQualifiedNamespace: this.client.fullyQualifiedNamespace,
+        eventHubName: this.client.eventHubName,
+        consumerGroup: group,
+        partitionId: partition,
+        sequenceNumber: Number(sequenceNumber),
+        offset,
+      };
       writes.push(
-        this.store
-          .updateCheckpoint({
-            fullyQualifiedNamespace: this.client.fullyQualifiedNamespace,
-            eventHubName: this.client.eventHubName,
-            consumerGroup: group,
-            partitionId: partition,
-            sequenceNumber: Number(sequenceNumber),
-            offset,
-          })
-          .then(
-            () => {
-              for (const seq of state.offsets.keys()) {
-                state.offsets.delete(seq);
-                if (seq === sequenceNumber) break;
-              }
-            },
-            (err: unknown) => {
-              throw toEventHubsBrookError(err, `checkpoint event hub "${hub}" partition ${partition} (consumer group "${group}")`);
-            },
-          ),
+        this.writeCheckpoint(checkpoint, state).then(
+          (written) => {
+            if (!written) return;
+            for (const seq of state.offsets.keys()) {
+              state.offsets.delete(seq);
+              if (seq === sequenceNumber) break;
+            }
+          },
+          (err: unknown) => {
+            throw toEventHubsBrookError(err, `checkpoint event hub "${hub}" partition ${partition} (consumer group "${group}")`);
+          },
+        ),
       );
     }
     const failures = (await Promise.allSettled(writes)).filter((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failures.length > 0) throw failures[0]!.reason;
+  }
+
+  /**
+   * One checkpoint write; false when it was not written because the partition is another
+   * member's. A fenced write (the blob changed since this member's fence or last write) is
+   * checked against a fresh ownership read: another owner means the partition moved (lost);
+   * still this member's (its own earlier write or a stale one of a previous owner changed the
+   * blob) means fence again and write once more.
+   */
+  private async writeCheckpoint(checkpoint: Checkpoint, state: PartitionState): Promise<boolean> {
+    const { hub, group } = this.options;
+    try {
+      await this.store.updateCheckpoint(checkpoint);
+      return true;
+    } catch (err) {
+      if (!(err instanceof CheckpointFenced)) throw err;
+    }
+    const owner = (await this.store.ownership(checkpoint.fullyQualifiedNamespace, checkpoint.eventHubName, group)).find((o) => o.partitionId === checkpoint.partitionId)?.ownerId;
+    if (owner === this.client.identifier && !state.lost && this.partitions.get(checkpoint.partitionId) === state) {
+      await this.store.fence(checkpoint);
+      try {
+        await this.store.updateCheckpoint(checkpoint);
+        return true;
+      } catch (err) {
+        if (!(err instanceof CheckpointFenced)) throw err;
+      }
+    }
+    state.lost = true;
+    this.options.logger.info(`event hub "${hub}" partition ${checkpoint.partitionId} (consumer group "${group}") was started by another member; not checkpointed`);
+    return false;
   }
 
   async seek(target: SeekTarget): Promise<void> {
@@ -270,6 +301,15 @@ export class EventHubsSubscriptionSource implements CommitSource {
   private async initialize(ctx: PartitionContext): Promise<void> {
     const partition = ctx.partitionId;
     if (this.stopping || this.sink === undefined) return;
+    // Before the receiver runs: from here on a previous owner's checkpoint write is refused.
+    const { hub, group } = this.options;
+    try {
+      await this.store.fence({ fullyQualifiedNamespace: this.client.fullyQualifiedNamespace, eventHubName: this.client.eventHubName, consumerGroup: group, partitionId: partition });
+    } catch (err) {
+      // Checkpoints of this partition are then written unconditionally, as the SDK's store does.
+      this.options.logger.warn(`event hub "${hub}" partition ${partition} (consumer group "${group}"): cannot fence its checkpoint (${String(err)}); a previous owner's late checkpoint is not refused`);
+    }
+    if (this.stopping) return;
     let assignment: PartitionAssignment;
     if (this.seekStarts.has(partition)) {
       const seq = this.seekStarts.get(partition);
@@ -284,7 +324,6 @@ export class EventHubsSubscriptionSource implements CommitSource {
         assignment = { partition, lastCommitted: String(checkpoint.sequenceNumber), startOffset: String(checkpoint.sequenceNumber + 1) };
       } else if (latest !== undefined) {
         // The group's first start on this partition: save it before the receiver runs.
-        const { hub, group } = this.options;
         try {
           await this.store.updateCheckpoint({
             fullyQualifiedNamespace: this.client.fullyQualifiedNamespace,
@@ -368,6 +407,7 @@ export class EventHubsSubscriptionSource implements CommitSource {
       await this.sink.revoked([partition]);
     } finally {
       this.partitions.delete(partition);
+      this.store.unfence(partition);
       this.checkReady();
     }
     if (reason !== CloseReason.OwnershipLost && !this.stopping) {
