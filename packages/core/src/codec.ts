@@ -33,6 +33,14 @@ function encodeUtf8(text: string): Uint8Array {
   return Buffer.from(text, "utf8");
 }
 
+/** The bytes codec's decode: the bytes themselves, it cannot fail. */
+const identity = (bytes: Uint8Array): Uint8Array => bytes;
+
+/** True when `codec.decode` is the bytes codec's, which cannot fail (a batch view may then decode lazily). */
+export function decodesWithoutFailure(codec: Codec<unknown>): boolean {
+  return codec.decode === identity;
+}
+
 export function bytesCodec(): Codec<Uint8Array> {
   return {
     name: "bytes",
@@ -40,7 +48,7 @@ export function bytesCodec(): Codec<Uint8Array> {
       if (!(value instanceof Uint8Array)) throw invalidArgument("data", "a Uint8Array or Buffer for the bytes codec", value);
       return value;
     },
-    decode: (bytes) => bytes,
+    decode: identity,
   };
 }
 

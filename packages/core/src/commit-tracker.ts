@@ -1,8 +1,15 @@
 /**
  * Per-partition contiguous watermark: the highest delivered offset such that every offset
  * delivered at or before it is settled. Offsets are opaque strings handed over in delivery
- * order (they may have gaps, as Kafka's and Kinesis' do); the tracker never compares them, it
- * only remembers their order. A commit at the watermark never passes an in-flight message.
+ * order (they may have gaps, as Kafka's and Kinesis' do); the tracker never compares them for
+ * the watermark, it only remembers their order. A commit at the watermark never passes an
+ * in-flight message.
+ *
+ * Representation: where offsets are canonical decimal safe integers (Kafka, the local broker),
+ * a partition's window is a queue of runs of consecutive offsets — a fetch of 4,096 records is
+ * one run, two numbers, not 4,096 strings in two sets — plus a set of numbers settled ahead of
+ * the head. The first offset that is not such an integer (Kinesis sequence numbers) turns the
+ * window into the string form (order array and sets), with the same semantics.
  */
 export class ContiguousCommitTracker {
   private readonly partitions = new Map<string, PartitionWindow>();
@@ -10,7 +17,7 @@ export class ContiguousCommitTracker {
   /** Starts (or restarts after a seek/revoke) tracking a partition; old settles are ignored. */
   reset(partition: string, lastCommitted?: string): void {
     const previous = this.partitions.get(partition);
-    this.partitions.set(partition, new PartitionWindow((previous?.epoch ?? 0) + 1, lastCommitted));
+    this.partitions.set(partition, new RunWindow((previous?.epoch ?? 0) + 1, lastCommitted));
   }
 
   remove(partition: string): void {
@@ -21,10 +28,15 @@ export class ContiguousCommitTracker {
   delivered(partition: string, offset: string): number {
     let window = this.partitions.get(partition);
     if (window === undefined) {
-      window = new PartitionWindow(1, undefined);
+      window = new RunWindow(1, undefined);
       this.partitions.set(partition, window);
     }
-    window.push(offset);
+    if (!window.push(offset)) {
+      // Not a safe integer: the run window hands its state over to the string form.
+      window = (window as RunWindow).toStringWindow();
+      this.partitions.set(partition, window);
+      window.push(offset);
+    }
     return window.epoch;
   }
 
@@ -49,7 +61,158 @@ export class ContiguousCommitTracker {
   }
 }
 
-class PartitionWindow {
+interface PartitionWindow {
+  readonly epoch: number;
+  readonly watermark: string | undefined;
+  readonly pending: number;
+  /** false: this window cannot hold the offset (a run window given a non-integer offset) */
+  push(offset: string): boolean;
+  settle(offset: string): boolean;
+}
+
+/** The offset as a number when it is a canonical decimal safe integer ("0", "42"), else -1. */
+export function safeOffset(offset: string): number {
+  const length = offset.length;
+  if (length === 0 || length > 16) return -1;
+  let value = 0;
+  for (let i = 0; i < length; i++) {
+    const digit = offset.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9 || (digit === 0 && i === 0 && length > 1)) return -1;
+    value = value * 10 + digit;
+  }
+  return value <= Number.MAX_SAFE_INTEGER ? value : -1;
+}
+
+/** Consecutive delivered offsets `next` .. `end - 1` not yet popped off the window. */
+interface Run {
+  /** the first offset of the run not popped yet */
+  next: number;
+  /** one past the run's last offset */
+  end: number;
+}
+
+/** The window over integer offsets: a queue of runs. */
+class RunWindow implements PartitionWindow {
+  private runs: Run[] = [];
+  private head = 0;
+  /** offsets settled while an earlier one is still in flight */
+  private readonly early = new Set<number>();
+  /** every run starts above the previous one's end: "is it in the window" is one comparison */
+  private ascending = true;
+  pending = 0;
+  private mark: number | undefined;
+  private markText: string | undefined;
+
+  constructor(
+    readonly epoch: number,
+    lastCommitted: string | undefined,
+  ) {
+    this.markText = lastCommitted;
+  }
+
+  get watermark(): string | undefined {
+    if (this.mark !== undefined) {
+      this.markText = String(this.mark);
+      this.mark = undefined;
+    }
+    return this.markText;
+  }
+
+  push(offset: string): boolean {
+    const n = safeOffset(offset);
+    if (n < 0) return false;
+    const tail = this.head < this.runs.length ? this.runs[this.runs.length - 1]! : undefined;
+    if (tail !== undefined && n === tail.end && this.ascending) {
+      // The common case: the next offset of the fetch.
+      tail.end = n + 1;
+      this.pending += 1;
+      return true;
+    }
+    // A redelivery of an offset still in the window (same epoch) must not be counted twice.
+    if (tail !== undefined && this.contains(n)) return true;
+    if (tail !== undefined && n < tail.end) this.ascending = false;
+    if (tail === undefined) {
+      this.runs.length = 0;
+      this.head = 0;
+      this.ascending = true;
+    }
+    this.runs.push({ next: n, end: n + 1 });
+    this.pending += 1;
+    return true;
+  }
+
+  settle(offset: string): boolean {
+    const n = safeOffset(offset);
+    if (n < 0 || this.head >= this.runs.length) return false;
+    let run = this.runs[this.head]!;
+    if (n !== run.next) {
+      // Out of order: remembered until the offsets before it settle.
+      if (!this.contains(n)) return false;
+      this.early.add(n);
+      return false;
+    }
+    // In-order settle (the common case): pop the head.
+    this.pop(run, n);
+    // Nothing settled out of order: nothing more to pop (the common case, no lookup).
+    while (this.early.size > 0 && this.head < this.runs.length) {
+      run = this.runs[this.head]!;
+      if (!this.early.delete(run.next)) break;
+      this.pop(run, run.next);
+    }
+    return true;
+  }
+
+  /** Moves the watermark to `n`, the head run's first offset. */
+  private pop(run: Run, n: number): void {
+    this.mark = n;
+    this.pending -= 1;
+    run.next = n + 1;
+    if (run.next === run.end) {
+      this.head += 1;
+      if (this.head === this.runs.length) {
+        this.runs.length = 0;
+        this.head = 0;
+        this.ascending = true;
+      } else if (this.head > 1024 && this.head * 2 > this.runs.length) {
+        this.runs.splice(0, this.head);
+        this.head = 0;
+      }
+    }
+  }
+
+  /** Delivered and not popped yet (settled early or in flight). */
+  private contains(n: number): boolean {
+    const runs = this.runs;
+    if (this.ascending) {
+      // Runs ascend: binary search for the last run starting at or below n.
+      let lo = this.head;
+      let hi = runs.length - 1;
+      if (hi < lo || n < runs[lo]!.next) return false;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (runs[mid]!.next <= n) lo = mid;
+        else hi = mid - 1;
+      }
+      return n < runs[lo]!.end;
+    }
+    for (let i = this.head; i < runs.length; i++) if (n >= runs[i]!.next && n < runs[i]!.end) return true;
+    return false;
+  }
+
+  /** The same window in the string form (a partition whose offsets stop being integers). */
+  toStringWindow(): StringWindow {
+    const window = new StringWindow(this.epoch, this.watermark);
+    for (let i = this.head; i < this.runs.length; i++) {
+      const run = this.runs[i]!;
+      for (let n = run.next; n < run.end; n++) window.push(String(n));
+    }
+    for (const n of this.early) window.settle(String(n));
+    return window;
+  }
+}
+
+/** The window over opaque offsets: delivery order in an array, sets for lookups. */
+class StringWindow implements PartitionWindow {
   /** offsets in delivery order from `head` on; settled ones are popped off the front */
   private readonly order: string[] = [];
   private head = 0;
@@ -68,12 +231,13 @@ class PartitionWindow {
     return this.order.length - this.head;
   }
 
-  push(offset: string): void {
+  push(offset: string): boolean {
     // A redelivery of an offset still in the window (same epoch) must not be counted twice.
     const before = this.delivered.size;
     this.delivered.add(offset);
-    if (this.delivered.size === before) return;
+    if (this.delivered.size === before) return true;
     this.order.push(offset);
+    return true;
   }
 
   settle(offset: string): boolean {

@@ -88,6 +88,157 @@ describe("ContiguousCommitTracker", () => {
   });
 });
 
+describe("ContiguousCommitTracker runs (integer offsets)", () => {
+  test("gaps between fetches: each gap starts a run; the watermark walks across them", () => {
+    const t = new ContiguousCommitTracker();
+    t.reset("0", "9");
+    const e = t.delivered("0", "10");
+    for (const o of ["11", "20", "21", "40"]) t.delivered("0", o);
+    expect(t.inFlight("0")).toBe(5);
+    expect(t.settled("0", "20", e)).toBe(false);
+    expect(t.settled("0", "40", e)).toBe(false);
+    expect(t.watermark("0")).toBe("9");
+    expect(t.settled("0", "10", e)).toBe(true);
+    expect(t.watermark("0")).toBe("10");
+    expect(t.settled("0", "11", e)).toBe(true);
+    // 20 was settled early: the watermark runs on to 20, stops at 21 (in flight), 40 waits
+    expect(t.watermark("0")).toBe("20");
+    expect(t.inFlight("0")).toBe(2);
+    expect(t.settled("0", "21", e)).toBe(true);
+    expect(t.watermark("0")).toBe("40");
+    expect(t.inFlight("0")).toBe(0);
+  });
+
+  test("out-of-order settles inside one run; unknown and repeated settles move nothing", () => {
+    const t = new ContiguousCommitTracker();
+    t.reset("0");
+    const e = t.delivered("0", "0");
+    for (let i = 1; i < 8; i++) t.delivered("0", String(i));
+    for (const o of ["5", "3", "7", "3", "99", "x"]) expect(t.settled("0", o, e)).toBe(false);
+    expect(t.watermark("0")).toBeUndefined();
+    expect(t.settled("0", "0", e)).toBe(true);
+    expect(t.settled("0", "1", e)).toBe(true);
+    expect(t.settled("0", "2", e)).toBe(true);
+    expect(t.watermark("0")).toBe("3");
+    expect(t.settled("0", "4", e)).toBe(true);
+    expect(t.watermark("0")).toBe("5");
+    expect(t.inFlight("0")).toBe(2);
+    // already popped: ignored
+    expect(t.settled("0", "4", e)).toBe(false);
+    expect(t.settled("0", "6", e)).toBe(true);
+    expect(t.watermark("0")).toBe("7");
+    expect(t.inFlight("0")).toBe(0);
+  });
+
+  test("a redelivery of an offset in flight is not counted twice; of a popped one, it is tracked again", () => {
+    const t = new ContiguousCommitTracker();
+    t.reset("0");
+    const e = t.delivered("0", "1");
+    t.delivered("0", "2");
+    t.delivered("0", "3");
+    t.delivered("0", "2");
+    expect(t.inFlight("0")).toBe(3);
+    t.settled("0", "1", e);
+    expect(t.watermark("0")).toBe("1");
+    // 1 comes again (same epoch) after it was popped: in flight again, behind 2 and 3
+    t.delivered("0", "1");
+    expect(t.inFlight("0")).toBe(3);
+    expect(t.settled("0", "1", e)).toBe(false);
+    t.settled("0", "2", e);
+    t.settled("0", "3", e);
+    expect(t.watermark("0")).toBe("1");
+    expect(t.inFlight("0")).toBe(0);
+  });
+
+  test("huge runs: 200,000 offsets settled in order, then one settled last of a second run", () => {
+    const t = new ContiguousCommitTracker();
+    t.reset("0", "999");
+    const e = t.delivered("0", "1000");
+    for (let i = 1001; i < 201_000; i++) t.delivered("0", String(i));
+    expect(t.inFlight("0")).toBe(200_000);
+    for (let i = 1000; i < 200_999; i++) t.settled("0", String(i), e);
+    expect(t.watermark("0")).toBe("200998");
+    expect(t.inFlight("0")).toBe(1);
+    for (let i = 2_000_000; i < 2_000_100; i++) t.delivered("0", String(i));
+    for (let i = 2_000_099; i >= 2_000_000; i--) t.settled("0", String(i), e);
+    expect(t.watermark("0")).toBe("200998");
+    expect(t.settled("0", "200999", e)).toBe(true);
+    expect(t.watermark("0")).toBe("2000099");
+    expect(t.inFlight("0")).toBe(0);
+  });
+
+  test("offsets beyond 2^53 and non-canonical ones switch the partition to strings, state kept", () => {
+    const t = new ContiguousCommitTracker();
+    t.reset("0");
+    const e = t.delivered("0", "7");
+    t.delivered("0", "8");
+    t.settled("0", "8", e);
+    t.delivered("0", "9007199254740993");
+    t.delivered("0", "007");
+    expect(t.inFlight("0")).toBe(4);
+    expect(t.settled("0", "7", e)).toBe(true);
+    expect(t.watermark("0")).toBe("8");
+    t.settled("0", "007", e);
+    expect(t.watermark("0")).toBe("8");
+    t.settled("0", "9007199254740993", e);
+    expect(t.watermark("0")).toBe("007");
+    expect(t.inFlight("0")).toBe(0);
+  });
+
+  test("random deliveries, redeliveries and settles agree with a plain model of the window", () => {
+    let seed = 19;
+    const rand = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    for (let round = 0; round < 20; round++) {
+      const t = new ContiguousCommitTracker();
+      t.reset("0");
+      // the model: delivery order of offsets not yet popped, and the settled ones among them
+      let order: string[] = [];
+      const settled = new Set<string>();
+      let mark: string | undefined;
+      let next = rand(5);
+      let e = 0;
+      for (let step = 0; step < 200; step++) {
+        const op = rand(10);
+        if (op < 5) {
+          const offset = String(rand(8) === 0 ? Math.max(0, next - 1 - rand(6)) : next);
+          if (offset === String(next)) next += 1 + (rand(6) === 0 ? rand(4) : 0);
+          e = t.delivered("0", offset);
+          if (!order.includes(offset)) order.push(offset);
+        } else if (order.length > 0) {
+          const offset = order[rand(order.length)]!;
+          const moved = t.settled("0", offset, e);
+          settled.add(offset);
+          let popped = false;
+          while (order.length > 0 && settled.has(order[0]!)) {
+            settled.delete(order[0]!);
+            mark = order[0]!;
+            order = order.slice(1);
+            popped = true;
+          }
+          expect(moved).toBe(popped);
+        }
+        expect(t.watermark("0")).toBe(mark);
+        expect(t.inFlight("0")).toBe(order.length);
+      }
+    }
+  });
+
+  test("a reset mid-run starts over at the committed position", () => {
+    const t = new ContiguousCommitTracker();
+    t.reset("0");
+    const old = t.delivered("0", "0");
+    for (let i = 1; i < 100; i++) t.delivered("0", String(i));
+    t.settled("0", "0", old);
+    t.reset("0", "49");
+    const e = t.delivered("0", "50");
+    expect(t.settled("0", "1", old)).toBe(false);
+    expect(t.inFlight("0")).toBe(1);
+    expect(t.watermark("0")).toBe("49");
+    t.settled("0", "50", e);
+    expect(t.watermark("0")).toBe("50");
+  });
+});
+
 describe("KeyedExecutor", () => {
   test("in order per key, concurrent across keys, bounded by maxInFlight", async () => {
     const ex = new KeyedExecutor(4);

@@ -1,6 +1,8 @@
 import { BrookError, PermanentError, isBrookError, toBrookError } from "../errors.js";
 import type { ClaimResult } from "../dedupe.js";
 import { IDEMPOTENCY_HEADER, setHeader } from "../headers.js";
+import { decodesWithoutFailure } from "../codec.js";
+import { lazyMessages } from "./message-view.js";
 import { runWithRetry } from "../retry.js";
 import { tracingActive, withProcessSpan } from "../tracing.js";
 import type { BatchHandler, MessageHandler, ReceivedMessage } from "../contract.js";
@@ -52,7 +54,8 @@ export class HandlerRunner<T> {
     this.fastPath = options.dedupe === undefined && options.deadLetter.kind !== "native";
   }
 
-  decode(record: SourceRecord, attempt: number): ReceivedMessage<T> {
+  /** `decoded`: the record's data, when already decoded (batch views). */
+  decode(record: SourceRecord, attempt: number, decoded?: { data: T }): ReceivedMessage<T> {
     // Copy the headers only when Brook's own header must be removed from them.
     let headers = record.headers;
     if (headers[IDEMPOTENCY_HEADER] !== undefined || Object.isFrozen(headers)) {
@@ -62,7 +65,7 @@ export class HandlerRunner<T> {
     const message: ReceivedMessage<T> = {
       id: record.id ?? `${record.partition}/${record.offset}`,
       topic: this.topic,
-      data: this.options.codec.decode(record.value, record.headers),
+      data: decoded === undefined ? this.options.codec.decode(record.value, record.headers) : decoded.data,
       headers,
       publishTime: record.publishTime,
       position: { partition: record.partition, offset: record.offset },
@@ -107,7 +110,7 @@ export class HandlerRunner<T> {
       let failure: unknown;
       try {
         attempts = await this.runAttempts(async (attempt) => {
-          await handler(records.map((r) => this.decode(r, (r.deliveryAttempt ?? 1) + attempt - 1)));
+          await handler(this.batchView(records, attempt));
         }, records.length);
       } catch (err) {
         failure = err;
@@ -125,6 +128,27 @@ export class HandlerRunner<T> {
     } catch (err) {
       this.hooks.error(toBrookError(err));
     }
+  }
+
+  /**
+   * The messages of one attempt of a batch, made as the handler reads them. Data that can fail
+   * to decode (every codec but bytes) is decoded up front, so a message that does not decode
+   * still fails the batch before the handler runs, as with eager messages.
+   */
+  private batchView(records: readonly SourceRecord[], attempt: number): ReceivedMessage<T>[] {
+    const codec = this.options.codec;
+    if (decodesWithoutFailure(codec as never)) {
+      return lazyMessages(records.length, (i) => {
+        const r = records[i]!;
+        return this.decode(r, (r.deliveryAttempt ?? 1) + attempt - 1);
+      });
+    }
+    const data: T[] = new Array<T>(records.length);
+    for (let i = 0; i < records.length; i++) data[i] = codec.decode(records[i]!.value, records[i]!.headers);
+    return lazyMessages(records.length, (i) => {
+      const r = records[i]!;
+      return this.decode(r, (r.deliveryAttempt ?? 1) + attempt - 1, { data: data[i]! });
+    });
   }
 
   private settle(record: SourceRecord, token: number): void {
