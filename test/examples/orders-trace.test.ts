@@ -36,7 +36,9 @@ test("with an OpenTelemetry SDK registered, each order of the demo is one trace:
       cwd: root,
       env: { ...process.env, BROOK_URL: "memory:", BROOK_DEMO_SPANS: file },
       encoding: "utf8",
-      timeout: 90_000,
+      // SIGKILL: the demo drains on SIGTERM, and spawnSync blocks this worker until it exits.
+      timeout: 170_000,
+      killSignal: "SIGKILL",
     });
     expect(`${run.stdout}${run.stderr}`).toContain("demo OK");
     expect(run.status).toBe(0);
@@ -100,4 +102,4 @@ test("with an OpenTelemetry SDK registered, each order of the demo is one trace:
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}, 120_000);
+}, 180_000);

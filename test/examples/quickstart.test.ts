@@ -31,7 +31,7 @@ function runQuickstart(cwd: string, url?: string): Run {
   delete env.BROOK_URL;
   if (url !== undefined) env.BROOK_URL = url;
   // process.execPath: the quickstart runs on the Node under test (the root runner tests Node 20 and 24).
-  const r = spawnSync(process.execPath, [main], { cwd, env, encoding: "utf8", timeout: 60_000 });
+  const r = spawnSync(process.execPath, [main], { cwd, env, encoding: "utf8", timeout: 60_000, killSignal: "SIGKILL" });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
