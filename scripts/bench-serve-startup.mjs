@@ -11,7 +11,7 @@
 // wall time and CPU time (user + system, all threads, from /proc at the ready moment; for
 // `node -e 0` from process.cpuUsage() at exit), and `uptime`. Linux for the CPU column.
 import { execFileSync, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -89,7 +89,8 @@ for (const main of mains) {
   variants.push({ name: `brook serve --kafka-port 0 (${label})`, run: () => serveStart(main, true) });
 }
 const results = new Map(variants.map((v) => [v.name, { wall: [], cpu: [] }]));
-console.error(`uptime before: ${execFileSync("uptime").toString().trim()}`);
+const uptimeBefore = execFileSync("uptime").toString().trim();
+console.error(`uptime before: ${uptimeBefore}`);
 for (let round = 0; round < STARTS; round++) {
   // rotate the order each round so no variant always runs first
   for (let k = 0; k < variants.length; k++) {
@@ -99,8 +100,14 @@ for (let round = 0; round < STARTS; round++) {
     results.get(v.name).cpu.push(r.cpu);
   }
 }
-console.error(`uptime after:  ${execFileSync("uptime").toString().trim()}`);
+const uptimeAfter = execFileSync("uptime").toString().trim();
+console.error(`uptime after:  ${uptimeAfter}`);
 console.log(`node ${process.version}, ${STARTS} interleaved starts, medians`);
 console.log("| start | wall ms | CPU ms |");
 console.log("|---|---|---|");
 for (const [name, r] of results) console.log(`| ${name} | ${median(r.wall).toFixed(0)} | ${median(r.cpu).toFixed(0)} |`);
+mkdirSync(path.join(ROOT, "bench-results"), { recursive: true });
+writeFileSync(
+  path.join(ROOT, "bench-results", "serve-startup.json"),
+  JSON.stringify({ node: process.version, starts: STARTS, uptimeBefore, uptimeAfter, results: [...results].map(([name, r]) => ({ name, wallMs: Math.round(median(r.wall)), cpuMs: Math.round(median(r.cpu)) })) }, null, 2),
+);

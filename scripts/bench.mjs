@@ -10,6 +10,7 @@ const all = [
   ["server", ["scripts/bench-server.mjs"]],
   ["kafka", ["scripts/bench-kafka.mjs"]],
   ["kafka-wire", ["scripts/bench-kafka-wire.mjs"]],
+  ["serve-startup", ["scripts/bench-serve-startup.mjs"]],
   ["pubsub", ["scripts/bench-pubsub.mjs"]],
   ["kinesis", ["scripts/bench-kinesis.mjs"]],
   ["firehose", ["scripts/bench-firehose.mjs"]],
