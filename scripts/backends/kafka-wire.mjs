@@ -13,9 +13,9 @@
 // Ready means: a Kafka Metadata request was answered (readyMs: from spawn to that answer).
 // Plain Node ESM, built-ins only, no top-level await (jest may import it).
 import { spawn } from "node:child_process";
-import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { kafkaRequest } from "./kafka.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.join(HERE, "..", "..");
@@ -23,40 +23,7 @@ export const BROOK_MAIN = path.join(ROOT, "packages", "cli", "dist", "main.js");
 const HOST = "127.0.0.1";
 const noop = () => {};
 
-/** One Kafka request (v0 header) on a fresh connection; resolves with the response body. */
-export function kafkaRequest(port, apiKey, apiVersion, body, timeoutMs = 3000) {
-  return new Promise((resolve, reject) => {
-    const clientId = Buffer.from("brook-probe");
-    const header = Buffer.alloc(10);
-    header.writeInt16BE(apiKey, 0);
-    header.writeInt16BE(apiVersion, 2);
-    header.writeInt32BE(7, 4);
-    header.writeInt16BE(clientId.length, 8);
-    const payload = Buffer.concat([header, clientId, body]);
-    const size = Buffer.alloc(4);
-    size.writeInt32BE(payload.length, 0);
-    const sock = net.connect({ host: HOST, port });
-    let buf = Buffer.alloc(0);
-    const timer = setTimeout(() => finish(new Error("probe timed out")), timeoutMs);
-    function finish(err, value) {
-      clearTimeout(timer);
-      sock.destroy();
-      if (err) reject(err);
-      else resolve(value);
-    }
-    sock.once("error", (e) => finish(e));
-    sock.once("close", () => finish(new Error("connection closed before a response")));
-    sock.on("connect", () => sock.write(Buffer.concat([size, payload])));
-    sock.on("data", (chunk) => {
-      buf = Buffer.concat([buf, chunk]);
-      if (buf.length >= 4 && buf.length >= 4 + buf.readInt32BE(0)) {
-        const resp = buf.subarray(4, 4 + buf.readInt32BE(0));
-        if (resp.readInt32BE(0) !== 7) return finish(new Error("bad correlation id"));
-        finish(null, resp.subarray(4));
-      }
-    });
-  });
-}
+export { kafkaRequest };
 
 /** Metadata v1 for all topics (`topics: null`): answered once the broker serves Kafka. */
 export const metadataProbe = (port) => {

@@ -42,6 +42,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePorts, sleep } from "./process.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO_ROOT = path.resolve(HERE, "..", "..");
@@ -126,24 +127,6 @@ export async function fetchKafkaTools({ log = noop, version = KAFKA_VERSION } = 
   renameSync(tmp, dir);
   log(`kafka: fetched the tools in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return dir;
-}
-
-/** Two distinct free ports on 127.0.0.1 (held open together, then released). */
-async function freePorts(n) {
-  const servers = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const s = net.createServer();
-      await new Promise((resolve, reject) => {
-        s.once("error", reject);
-        s.listen(0, HOST, resolve);
-      });
-      servers.push(s);
-    }
-    return servers.map((s) => s.address().port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((r) => s.close(() => r()))));
-  }
 }
 
 /** A Kafka cluster id: 16 random bytes, base64url without padding (what StorageTool random-uuid prints). */
@@ -235,7 +218,8 @@ function saslSslProperties({ keystore, password, username, userPassword }) {
 // non-flexible encodings) must then list our broker and a controller id. That only answers once
 // the broker has registered with the KRaft controller and is unfenced.
 
-function kafkaRequest(port, apiKey, apiVersion, body, timeoutMs = 3000) {
+/** One Kafka request (v0 header) on a fresh connection; resolves with the response body. */
+export function kafkaRequest(port, apiKey, apiVersion, body, timeoutMs = 3000) {
   return new Promise((resolve, reject) => {
     const clientId = Buffer.from("brook-probe");
     const header = Buffer.alloc(2 + 2 + 4 + 2);
@@ -493,9 +477,6 @@ export async function startKafka({ log = noop, dataDir, readyTimeoutMs = 60_000,
   return { brokers: `${HOST}:${port}`, port, pid, readyMs, logFile, dataDir: dir, ...(proxied ? { proxied } : {}), ...saslSslInfo, stop };
 }
 
-function sleep(ms) {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 // ---------------------------------------------------------------------------------------------
 // CLI
