@@ -37,6 +37,10 @@ const SHIPPING_PEAK = Number(process.env.BROOK_DEMO_SHIPPING_PEAK ?? 3);
 let phase = "connecting";
 /** The demo's own bound: a service that hangs (a close that never drains) fails it loudly. */
 const DEMO_LIMIT_MS = Number(process.env.BROOK_DEMO_LIMIT_MS ?? 150_000);
+if (!Number.isSafeInteger(DEMO_LIMIT_MS) || DEMO_LIMIT_MS < 1) {
+  console.error(`BROOK_DEMO_LIMIT_MS: expected a positive integer, got "${process.env.BROOK_DEMO_LIMIT_MS}"`);
+  process.exit(1);
+}
 setTimeout(() => {
   console.error(`demo FAILED: still ${phase} after ${DEMO_LIMIT_MS} ms`);
   process.exit(1);
@@ -148,6 +152,7 @@ async function runServices(broker: Broker, runId: string): Promise<number> {
   // their positions are committed before its share moves to the others).
   let failedPublishes = 0;
   const perWave = Math.ceil(orders.length / WAVES);
+  phase = "publishing wave 1";
   for (let wave = 0; wave < WAVES; wave++) {
     const results = await Promise.allSettled(orders.slice(wave * perWave, (wave + 1) * perWave).map((o) => checkout.publish({ key: o.customer, idempotencyKey: o.orderId, data: o })));
     failedPublishes += results.filter((r) => r.status === "rejected").length;
