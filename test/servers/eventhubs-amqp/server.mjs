@@ -418,6 +418,10 @@ export class EventHubsServer {
   // ---- control plane ----
 
   onControl(req, res) {
+    // One request per connection: a client's fetch reusing a keep-alive connection that this
+    // server closed for idleness meanwhile fails a POST with "other side closed" (undici does not
+    // retry a POST), which a CI run hit in createHubs.
+    res.shouldKeepAlive = false;
     let raw = "";
     req.on("data", (c) => (raw += c));
     req.on("end", () => {
