@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "@jest/globals";
 import { createHubs, eventHubsStarted, eventHubsUrl, ownEventHubs, uniqueContainer } from "../eventhubs/backend.js";
+import { takingTurns } from "./turns.js";
 
 const root = join(__dirname, "..", "..");
 const source = join(root, "examples/quickstart/src/main.ts");
@@ -128,8 +129,9 @@ const kafka = process.env.BROOK_TEST_KAFKA_BROKERS;
 const pubsubHost = process.env.BROOK_TEST_PUBSUB_HOST;
 
 (kafka === undefined ? test.skip : test)("the quickstart runs unchanged on Kafka", () => {
-  withTempDir((dir) => expectBilled(runQuickstart(dir, `kafka://${kafka}?clientId=quickstart`)));
-}, 90_000);
+  // Turns: the orders demo's test uses the same topic and group on this Kafka.
+  takingTurns(`kafka ${kafka}`, () => withTempDir((dir) => expectBilled(runQuickstart(dir, `kafka://${kafka}?clientId=quickstart`))));
+}, 400_000);
 
 (pubsubHost === undefined ? test.skip : test)("the quickstart runs unchanged on Pub/Sub (emulator)", () => {
   withTempDir((dir) => expectBilled(runQuickstart(dir, `pubsub://brook-quickstart?emulatorHost=${pubsubHost}`)));
@@ -139,8 +141,8 @@ const kinesisEndpoint = process.env.BROOK_TEST_KINESIS_ENDPOINT;
 const dynamoEndpoint = process.env.BROOK_TEST_DYNAMO_ENDPOINT;
 (kinesisEndpoint === undefined || dynamoEndpoint === undefined ? test.skip : test)("the quickstart runs unchanged on Kinesis (kinesis-local + dynalite)", () => {
   const url = `kinesis://us-east-1?endpoint=${encodeURIComponent(kinesisEndpoint!)}&dynamoEndpoint=${encodeURIComponent(dynamoEndpoint!)}&pollIntervalMs=200`;
-  withTempDir((dir) => expectBilled(runQuickstart(dir, url)));
-}, 120_000);
+  takingTurns(`kinesis ${kinesisEndpoint}`, () => withTempDir((dir) => expectBilled(runQuickstart(dir, url))));
+}, 400_000);
 
 // Event Hubs: a test server of this file's own (the orders demo uses the same hub and group names
 // on the root runner's). The hubs are made beforehand, as in Azure; the quickstart's
