@@ -27,6 +27,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
+import { consumeBrookCounting, median, numberArg as arg, publishBrookKeyed, quiet, rate } from "./bench-common.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(path.join(ROOT, "packages", "adapter-eventhubs", "package.json"));
@@ -37,18 +38,12 @@ const { connectEventHubs } = await import(path.join(ROOT, "packages/adapter-even
 const { partitionForKey } = await import(path.join(ROOT, "packages/core/dist/spi.js"));
 const { startEventHubs } = await import(path.join(ROOT, "scripts/backends/eventhubs.mjs"));
 
-const args = process.argv.slice(2);
-const arg = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
 const MESSAGES = arg("messages", 20_000);
 const ROUNDS = arg("rounds", 3);
 const PARTITIONS = 4;
 const KEYS = 1_000;
 const BATCH = 1_000;
 const VALUE = Buffer.alloc(100, 0x61);
-const quiet = { debug() {}, info() {}, warn() {}, error: (m) => console.error(m) };
 
 let backend;
 let eh = {
@@ -114,17 +109,7 @@ async function produceBrook(hub, n, broker = brook) {
   // As on the raw side: the hub's connection is open (a management read) before the clock
   // starts; the sender links attach in the timed part on both sides.
   await broker.admin.describeTopic(hub);
-  const pub = broker.publisher(hub, { codec: "bytes" });
-  const started = performance.now();
-  for (let i = 0; i < n; i += BATCH) {
-    const messages = [];
-    for (let j = i; j < Math.min(n, i + BATCH); j++) messages.push({ key: keyOf(j), data: VALUE });
-    const results = await pub.publishBatch(messages);
-    for (const r of results) if (!r.ok) throw r.error;
-  }
-  const ms = performance.now() - started;
-  await pub.close();
-  return ms;
+  return publishBrookKeyed(broker, hub, n, { batch: BATCH, keyOf, value: VALUE });
 }
 
 async function consumeRaw(hub, n) {
@@ -157,41 +142,13 @@ async function consumeRaw(hub, n) {
 }
 
 async function consumeBrook(hub, n, { batch = false } = {}) {
-  let count = 0;
-  let first = 0;
-  let done;
-  const finished = new Promise((r) => (done = r));
-  const started = performance.now();
-  const sub = await brook.subscribe(hub, {
-    group: `brook-${groupSeq++}`,
-    startFrom: "earliest",
-    codec: "bytes",
-    ordering: "key",
-    ...(batch
-      ? {
-          batchHandler: (messages) => {
-            if (count === 0) first = performance.now();
-            count += messages.length;
-            if (count >= n) done(performance.now());
-          },
-        }
-      : {
-          maxInFlight: 256,
-          handler: () => {
-            if (++count === 1) first = performance.now();
-            if (count === n) done(performance.now());
-          },
-        }),
-  });
-  const ended = await finished;
-  await sub.close();
-  startup.brook.push(first - started);
-  return ended - first;
+  const options = { group: `brook-${groupSeq++}`, ordering: "key", ...(batch ? {} : { maxInFlight: 256 }) };
+  const { ms, startupMs } = await consumeBrookCounting(brook, hub, n, options, { perMessage: !batch });
+  startup.brook.push(startupMs);
+  return ms;
 }
 
 const startup = { raw: [], brook: [] };
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const rate = (n, ms) => Math.round((n / ms) * 1000);
 
 async function measure(name, n, raw, viaBrook) {
   const rawMs = [];

@@ -17,6 +17,7 @@ import os from "node:os";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { median, quiet, rate } from "./bench-common.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const requireRoot = createRequire(path.join(ROOT, "package.json"));
@@ -30,7 +31,6 @@ const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CHUNK = 500;
 const log = (m) => console.error(`[bench-firehose] ${m}`);
-const quiet = { debug() {}, info() {}, warn() {}, error: (m) => console.error(m) };
 const objectOf = (i) => ({ id: i, customer: `cust-${i % 1_000}`, total: (i % 997) / 10, currency: "EUR", note: "benchmark order" });
 
 let moto;
@@ -77,8 +77,6 @@ async function publishBrook(stream, n, envelope) {
   return { ms };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const rate = (n, ms) => Math.round((n / ms) * 1000);
 
 const results = [];
 try {

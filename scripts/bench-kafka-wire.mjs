@@ -21,6 +21,7 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { median, numberArg as arg, produceKafkajsKeyed, rate } from "./bench-common.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(path.join(ROOT, "packages", "adapter-kafka", "package.json"));
@@ -28,11 +29,6 @@ const kafkajs = require("kafkajs");
 const { startKafka } = await import(path.join(ROOT, "scripts/backends/kafka.mjs"));
 const { startKafkaWireServe } = await import(path.join(ROOT, "scripts/backends/kafka-wire.mjs"));
 
-const args = process.argv.slice(2);
-const arg = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
 const MESSAGES = arg("messages", 100_000);
 const ROUNDS = arg("rounds", 5);
 const STARTS = arg("starts", 5);
@@ -56,8 +52,6 @@ function cpuMsOf(pid) {
   }
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const rate = (n, ms) => Math.round((n / ms) * 1000);
 const keyOf = (i) => `key-${i % KEYS}`;
 
 // Start-up of `brook serve --kafka-port`: several cold starts, each stopped before the next.
@@ -93,18 +87,8 @@ try {
     };
   }
 
-  async function produce(t, topic, n) {
-    const producer = t.client.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    const started = performance.now();
-    for (let i = 0; i < n; i += BATCH) {
-      const messages = [];
-      for (let j = i; j < Math.min(n, i + BATCH); j++) messages.push({ key: keyOf(j), value: VALUE });
-      await producer.send({ topic, messages, acks: -1 });
-    }
-    const ms = performance.now() - started;
-    await producer.disconnect();
-    return ms;
+  function produce(t, topic, n) {
+    return produceKafkajsKeyed(t.client.producer({ idempotent: true, maxInFlightRequests: 1 }), topic, n, { batch: BATCH, keyOf, value: VALUE });
   }
 
   async function consume(t, topic, n) {

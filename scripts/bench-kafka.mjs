@@ -32,6 +32,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
+import { consumeBrookCounting, median, numberArg as arg, produceKafkajsKeyed, publishBrookKeyed, quiet, rate } from "./bench-common.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -52,10 +53,6 @@ const { connectKafka, javaCompatiblePartitioner } = await import(path.join(ROOT,
 const { startKafka, fetchKafkaTools } = await import(path.join(ROOT, "scripts/backends/kafka.mjs"));
 
 const args = process.argv.slice(2);
-const arg = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
 const MESSAGES = arg("messages", 100_000);
 // --only kafkajs,platformatic: just the clients whose name contains one of these (Java: "java")
 const ONLY = (() => {
@@ -67,7 +64,6 @@ const PARTITIONS = 4;
 const KEYS = 1_000;
 const BATCH = 1_000;
 const VALUE = Buffer.alloc(100, 0x61);
-const quiet = { debug() {}, info() {}, warn() {}, error: (m) => console.error(m) };
 const log = (m) => console.error(m);
 
 let kafka;
@@ -91,8 +87,6 @@ const newTopic = async (prefix) => {
 };
 // Keys "0".."999" round-robin: the same keys the Java tool's --key-distribution range sends.
 const keyOf = (i) => String(i % KEYS);
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const rate = (n, ms) => Math.round((n / ms) * 1000);
 const startup = {};
 
 /** The fields of Brook's Message, built per record by every raw consumer (like for like). */
@@ -109,16 +103,7 @@ async function produceKafkajs(topic, n) {
     maxInFlightRequests: 1,
     createPartitioner: () => ({ partitionMetadata, message }) => choose(message.key ?? null, partitionMetadata.length),
   });
-  await producer.connect();
-  const started = performance.now();
-  for (let i = 0; i < n; i += BATCH) {
-    const messages = [];
-    for (let j = i; j < Math.min(n, i + BATCH); j++) messages.push({ key: keyOf(j), value: VALUE });
-    await producer.send({ topic, messages, acks: -1 });
-  }
-  const ms = performance.now() - started;
-  await producer.disconnect();
-  return ms;
+  return produceKafkajsKeyed(producer, topic, n, { batch: BATCH, keyOf, value: VALUE });
 }
 
 async function producePlatformatic(topic, n) {
@@ -140,19 +125,7 @@ async function producePlatformatic(topic, n) {
 }
 
 function produceBrook(broker) {
-  return async (topic, n) => {
-    const pub = broker.publisher(topic, { codec: "bytes" });
-    const started = performance.now();
-    for (let i = 0; i < n; i += BATCH) {
-      const messages = [];
-      for (let j = i; j < Math.min(n, i + BATCH); j++) messages.push({ key: keyOf(j), data: VALUE });
-      const results = await pub.publishBatch(messages);
-      for (const r of results) if (!r.ok) throw r.error;
-    }
-    const ms = performance.now() - started;
-    await pub.close();
-    return ms;
-  };
+  return (topic, n) => publishBrookKeyed(broker, topic, n, { batch: BATCH, keyOf, value: VALUE });
 }
 
 function runJava(cls, argv) {
@@ -234,26 +207,9 @@ async function consumePlatformatic(topic, n) {
 
 function consumeBrook(broker, name) {
   return async (topic, n) => {
-    let count = 0;
-    let first = 0;
-    let done;
-    const finished = new Promise((r) => (done = r));
-    const started = performance.now();
-    const sub = await broker.subscribe(topic, {
-      group: `brook-${topic}-${groupSeq++}`,
-      startFrom: "earliest",
-      codec: "bytes",
-      ordering: "key",
-      batchHandler: (messages) => {
-        if (count === 0) first = performance.now();
-        count += messages.length;
-        if (count >= n) done(performance.now());
-      },
-    });
-    const ended = await finished;
-    await sub.close();
-    (startup[name] ??= []).push(first - started);
-    return ended - first;
+    const { ms, startupMs } = await consumeBrookCounting(broker, topic, n, { group: `brook-${topic}-${groupSeq++}`, ordering: "key" });
+    (startup[name] ??= []).push(startupMs);
+    return ms;
   };
 }
 

@@ -21,6 +21,7 @@ import os from "node:os";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { consumeBrookCounting, median, publishBrookKeyed, quiet, rate } from "./bench-common.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const requireAdapter = createRequire(path.join(ROOT, "packages", "adapter-kinesis", "package.json"));
@@ -38,7 +39,6 @@ const CHUNK = 500;
 const AGG_CHUNK = 5_000;
 const VALUE = Buffer.alloc(100, 0x61);
 const log = (m) => console.error(`[bench-kinesis] ${m}`);
-const quiet = { debug() {}, info() {}, warn() {}, error: (m) => console.error(m) };
 
 let emulators;
 let kinesisEndpoint = process.env.BROOK_BENCH_KINESIS_ENDPOINT ?? process.env.BROOK_TEST_KINESIS_ENDPOINT;
@@ -71,21 +71,15 @@ async function publishRaw(stream, n) {
 }
 
 async function publishBrook(stream, n, aggregate) {
-  const pub = brook.publisher(stream, { codec: "bytes", aggregate });
-  const chunk = aggregate ? AGG_CHUNK : CHUNK;
+  // Kinesis records written (an aggregated record holds many messages): by shard and sequence number.
   const records = new Set();
-  const started = performance.now();
-  for (let i = 0; i < n; i += chunk) {
-    const messages = [];
-    for (let j = i; j < Math.min(n, i + chunk); j++) messages.push({ key: keyOf(j), data: VALUE });
-    const results = await pub.publishBatch(messages);
-    for (const r of results) {
-      if (!r.ok) throw r.error;
-      records.add(`${r.position.partition}/${r.position.offset.split(":")[0]}`);
-    }
-  }
-  const ms = performance.now() - started;
-  await pub.close();
+  const ms = await publishBrookKeyed(brook, stream, n, {
+    batch: aggregate ? AGG_CHUNK : CHUNK,
+    keyOf,
+    value: VALUE,
+    publisherOptions: { aggregate },
+    onResult: (r) => records.add(`${r.position.partition}/${r.position.offset.split(":")[0]}`),
+  });
   return { ms, records: records.size };
 }
 
@@ -112,27 +106,10 @@ async function consumeRaw(stream, n) {
 }
 
 async function consumeBrook(stream, n) {
-  let count = 0;
-  let first = 0;
-  let done;
-  const finished = new Promise((resolve) => (done = resolve));
-  const sub = await brook.subscribe(stream, {
-    group: `bench-${seq++}`,
-    startFrom: "earliest",
-    codec: "bytes",
-    batchHandler: (messages) => {
-      if (count === 0) first = performance.now();
-      count += messages.length;
-      if (count >= n) done(performance.now());
-    },
-  });
-  const ended = await finished;
-  await sub.close();
-  return { ms: ended - first, records: count };
+  const { ms, records } = await consumeBrookCounting(brook, stream, n, { group: `bench-${seq++}` });
+  return { ms, records };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const rate = (n, ms) => Math.round((n / ms) * 1000);
 
 async function measure(workload, n, sides) {
   const runs = Object.fromEntries(sides.map(([name]) => [name, []]));

@@ -16,13 +16,12 @@
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import http from "node:http";
-import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { HOST, freePort, sleep } from "./process.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..", "..");
-const HOST = "127.0.0.1";
 const READY_TIMEOUT_MS = 30_000;
 /** Azurite's well-known development account (public, documented by Microsoft). */
 const DEV_ACCOUNT = "devstoreaccount1";
@@ -31,20 +30,6 @@ const DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/
 export function blobConnectionString(port) {
   return `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};BlobEndpoint=http://${HOST}:${port}/${DEV_ACCOUNT};`;
 }
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Resolves with `p`'s value, or null after `ms`; the timer is cleared either way. */
 function within(p, ms) {

@@ -28,14 +28,13 @@
 
 import { spawn, execFileSync } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { HOST, freePort, sleep } from "./process.mjs";
 
 const PKG = "google-cloud-cli-pubsub-emulator";
-const HOST = "127.0.0.1";
 const READY_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
 
@@ -69,22 +68,6 @@ export function findEmulatorLauncher() {
     throw new Error(`Pub/Sub emulator launcher (bin/cloud-pubsub-emulator) not listed by \`dpkg -L ${PKG}\`. ${INSTALL_HINT}`);
   }
   return launcher;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function sleep(ms) {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** One REST probe: resolves true on HTTP 200 from the emulator's topics list. */
