@@ -91,3 +91,50 @@ test("a member joins and the first leaves while messages flow: no loss, key orde
   expect(handledBy.get("b")).toBeGreaterThan(0);
   await pub.close();
 }, 240_000);
+
+// A rolling switch of driver (driver=kafkajs → driver=platformatic, one instance at a time)
+// has members of both drivers in one group for a while: they must agree on the assignor and
+// split the partitions. @platformatic/kafka needs Node >= 22.22 (the Node 24 run).
+const [nodeMajor, nodeMinor] = process.versions.node.split(".").map(Number) as [number, number];
+const platformaticLoads = nodeMajor > 22 || (nodeMajor === 22 && nodeMinor >= 22);
+(platformaticLoads ? test : test.skip)("members on different drivers share one group: a rolling switch of driver loses nothing", async () => {
+  const brokers = kafka.brokers();
+  const onKafkajs = await connect(`kafka://${brokers}?clientId=mixed-kafkajs&driver=kafkajs`);
+  const onPlatformatic = await connect(`kafka://${brokers}?clientId=mixed-platformatic&driver=platformatic`);
+  try {
+    const topic = uniqueTopic("mixed-drivers");
+    await onKafkajs.admin.createTopic(topic, { partitions: 4 });
+    const total = 400;
+    const got = new Map<number, string[]>();
+    const handler = (driver: string) => async (m: { data: number }): Promise<void> => {
+      got.set(m.data, [...(got.get(m.data) ?? []), driver]);
+    };
+    const options = { group: "mixed", startFrom: "earliest" as const, commitIntervalMs: 200 };
+    const a = await onKafkajs.subscribe<number>(topic, { ...options, handler: handler("kafkajs") });
+    const b = await onPlatformatic.subscribe<number>(topic, { ...options, handler: handler("platformatic") });
+    const errors: string[] = [];
+    a.on("error", (e) => errors.push(`kafkajs: ${e.message}`));
+    b.on("error", (e) => errors.push(`platformatic: ${e.message}`));
+    await waitFor(() => a.assignment().length > 0 && b.assignment().length > 0, 60_000, `both members to own partitions (kafkajs ${a.assignment()}, platformatic ${b.assignment()}; errors: ${errors.join("; ")})`);
+    expect([...a.assignment(), ...b.assignment()].sort()).toEqual(["0", "1", "2", "3"]);
+    const pub = onKafkajs.publisher<number>(topic);
+    const results = await pub.publishBatch(Array.from({ length: total }, (_, i) => ({ key: `k${i % 16}`, data: i })));
+    expect(results.every((r) => r.ok)).toBe(true);
+    await waitFor(() => got.size >= total, 60_000, `${total} messages handled (got ${got.size})`);
+    // The old instance leaves: the new one takes every partition and nothing is handled twice.
+    await a.close({ drain: true, timeoutMs: 10_000 });
+    await waitFor(() => b.assignment().length === 4, 60_000, "the platformatic member to take every partition");
+    await pub.publishBatch(Array.from({ length: 100 }, (_, i) => ({ key: `k${i % 16}`, data: total + i })));
+    await waitFor(() => got.size >= total + 100, 60_000, `${total + 100} messages handled (got ${got.size})`);
+    await sleep(300);
+    const drivers = new Set([...got.values()].flat());
+    expect(drivers).toEqual(new Set(["kafkajs", "platformatic"]));
+    expect([...got.values()].filter((by) => by.length !== 1)).toEqual([]);
+    expect(errors).toEqual([]);
+    await pub.close();
+    await b.close();
+  } finally {
+    await onKafkajs.close();
+    await onPlatformatic.close();
+  }
+}, 240_000);

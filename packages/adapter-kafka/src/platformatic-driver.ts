@@ -18,7 +18,8 @@
  * - `hooks.beforeJoin` runs before every JoinGroup through the library's `protocolsMetadata`
  *   callback, which it awaits (first join, every rejoin and every retry of one).
  * - the assignment is round-robin over every member's own subscriptions (the library's own
- *   round-robin hands every member partitions of the leader's topics; see kafkajs-driver.ts).
+ *   round-robin hands every member partitions of the leader's topics; see kafkajs-driver.ts),
+ *   under KafkaJS's assignor name, so members of both drivers can share a group.
  *
  * Errors are turned into the shape errors.ts reads (`type`, `retriable`, a known `name`).
  */
@@ -69,7 +70,13 @@ const FETCH_RETRY_MS = 500;
 /** largest response of one fetch, and per partition */
 const FETCH_MAX_BYTES = 50 * 1024 * 1024;
 const FETCH_PARTITION_MAX_BYTES = 1024 * 1024;
-const PROTOCOL = "roundrobin";
+/**
+ * The group protocol (assignor) name and version: KafkaJS's round-robin assignor's, which
+ * kafkajs-driver.ts's assignor keeps too, so members on either driver join one group (a rolling
+ * switch of driver) and either can lead it: both assign the same way (subscription-aware
+ * round-robin over sorted member ids) and encode the standard consumer protocol (version 0).
+ */
+const PROTOCOL = { name: "RoundRobinAssigner", version: 0 };
 /** how long the producer trusts a topic's partition count (the library's metadataMaxAge) */
 const PARTITION_COUNT_MAX_AGE_MS = 5_000;
 
@@ -436,7 +443,7 @@ class PlatformaticConsumer implements DriverConsumer {
       rebalanceTimeout: options.rebalanceTimeoutMs,
       heartbeatInterval: options.heartbeatIntervalMs,
       maxWaitTime: options.maxWaitTimeMs,
-      protocols: [{ name: PROTOCOL, version: 1 }],
+      protocols: [PROTOCOL],
       partitionAssigner: subscriptionRoundRobin,
       // Awaited by the library before every JoinGroup: the adapter drains and commits here.
       protocolsMetadata: async () => {
