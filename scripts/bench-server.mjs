@@ -5,6 +5,8 @@
 //   - publish throughput of 100-byte messages: publishBatch (1 and 4 publishers), many
 //     concurrent publish() calls, and raw pipelined RemoteEngineApi.append (no core publisher,
 //     to show what the core publisher costs);
+//   - keyed publishBatch (64 keys, 4 partitions) and consume of the same messages (batch and
+//     per-message handler) over the same connection;
 //   - the same against `brook serve --dir` (durable file store, fsync interval);
 //   - the same publisher and subscriber in process (memory:), as the no-network baseline;
 //   - end-to-end latency (publish() call -> handler) at a steady R msg/s (default 50,000),
@@ -84,6 +86,38 @@ async function publishBatches(broker, name, total, publishers, batchSize) {
   const ms = performance.now() - start;
   await broker.admin.deleteTopic(topic);
   if (name !== undefined) report(name, total, ms, failed > 0 ? { failed } : {});
+}
+
+/**
+ * Keyed publishBatch (64 keys over 4 partitions, as services publish), then the same messages
+ * consumed from the start by a batch handler and by a per-message handler (ordering
+ * "partition", maxInFlight 4,096), each with a group of its own, over the same connection.
+ */
+async function keyedThenConsume(broker, label, total, batchSize) {
+  const topic = `bench-${Math.random().toString(36).slice(2)}`;
+  await broker.admin.createTopic(topic, { partitions: 4 });
+  const batch = Array.from({ length: batchSize }, (_, i) => ({ key: `key-${i % 64}`, data: payload }));
+  const pub = broker.publisher(topic, { codec: "bytes" });
+  let failed = 0;
+  let start = performance.now();
+  for (let sent = 0; sent < total; sent += batchSize) for (const r of await pub.publishBatch(batch)) if (!r.ok) failed += 1;
+  report(`${label}: publishBatch, 64 keys, 1 x ${batchSize.toLocaleString("en-US")}`, total, performance.now() - start, failed > 0 ? { failed } : {});
+  await pub.close();
+  const consumers = [
+    ["consume, batch handler", (count) => ({ batchHandler: async (ms) => void count(ms.length) })],
+    ["consume, per-message handler", (count) => ({ ordering: "partition", maxInFlight: 4096, handler: async () => void count(1) })],
+  ];
+  for (const [what, handlerOptions] of consumers) {
+    let got = 0;
+    start = performance.now();
+    const sub = await broker.subscribe(topic, { group: `g-${what}`, codec: "bytes", startFrom: "earliest", ...handlerOptions((n) => (got += n)) });
+    const deadline = Date.now() + 120_000;
+    while (got < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    const ms = performance.now() - start;
+    await sub.close();
+    report(`${label}: ${what}`, got, ms, got < total ? { missing: total - got } : {});
+  }
+  await broker.admin.deleteTopic(topic);
 }
 
 /** `window` publish() calls outstanding at any time until `total` are acknowledged. */
@@ -219,6 +253,7 @@ try {
   await publishBatches(remote, "server (memory): publishBatch, 4 publishers x 1,000/batch", MESSAGES, 4, 1_000);
   await concurrentPublish(remote, "server (memory): concurrent publish(), 10,000 outstanding", Math.min(MESSAGES, 500_000), 10_000);
   await rawAppend(server.url, "server (memory): raw RemoteEngineApi.append, no core", MESSAGES, 10_000, 4);
+  await keyedThenConsume(remote, "server (memory)", MESSAGES, 10_000);
   await remote.close();
 } finally {
   await server.stop();
@@ -233,6 +268,7 @@ try {
   await publishBatches(remote, undefined, 200_000, 1, 10_000);
   await publishBatches(remote, "server (file, fsync interval): publishBatch, 1 x 10,000", MESSAGES, 1, 10_000);
   await publishBatches(remote, "server (file, fsync interval): publishBatch, 4 x 1,000", MESSAGES, 4, 1_000);
+  await keyedThenConsume(remote, "server (file)", MESSAGES, 10_000);
   await remote.close();
 } finally {
   await server.stop();
