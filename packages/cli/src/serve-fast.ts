@@ -10,35 +10,22 @@
  * one-line error: the fast path never has messages of its own for usage errors.
  */
 import { integerIn } from "./basics.js";
+import { SERVE_OPTIONS, type ServeOptionKind } from "./serve-options.js";
 import type { ServeOptions } from "./serve-run.js";
 
-type Kind = "string" | "repeat" | { min: number; max?: number } | readonly string[];
-
-/** Every option `brook serve` takes (serve.ts declares the same ones for commander), by flag. */
-const OPTIONS: Readonly<Record<string, { key: keyof ServeOptions | "token" | "url" | "timeout"; kind: Kind }>> = {
-  "--dir": { key: "dir", kind: "string" },
-  "--fsync": { key: "fsync", kind: ["never", "interval", "always"] },
-  "--port": { key: "port", kind: { min: 0, max: 65535 } },
-  "--host": { key: "host", kind: "string" },
-  "--session-timeout-ms": { key: "sessionTimeoutMs", kind: { min: 100 } },
-  "--handshake-timeout-ms": { key: "handshakeTimeoutMs", kind: { min: 10, max: 3_600_000 } },
-  "--max-connections": { key: "maxConnections", kind: { min: 1 } },
-  "--kafka-port": { key: "kafkaPort", kind: { min: 0, max: 65535 } },
-  "--push": { key: "push", kind: "repeat" },
-  "--push-token": { key: "pushToken", kind: "string" },
-  "--push-header": { key: "pushHeader", kind: "repeat" },
-  "--push-timeout-ms": { key: "pushTimeoutMs", kind: { min: 1, max: 600_000 } },
-  "--push-attempts": { key: "pushAttempts", kind: { min: 1, max: 1_000_000 } },
-  "--push-min-delay-ms": { key: "pushMinDelayMs", kind: { min: 0 } },
-  "--push-max-delay-ms": { key: "pushMaxDelayMs", kind: { min: 0 } },
-  "--push-dead-letter": { key: "pushDeadLetter", kind: "string" },
-  "--push-ordering": { key: "pushOrdering", kind: ["key", "partition", "none"] },
-  "--push-max-in-flight": { key: "pushMaxInFlight", kind: { min: 1 } },
+/** The serve options (serve-options.ts, as commander has them) and the global --token, --url and --timeout, by flag. */
+type Parsed = { key: keyof ServeOptions | "token" | "url" | "timeout"; kind: ServeOptionKind };
+const OPTIONS = new Map<string, Parsed>([
+  ...SERVE_OPTIONS.map((o): [string, Parsed] => [o.flag, { key: o.key, kind: o.kind }]),
   // global options (createProgram): --url is for client commands, --timeout is checked only
-  "--token": { key: "token", kind: "string" },
-  "--url": { key: "url", kind: "string" },
-  "--timeout": { key: "timeout", kind: { min: 1 } },
-};
+  ["--token", { key: "token", kind: "string" }],
+  ["--url", { key: "url", kind: "string" }],
+  ["--timeout", { key: "timeout", kind: { min: 1 } }],
+]);
+
+/** Defaults and environment variables of the serve options, as commander applies them. */
+const DEFAULTS = Object.fromEntries(SERVE_OPTIONS.filter((o) => o.default !== undefined).map((o) => [o.key, o.default]));
+const FROM_ENV = SERVE_OPTIONS.filter((o) => o.env !== undefined);
 
 export interface ParsedServe {
   options: ServeOptions;
@@ -57,7 +44,7 @@ export function parseServeArgs(args: readonly string[], env: NodeJS.ProcessEnv =
     const arg = args[i]!;
     const eq = arg.indexOf("=");
     const flag = eq < 0 ? arg : arg.slice(0, eq);
-    const spec = Object.hasOwn(OPTIONS, flag) ? OPTIONS[flag] : undefined;
+    const spec = OPTIONS.get(flag);
     if (spec === undefined) return undefined;
     const value = eq < 0 ? args[++i] : arg.slice(eq + 1);
     if (value === undefined || value.startsWith("-")) return undefined;
@@ -80,9 +67,13 @@ export function parseServeArgs(args: readonly string[], env: NodeJS.ProcessEnv =
     }
   }
   const { token, url: _url, timeout: _timeout, ...serve } = values;
-  const pushTokenFromEnv = serve.pushToken === undefined && env.BROOK_PUSH_TOKEN !== undefined;
-  if (pushTokenFromEnv) serve.pushToken = env.BROOK_PUSH_TOKEN;
-  const options = { port: 7654, host: "127.0.0.1", sessionTimeoutMs: 10_000, ...serve } as ServeOptions;
+  let pushTokenFromEnv = false;
+  for (const o of FROM_ENV) {
+    if (serve[o.key] !== undefined || env[o.env!] === undefined) continue;
+    serve[o.key] = env[o.env!];
+    if (o.key === "pushToken") pushTokenFromEnv = true;
+  }
+  const options = { ...DEFAULTS, ...serve } as unknown as ServeOptions;
   return { options, token: (token as string | undefined) ?? env.BROOK_TOKEN, pushTokenFromEnv };
 }
 
