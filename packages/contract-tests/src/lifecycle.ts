@@ -36,6 +36,34 @@ export function lifecycleCases(ctx: ContractContext): void {
     await pub.close();
   });
 
+  when("a second close() while the first still drains resolves only when the subscription is closed (so closing the broker after it loses no commit)", needs.nothing, async () => {
+    const name = await ctx.topic("close-twice", 1);
+    const hold = gate();
+    const finished: string[] = [];
+    let started = false;
+    const sub = await ctx.subscribe<string>(name, {
+      group: "g",
+      handler: async (m) => {
+        started = true;
+        await hold.promise;
+        finished.push(m.data);
+      },
+    });
+    const pub = ctx.broker.publisher<string>(name);
+    await pub.publish({ data: "held" });
+    await waitFor(() => started, wait(20_000), "the handler to start");
+    let firstDone = false;
+    let secondDone = false;
+    const first = sub.close({ drain: true, timeoutMs: wait(10_000) }).then(() => void (firstDone = true));
+    const second = sub.close().then(() => void (secondDone = true));
+    await sleep(100);
+    expect({ firstDone, secondDone }).toEqual({ firstDone: false, secondDone: false });
+    hold.open();
+    await Promise.all([first, second]);
+    expect(finished).toEqual(["held"]);
+    await pub.close();
+  });
+
   when(
     "the start a new group resolves (latest) is saved when subscribe() resolves: a message published after it is delivered even if that subscriber closes before fetching it",
     needs.nothing,

@@ -40,6 +40,7 @@ export abstract class BrokerSkeleton<
   private readonly publishers = new Set<Publisher<unknown>>();
   private readonly subscriptions = new Set<Subscription>();
   private closed = false;
+  private closing: Promise<void> | undefined;
 
   protected constructor(
     readonly url: string,
@@ -71,9 +72,19 @@ export abstract class BrokerSkeleton<
     return new MessageStream<T>((opts) => this.subscribe<T>(topic, opts), options);
   }
 
-  async close(options?: WaitOptions): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+  /**
+   * Every call resolves when the broker is closed: a second close() (a SIGTERM handler beside
+   * the main flow's own) waits for the first instead of letting the process exit under it.
+   */
+  close(options?: WaitOptions): Promise<void> {
+    if (this.closing === undefined) {
+      this.closed = true;
+      this.closing = this.closeOnce(options);
+    }
+    return this.closing;
+  }
+
+  private async closeOnce(options?: WaitOptions): Promise<void> {
     const signal = options?.signal;
     // The signal cuts the drain short (in-flight work is redelivered later); the connection is
     // still closed, so nothing is left open.

@@ -29,6 +29,7 @@ export class CorePublisher<T> implements Publisher<T> {
   private readonly maxMessageBytes: number;
   private readonly maxRetries: number;
   private closed = false;
+  private closing: Promise<void> | undefined;
 
   constructor(
     private readonly transport: PublishTransport,
@@ -100,20 +101,20 @@ export class CorePublisher<T> implements Publisher<T> {
     return abortable(this.batcher.flush(), options?.signal, `flush of the publisher for topic "${this.topic}"`);
   }
 
+  /** Every call resolves when the publisher is closed (a second one waits for the first). */
   async close(options?: WaitOptions): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    const first = this.closing === undefined;
+    if (this.closing === undefined) {
+      this.closed = true;
+      this.closing = (async () => {
+        await this.batcher.close();
+        await this.transport.close?.();
+      })();
+    }
     try {
-      await abortable(
-        (async () => {
-          await this.batcher.close();
-          await this.transport.close?.();
-        })(),
-        options?.signal,
-        `close of the publisher for topic "${this.topic}"`,
-      );
+      await abortable(this.closing, options?.signal, `close of the publisher for topic "${this.topic}"`);
     } finally {
-      this.hooks.onClose?.();
+      if (first) this.hooks.onClose?.();
     }
   }
 

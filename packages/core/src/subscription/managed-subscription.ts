@@ -51,6 +51,7 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
   private readonly settleWaiters = new Set<() => void>();
   private commitTimer: NodeJS.Timeout | undefined;
   private state: "new" | "running" | "closing" | "closed" = "new";
+  private closed: Promise<void> | undefined;
   /** errors the source reported before start() resolved, emitted just after it (see error()) */
   private startupErrors: BrookError[] | undefined = [];
   private uniqueKey = 0;
@@ -155,8 +156,19 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
     return this.settlement.commit(this.partitions.known());
   }
 
-  async close(options: CloseOptions = {}): Promise<void> {
-    if (this.state !== "running") return;
+  /**
+   * Every call resolves when the subscription is closed: a second close() (a SIGTERM handler
+   * beside the main flow's own) waits for the first, so a broker.close() after it cannot cut
+   * the first one's final commit.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    if (this.closed !== undefined) return this.closed;
+    if (this.state !== "running") return Promise.resolve();
+    this.closed = this.closeOnce(options);
+    return this.closed;
+  }
+
+  private async closeOnce(options: CloseOptions): Promise<void> {
     this.state = "closing";
     const drain = (options.drain ?? true) && options.signal?.aborted !== true;
     const timeoutMs = options.timeoutMs ?? BOUNDS.closeDrainMs;
