@@ -40,8 +40,8 @@ export interface EventHubsSourceOptions {
  * How long a leaving member waits for the SDK's subscription.close() and then client.close()
  * (each). Both wait for the service to answer the detach of every receiver's link and the end
  * of its session, up to rhea-promise's operation timeout (60 s, which the SDK does not let us
- * set) per step: a peer that does not answer would hold a scale-in that long. On the test server
- * both take well under a second when the peer answers.
+ * set) per step: a peer that does not answer would hold a scale-in that long. When it answers,
+ * each ends within a few round trips.
  */
 const SDK_CLOSE_MS = 5_000;
 
