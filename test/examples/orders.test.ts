@@ -79,7 +79,7 @@ const pubsubHost = process.env.BROOK_TEST_PUBSUB_HOST;
 // 1 → 3 → 1 as on the other log backends: the URL's load balancing (ownership renewed every
 // 300 ms, expired after 3 s) moves partitions in well under a second, and a leaving instance's
 // close is bounded even when the service does not answer its detach (test/eventhubs/leave.test.ts).
-// Measured on a 2-core machine: 6 s a run, 9-12 s with both cores busy.
+// Measured on a 2-core machine: 5-8 s a run, 8-10 s with two busy loops beside it (load ~6).
 (eventHubsStarted ? test : test.skip)("the orders demo runs unchanged on Event Hubs (test server), shipping scaling 1 → 3 → 1", async () => {
   const env = process.env;
   const eh = { connectionString: env.BROOK_TEST_EVENTHUBS_CONNECTION_STRING!, controlUrl: env.BROOK_TEST_EVENTHUBS_CONTROL_URL!, blobConnectionString: env.BROOK_TEST_EVENTHUBS_BLOB! };
