@@ -165,9 +165,12 @@ export class SubscriptionCheckpointStore implements CheckpointStore {
     return this.inner.listOwnership(namespace, hub, group);
   }
 
-  /** Gives up this owner's claim on a partition so the next round (of any member) claims it at once. */
-  async abandon(namespace: string, hub: string, group: string, partition: string, ownerId: string): Promise<void> {
-    const mine = (await this.inner.listOwnership(namespace, hub, group)).filter((o) => o.partitionId === partition && o.ownerId === ownerId);
+  /**
+   * Gives up this owner's claim on a partition (without one: on every partition it owns) so the
+   * next round (of any member) claims it at once.
+   */
+  async abandon(namespace: string, hub: string, group: string, ownerId: string, partition?: string): Promise<void> {
+    const mine = (await this.inner.listOwnership(namespace, hub, group)).filter((o) => o.ownerId === ownerId && (partition === undefined || o.partitionId === partition));
     if (mine.length === 0) return;
     await this.inner.claimOwnership(mine.map((o) => ({ ...o, ownerId: "" })));
   }

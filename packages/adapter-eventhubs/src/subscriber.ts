@@ -36,6 +36,15 @@ export interface EventHubsSourceOptions {
   logger: Logger;
 }
 
+/**
+ * How long a leaving member waits for the SDK's subscription.close() and then client.close()
+ * (each). Both wait for the service to answer the detach of every receiver's link and the end
+ * of its session, up to rhea-promise's operation timeout (60 s, which the SDK does not let us
+ * set) per step: a peer that does not answer would hold a scale-in that long. When it answers,
+ * each ends within a few round trips.
+ */
+const SDK_CLOSE_MS = 5_000;
+
 /** Thrown from processEvents to make the SDK stop a partition's pump (Brook restarts it). */
 class ReceiverRestart extends Error {
   override readonly name = "BrookReceiverRestart";
@@ -257,18 +266,41 @@ export class EventHubsSubscriptionSource implements CommitSource {
     state.restart = "stall";
   }
 
+  /**
+   * Leaves the group. Core has drained and committed before this. The SDK's subscription.close()
+   * stops every pump and then gives up this member's ownership records, so the others claim the
+   * partitions in their next round instead of after the ownership expires; client.close() ends
+   * the connection. Each is bounded (SDK_CLOSE_MS): past it, a warning names what did not close,
+   * the ownership records are given up here instead, and the SDK finishes in the background
+   * (its 60 s operation timeout ends it; a timer of its own keeps the process up until then).
+   */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     this.stopped.resolve();
     if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
-    try {
-      // Stops every pump and gives up this member's ownership records, so the others claim the
-      // partitions in their next round instead of after the ownership expires.
-      await this.subscription?.close();
-    } finally {
-      await this.client.close();
+    const { hub, group } = this.options;
+    const where = `event hub "${hub}" (consumer group "${group}")`;
+    let failure: unknown;
+    const subscription = this.subscription;
+    if (subscription !== undefined) {
+      const closed = await waitWithTimeout(
+        subscription.close().catch((err: unknown) => (failure ??= err)),
+        SDK_CLOSE_MS,
+      );
+      if (!closed) {
+        this.options.logger.warn(`${where}: the subscription's receivers did not close within ${SDK_CLOSE_MS} ms (the service did not answer); giving up this member's partitions and leaving`);
+        await this.store
+          .abandon(this.client.fullyQualifiedNamespace, this.client.eventHubName, group, this.client.identifier)
+          .catch((err: unknown) => this.options.logger.warn(`${where}: cannot give up this member's partitions (${String(err)}); the others claim them after the ownership expires`));
+      }
     }
+    const clientClosed = await waitWithTimeout(
+      this.client.close().catch((err: unknown) => (failure ??= err)),
+      SDK_CLOSE_MS,
+    );
+    if (!clientClosed) this.options.logger.warn(`${where}: the consumer client's connection did not close within ${SDK_CLOSE_MS} ms (the service did not answer); leaving it to close in the background`);
+    if (failure !== undefined) throw failure;
   }
 
   // ---- SDK handlers ----
@@ -414,7 +446,7 @@ export class EventHubsSubscriptionSource implements CommitSource {
       // Brook stopped the pump (seek, silent receiver) or it died on an error: give the claim
       // up so the next round claims the partition again now, not after ownership expiry.
       await this.store
-        .abandon(this.client.fullyQualifiedNamespace, this.client.eventHubName, this.options.group, partition, this.client.identifier)
+        .abandon(this.client.fullyQualifiedNamespace, this.client.eventHubName, this.options.group, this.client.identifier, partition)
         .catch((err: unknown) => this.options.logger.warn(`event hub "${this.options.hub}" partition ${partition}: cannot give up its ownership (${String(err)}); it is claimed again after the ownership expires`));
     }
   }

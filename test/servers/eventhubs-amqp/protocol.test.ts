@@ -406,6 +406,33 @@ test("a stalled partition's current receivers get nothing more while a new recei
   expect(before.messages).toHaveLength(1);
 });
 
+test("dropOnSessionEnd: a client's detach of a faulted hub's link and the end of its session go unanswered; other hubs' are answered", async () => {
+  const faulted = hub(1);
+  const other = hub(1);
+  // A connection each: a connection's links share one session here.
+  const filter = "amqp.annotation.x-opt-offset > '-1'";
+  const stuck = openReceiver(await connectClient(), `${faulted}/ConsumerGroups/$default/Partitions/0`, { filter });
+  const fine = openReceiver(await connectClient(), `${other}/ConsumerGroups/$default/Partitions/0`, { filter });
+  await Promise.all([once(stuck.link, "receiver_open"), once(fine.link, "receiver_open")]);
+  const faults = async (body: unknown): Promise<unknown> =>
+    (await fetch(`http://127.0.0.1:${server.controlPort}/faults`, { method: "POST", body: JSON.stringify(body) })).json();
+  expect(await faults({ dropOnSessionEnd: { hub: faulted } })).toEqual({ dropOnSessionEnd: { [faulted]: 0 } });
+  const stuckSessionEnded = new Promise<void>((resolve) => stuck.link.session.once("session_close", () => resolve()));
+  const fineSessionEnded = new Promise<void>((resolve) => fine.link.session.once("session_close", () => resolve()));
+  stuck.link.close();
+  stuck.link.session.close();
+  fine.link.close();
+  fine.link.session.close();
+  await withTimeout(fine.closed, 5_000, "the other hub's detach answer");
+  await withTimeout(fineSessionEnded, 5_000, "the other hub's end answer");
+  // Half a second is many round trips on 127.0.0.1: the answers would have come.
+  const answered = await Promise.race([stuck.closed.then(() => "detach"), stuckSessionEnded.then(() => "end"), new Promise((r) => setTimeout(() => r("nothing"), 500))]);
+  expect(answered).toBe("nothing");
+  expect(await faults({ dropOnSessionEnd: { hub: faulted } })).toEqual({ dropOnSessionEnd: { [faulted]: 2 } });
+  expect(await faults({ dropOnSessionEnd: false })).toEqual({ dropOnSessionEnd: {} });
+  expect((await fetch(`http://127.0.0.1:${server.controlPort}/faults`, { method: "POST", body: JSON.stringify({ dropOnSessionEnd: { hub: "nope" } }) })).status).toBe(404);
+});
+
 // ---- control plane ----
 
 test("the control plane creates (409 when it exists), lists and deletes (404 when missing) event hubs", async () => {

@@ -27,13 +27,16 @@
 //   the current owner's takes over (the old links are detached with `amqp:link:stolen`); a lower
 //   one, or one without an owner level while an owner exists, is refused.
 // - faults on demand, for tests: the next N sends answered `com.microsoft:server-busy`; a
-//   partition's current receivers go silent ("stall") while new ones work.
+//   partition's current receivers go silent ("stall") while new ones work; a hub's session end
+//   and detach frames from clients are ignored ("dropOnSessionEnd": a peer that never answers,
+//   so a client's close of those links and sessions waits for its own timeout).
 //
 // Hubs are created and deleted through a small HTTP control plane on a second port (the real
 // service does that through Azure Resource Manager, not AMQP):
 //   POST /hubs {"name","partitions"} → 201 | 409    DELETE /hubs/<name> → 204 | 404
 //   GET /hubs → ["name", …]    GET /health → 200
 //   POST /faults {"serverBusy": n} | {"stall": {"hub","partition"}}
+//                | {"dropOnSessionEnd": {"hub"}} | {"dropOnSessionEnd": false} (all hubs off)
 //
 // Plain ESM with no top-level await, so jest can import it (cli.mjs is the process entry).
 import { createHmac, timingSafeEqual } from "node:crypto";
@@ -69,8 +72,13 @@ export class EventHubsServer {
     this.hubs = new Map();
     for (const h of options.hubs ?? []) this.createHub(h.name, h.partitions);
     this.serverBusy = 0;
+    /** hubs whose links' detach and sessions' end frames from clients are ignored → frames ignored so far */
+    this.dropOnSessionEnd = new Map();
     this.container = rhea.create_container({ id: "brook-eventhubs-test", autoaccept: false });
-    this.container.on("connection_open", (ctx) => this.connections.add(ctx.connection));
+    this.container.on("connection_open", (ctx) => {
+      this.connections.add(ctx.connection);
+      this.interceptClosing(ctx.connection);
+    });
     this.container.on("connection_close", (ctx) => this.connections.delete(ctx.connection));
     this.container.on("disconnected", (ctx) => {
       this.connections.delete(ctx.connection);
@@ -125,6 +133,37 @@ export class EventHubsServer {
     for (const c of this.connections) c.socket?.destroy?.();
     this.control.closeAllConnections?.();
     await new Promise((resolve) => this.control.close(() => resolve()));
+  }
+
+  /**
+   * The dropOnSessionEnd fault: a client's detach of a link on a faulted hub, or end of a session
+   * holding one, is dropped before rhea sees it (no state change, no answering frame).
+   */
+  interceptClosing(connection) {
+    const onEnd = connection.on_end;
+    const onDetach = connection.on_detach;
+    const dropped = (frame, links) => {
+      for (const link of links) {
+        const hub = link?.brook?.hub;
+        if (hub !== undefined && this.dropOnSessionEnd.has(hub)) {
+          this.dropOnSessionEnd.set(hub, this.dropOnSessionEnd.get(hub) + 1);
+          this.debug("dropOnSessionEnd", { performative: frame.performative?.constructor?.name ?? "frame", hub });
+          return true;
+        }
+      }
+      return false;
+    };
+    connection.on_end = function (frame) {
+      const session = this.remote_channel_map[frame.channel];
+      if (session !== undefined && dropped(frame, Object.values(session.links ?? {}))) return;
+      return onEnd.call(this, frame);
+    };
+    connection.on_detach = function (frame) {
+      const session = this.remote_channel_map[frame.channel];
+      const link = session?.remote.handles[frame.performative.handle];
+      if (link !== undefined && dropped(frame, [link])) return;
+      return onDetach.call(this, frame);
+    };
   }
 
   // ---- hubs ----
@@ -454,6 +493,13 @@ export class EventHubsServer {
           for (const r of p.receivers) r.stalled = true;
           return send(200, { stalledReceivers: p.receivers.size });
         }
+        if (body.dropOnSessionEnd === false) this.dropOnSessionEnd.clear();
+        else if (body.dropOnSessionEnd !== undefined) {
+          const hub = body.dropOnSessionEnd?.hub;
+          if (typeof hub !== "string" || !this.hubs.has(hub)) return send(404, { error: "dropOnSessionEnd: no such event hub" });
+          if (!this.dropOnSessionEnd.has(hub)) this.dropOnSessionEnd.set(hub, 0);
+        }
+        if (body.dropOnSessionEnd !== undefined) return send(200, { dropOnSessionEnd: Object.fromEntries(this.dropOnSessionEnd) });
         return send(200, { serverBusy: this.serverBusy });
       }
       return send(404, { error: `no route ${req.method} ${url.pathname}` });
