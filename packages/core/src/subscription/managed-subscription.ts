@@ -62,6 +62,8 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
   /** message mode: runs handled as one executor task each, and their messages not yet settled */
   private runTasks = 0;
   private runMessagesInFlight = 0;
+  /** free slots at which a source waiting for room is woken while runs are in flight */
+  private readonly runRefill: number;
 
   constructor(private readonly init: SubscriptionInit<T, S>) {
     // Every retry waiting out its backoff listens on this signal (to end early on close): with
@@ -71,6 +73,7 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
     this.group = init.options.group;
     this.source = init.source;
     this.options = init.options;
+    this.runRefill = Math.max(1, Math.floor(init.options.maxInFlight / 4));
     const batchMode = init.options.handler.kind === "batch";
     // In batch mode the executor runs whole batches; maxInFlight is enforced in messages by
     // `available` below instead.
@@ -330,8 +333,10 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
     const release = (count: number): void => {
       open -= count;
       this.runMessagesInFlight -= count;
-      // each waiter checks for room itself (and, once no run is left, waits on the executor)
-      if (this.capacityWaiters.size > 0) this.wakeCapacityWaiters();
+      // The source is woken once a quarter of the window is free (or the run is done), not at
+      // each message: woken at one free slot, it would fetch runs of one record each. Each
+      // waiter checks for room itself (and, once no run is left, waits on the executor).
+      if (this.capacityWaiters.size > 0 && (open === 0 || this.available >= this.runRefill)) this.wakeCapacityWaiters();
     };
     const progress = {
       settle: (from: number, count: number): void => {
