@@ -117,6 +117,26 @@ describe("deliverRun, per-message handler, ordering partition", () => {
     await sub.close();
   });
 
+  test("a source waiting for room is woken once a quarter of maxInFlight is free, not at one free slot", async () => {
+    const src = source();
+    const gates = Array.from({ length: 8 }, () => gate());
+    const sub = await subscribe(src, { ordering: "partition", maxInFlight: 8, handler: async (m: ReceivedMessage<Buffer>) => gates[Number(m.position.offset) - 100]!.wait });
+    sub.deliverRun(run(100, 8));
+    expect(sub.available).toBe(0);
+    let woken = false;
+    const room = sub.waitForCapacity().then(() => void (woken = true));
+    gates[0]!.open();
+    await waitFor(() => sub.available === 1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(woken).toBe(false);
+    gates[1]!.open();
+    await room;
+    expect(sub.available).toBe(2);
+    gates.forEach((g) => g.open());
+    await waitFor(() => sub.health()[0]!.inFlight === 0);
+    await sub.close();
+  });
+
   test("ordering \"key\" keeps a task per message: records of other keys pass a retrying one", async () => {
     const src = source();
     const seen: string[] = [];
