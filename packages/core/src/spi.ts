@@ -11,7 +11,9 @@
  * (`PartitionAssignment.lastCommitted`, `CommitSource.commit`) is the LAST SETTLED offset: the
  * contiguous watermark, every offset at or below it settled (the form Kinesis and Event Hubs
  * checkpoint). Logs whose native commit is "next to read" (Kafka, the local broker) convert at
- * their edge with `nextAfter` / `assignmentAt` below, the only ±1 in Brook.
+ * their edge with `nextAfter` / `assignmentAt` below, the only ±1 in Brook. A `RecordRun`
+ * carries its first offset as a number: runs exist only for logs whose offsets are consecutive
+ * integers, and its records still carry string offsets.
  */
 import type { BrookError } from "./errors.js";
 import type { Headers, PartitionHealth, PublishBatchResult, SeekTarget } from "./contract.js";
