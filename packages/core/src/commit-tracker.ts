@@ -40,6 +40,31 @@ export class ContiguousCommitTracker {
     return window.epoch;
   }
 
+  /**
+   * Records the delivery of a run of `count` consecutive integer offsets from `first` (one
+   * fetch of a log whose offsets are numbers): O(1) when it continues the partition's window.
+   */
+  deliveredRun(partition: string, first: number, count: number): number {
+    let window = this.partitions.get(partition);
+    if (window === undefined) {
+      window = new RunWindow(1, undefined);
+      this.partitions.set(partition, window);
+    }
+    window.pushRun(first, count);
+    return window.epoch;
+  }
+
+  /**
+   * Marks the offsets `first` .. `first + count - 1` settled, as that many settled() calls
+   * would: O(1) when they are the window's head (a run handled in order). Returns true when
+   * the watermark moved. Stale epochs are ignored.
+   */
+  settledRun(partition: string, first: number, count: number, epoch: number): boolean {
+    const window = this.partitions.get(partition);
+    if (window === undefined || window.epoch !== epoch || count <= 0) return false;
+    return window.settleRun(first, count);
+  }
+
   /** Marks an offset settled. Returns true when the watermark moved. Stale epochs are ignored. */
   settled(partition: string, offset: string, epoch: number): boolean {
     const window = this.partitions.get(partition);
@@ -67,7 +92,9 @@ interface PartitionWindow {
   readonly pending: number;
   /** false: this window cannot hold the offset (a run window given a non-integer offset) */
   push(offset: string): boolean;
+  pushRun(first: number, count: number): void;
   settle(offset: string): boolean;
+  settleRun(first: number, count: number): boolean;
 }
 
 /** The offset as a number when it is a canonical decimal safe integer ("0", "42"), else -1. */
@@ -121,15 +148,39 @@ class RunWindow implements PartitionWindow {
   push(offset: string): boolean {
     const n = safeOffset(offset);
     if (n < 0) return false;
+    this.pushNumber(n);
+    return true;
+  }
+
+  pushRun(first: number, count: number): void {
+    const tail = this.head < this.runs.length ? this.runs[this.runs.length - 1]! : undefined;
+    if (tail !== undefined && (first < tail.end || !this.ascending)) {
+      // Overlaps the window (a redelivery) or runs out of order: offset by offset (rare).
+      for (let n = first; n < first + count; n++) this.pushNumber(n);
+      return;
+    }
+    if (tail !== undefined && first === tail.end) tail.end = first + count;
+    else {
+      if (tail === undefined) {
+        this.runs.length = 0;
+        this.head = 0;
+        this.ascending = true;
+      }
+      this.runs.push({ next: first, end: first + count });
+    }
+    this.pending += count;
+  }
+
+  private pushNumber(n: number): void {
     const tail = this.head < this.runs.length ? this.runs[this.runs.length - 1]! : undefined;
     if (tail !== undefined && n === tail.end && this.ascending) {
       // The common case: the next offset of the fetch.
       tail.end = n + 1;
       this.pending += 1;
-      return true;
+      return;
     }
     // A redelivery of an offset still in the window (same epoch) must not be counted twice.
-    if (tail !== undefined && this.contains(n)) return true;
+    if (tail !== undefined && this.contains(n)) return;
     if (tail !== undefined && n < tail.end) this.ascending = false;
     if (tail === undefined) {
       this.runs.length = 0;
@@ -138,12 +189,36 @@ class RunWindow implements PartitionWindow {
     }
     this.runs.push({ next: n, end: n + 1 });
     this.pending += 1;
-    return true;
   }
 
   settle(offset: string): boolean {
     const n = safeOffset(offset);
-    if (n < 0 || this.head >= this.runs.length) return false;
+    return n >= 0 && this.settleNumber(n);
+  }
+
+  settleRun(first: number, count: number): boolean {
+    const end = first + count;
+    let n = first;
+    let moved = false;
+    // Offsets settled out of order may lie inside the run: then offset by offset, so none of
+    // them stays behind in `early`.
+    if (this.early.size === 0) {
+      // In order (the common case): pop whole stretches of the head run.
+      while (n < end && this.head < this.runs.length) {
+        const run = this.runs[this.head]!;
+        if (n !== run.next) break;
+        const take = Math.min(end - n, run.end - run.next);
+        this.pop(run, take);
+        n += take;
+        moved = true;
+      }
+    }
+    for (; n < end; n++) if (this.settleNumber(n)) moved = true;
+    return moved;
+  }
+
+  private settleNumber(n: number): boolean {
+    if (this.head >= this.runs.length) return false;
     let run = this.runs[this.head]!;
     if (n !== run.next) {
       // Out of order: remembered until the offsets before it settle.
@@ -152,21 +227,21 @@ class RunWindow implements PartitionWindow {
       return false;
     }
     // In-order settle (the common case): pop the head.
-    this.pop(run, n);
+    this.pop(run, 1);
     // Nothing settled out of order: nothing more to pop (the common case, no lookup).
     while (this.early.size > 0 && this.head < this.runs.length) {
       run = this.runs[this.head]!;
       if (!this.early.delete(run.next)) break;
-      this.pop(run, run.next);
+      this.pop(run, 1);
     }
     return true;
   }
 
-  /** Moves the watermark to `n`, the head run's first offset. */
-  private pop(run: Run, n: number): void {
-    this.mark = n;
-    this.pending -= 1;
-    run.next = n + 1;
+  /** Pops the first `k` offsets of the head run: the watermark moves to the last of them. */
+  private pop(run: Run, k: number): void {
+    this.mark = run.next + k - 1;
+    this.pending -= k;
+    run.next += k;
     if (run.next === run.end) {
       this.head += 1;
       if (this.head === this.runs.length) {
@@ -204,7 +279,7 @@ class RunWindow implements PartitionWindow {
     const window = new StringWindow(this.epoch, this.watermark);
     for (let i = this.head; i < this.runs.length; i++) {
       const run = this.runs[i]!;
-      for (let n = run.next; n < run.end; n++) window.push(String(n));
+      window.pushRun(run.next, run.end - run.next);
     }
     for (const n of this.early) window.settle(String(n));
     return window;
@@ -238,6 +313,16 @@ class StringWindow implements PartitionWindow {
     if (this.delivered.size === before) return true;
     this.order.push(offset);
     return true;
+  }
+
+  pushRun(first: number, count: number): void {
+    for (let n = first; n < first + count; n++) this.push(String(n));
+  }
+
+  settleRun(first: number, count: number): boolean {
+    let moved = false;
+    for (let n = first; n < first + count; n++) if (this.settle(String(n))) moved = true;
+    return moved;
   }
 
   settle(offset: string): boolean {

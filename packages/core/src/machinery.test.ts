@@ -239,6 +239,94 @@ describe("ContiguousCommitTracker runs (integer offsets)", () => {
   });
 });
 
+describe("ContiguousCommitTracker whole runs (deliveredRun / settledRun)", () => {
+  test("a run settled as a whole moves the watermark to its last offset", () => {
+    const t = new ContiguousCommitTracker();
+    t.reset("0", "99");
+    const e = t.delivered("0", "100");
+    t.deliveredRun("0", 101, 4_095);
+    t.deliveredRun("0", 4_196, 4_096);
+    expect(t.inFlight("0")).toBe(8_192);
+    expect(t.settledRun("0", 100, 4_096, e)).toBe(true);
+    expect(t.watermark("0")).toBe("4195");
+    expect(t.inFlight("0")).toBe(4_096);
+    expect(t.settledRun("0", 4_196, 4_096, e)).toBe(true);
+    expect(t.watermark("0")).toBe("8291");
+    expect(t.inFlight("0")).toBe(0);
+  });
+
+  test("one message of a run retried or dead-lettered in the middle: the commit stops before it", () => {
+    const t = new ContiguousCommitTracker();
+    t.reset("0");
+    const e = t.deliveredRun("0", 0, 10);
+    // 0..3 handled, 4 is retrying, 5..9 handled meanwhile (ordering "key": other keys go on)
+    expect(t.settledRun("0", 0, 4, e)).toBe(true);
+    expect(t.settledRun("0", 5, 5, e)).toBe(false);
+    expect(t.watermark("0")).toBe("3");
+    expect(t.inFlight("0")).toBe(6);
+    // 4 is dead-lettered (settled): the watermark runs over the rest of the run
+    expect(t.settled("0", "4", e)).toBe(true);
+    expect(t.watermark("0")).toBe("9");
+    expect(t.inFlight("0")).toBe(0);
+  });
+
+  test("a partly settled run; a later run settled before it waits; settles already out of order inside the run", () => {
+    const t = new ContiguousCommitTracker();
+    t.reset("0", "9");
+    const e = t.deliveredRun("0", 10, 100);
+    t.deliveredRun("0", 110, 50);
+    expect(t.settledRun("0", 110, 50, e)).toBe(false);
+    expect(t.settled("0", "50", e)).toBe(false);
+    expect(t.settledRun("0", 10, 30, e)).toBe(true);
+    expect(t.watermark("0")).toBe("39");
+    expect(t.settledRun("0", 40, 20, e)).toBe(true);
+    expect(t.watermark("0")).toBe("59");
+    expect(t.inFlight("0")).toBe(100);
+    expect(t.settledRun("0", 60, 50, e)).toBe(true);
+    expect(t.watermark("0")).toBe("159");
+    expect(t.inFlight("0")).toBe(0);
+    // settling again, or what was never delivered, moves nothing
+    expect(t.settledRun("0", 10, 200, e)).toBe(false);
+    expect(t.watermark("0")).toBe("159");
+  });
+
+  test("revoke or seek (reset) mid-run: settles of the old run are ignored", () => {
+    const t = new ContiguousCommitTracker();
+    t.reset("0");
+    const old = t.deliveredRun("0", 0, 1_000);
+    t.settledRun("0", 0, 10, old);
+    t.reset("0", "499");
+    const e = t.deliveredRun("0", 500, 100);
+    expect(t.settledRun("0", 10, 990, old)).toBe(false);
+    expect(t.watermark("0")).toBe("499");
+    expect(t.inFlight("0")).toBe(100);
+    expect(t.settledRun("0", 500, 100, e)).toBe(true);
+    expect(t.watermark("0")).toBe("599");
+    t.remove("0");
+    expect(t.settledRun("0", 600, 1, e)).toBe(false);
+    expect(t.inFlight("0")).toBe(0);
+  });
+
+  test("a run redelivered while in flight is not counted twice; runs agree with per-offset calls", () => {
+    const t = new ContiguousCommitTracker();
+    t.reset("0");
+    const e = t.deliveredRun("0", 0, 5);
+    t.deliveredRun("0", 3, 5);
+    expect(t.inFlight("0")).toBe(8);
+    t.settledRun("0", 0, 8, e);
+    expect(t.watermark("0")).toBe("7");
+    expect(t.inFlight("0")).toBe(0);
+    // against the string form (a partition whose offsets stopped being integers)
+    const s = new ContiguousCommitTracker();
+    s.reset("0");
+    const se = s.delivered("0", "x");
+    s.deliveredRun("0", 1, 3);
+    expect(s.settledRun("0", 1, 3, se)).toBe(false);
+    expect(s.settled("0", "x", se)).toBe(true);
+    expect(s.watermark("0")).toBe("3");
+  });
+});
+
 describe("KeyedExecutor", () => {
   test("in order per key, concurrent across keys, bounded by maxInFlight", async () => {
     const ex = new KeyedExecutor(4);

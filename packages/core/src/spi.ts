@@ -11,7 +11,9 @@
  * (`PartitionAssignment.lastCommitted`, `CommitSource.commit`) is the LAST SETTLED offset: the
  * contiguous watermark, every offset at or below it settled (the form Kinesis and Event Hubs
  * checkpoint). Logs whose native commit is "next to read" (Kafka, the local broker) convert at
- * their edge with `nextAfter` / `assignmentAt` below, the only ±1 in Brook.
+ * their edge with `nextAfter` / `assignmentAt` below, the only ±1 in Brook. A `RecordRun`
+ * carries its first offset as a number: runs exist only for logs whose offsets are consecutive
+ * integers, and its records still carry string offsets.
  */
 import type { BrookError } from "./errors.js";
 import type { Headers, PartitionHealth, PublishBatchResult, SeekTarget } from "./contract.js";
@@ -63,6 +65,22 @@ export interface SourceRecord {
   handle?: unknown;
 }
 
+/**
+ * A run of consecutive records of ONE partition, as a log whose offsets are integers reads
+ * them (one fetch): record i has offset `firstOffset + i`, and its SourceRecord is made only
+ * when core asks for it, so a batch handler that reads a few messages, or a run settled as a
+ * whole, costs no object per record. Core tracks and settles a run as one range.
+ */
+export interface RecordRun {
+  readonly partition: string;
+  /** the offset of record 0, a non-negative safe integer */
+  readonly firstOffset: number;
+  /** how many records (≥ 1); the last one's offset is firstOffset + count - 1 */
+  readonly count: number;
+  /** Makes record i (0 ≤ i < count), a fresh object per call; its offset is String(firstOffset + i). */
+  record(i: number): SourceRecord;
+}
+
 /** What a source knows of a partition's unread messages (see DeliverySink.reportBacklog). */
 export interface PartitionBacklog {
   records: number | undefined;
@@ -81,6 +99,11 @@ export interface PartitionAssignment {
 export interface DeliverySink {
   /** Hands fetched records to core. Records of one partition must arrive in offset order. */
   deliver(records: SourceRecord[]): void;
+  /**
+   * Hands a run of one partition's consecutive records to core (see RecordRun), in offset
+   * order with deliver()'s records. Sources that cannot read runs call deliver() instead.
+   */
+  deliverRun(run: RecordRun): void;
   /** How many more records core will take before passing maxInFlight. */
   readonly available: number;
   /** Resolves when available > 0 (or the subscription is closing). */

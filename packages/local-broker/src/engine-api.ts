@@ -1,7 +1,7 @@
 import type { PublishBatchResult } from "@brook/core";
 import type { WireMessage } from "@brook/core/spi";
 import type { GroupMember } from "./coordinator.js";
-import type { StoredRecord, TopicConfig } from "./storage/types.js";
+import type { StoredRecord, StoredRun, TopicConfig } from "./storage/types.js";
 
 export interface CreateTopicConfig {
   partitions?: number;
@@ -21,6 +21,12 @@ export interface AppendOptions {
 export interface FetchResult {
   records: StoredRecord[];
   /** the offset the next append will get: lag = endOffset - consumer position */
+  endOffset: number;
+}
+
+/** fetch() as one run of consecutive records, each decoded when asked (see StoredRun). */
+export interface FetchRunResult {
+  run: StoredRun;
   endOffset: number;
 }
 
@@ -67,6 +73,8 @@ export interface EngineApi {
   describeTopic(name: string): Promise<TopicDetails>;
   append(topic: string, messages: readonly WireMessage[], options?: AppendOptions): Promise<PublishBatchResult[]>;
   fetch(topic: string, partition: number, offset: number, maxRecords: number, waitMs: number, signal?: AbortSignal): Promise<FetchResult>;
+  /** Optional: the embedded engine reads runs; over the wire (server mode) records come decoded. */
+  fetchRuns?(topic: string, partition: number, offset: number, maxRecords: number, waitMs: number, signal?: AbortSignal): Promise<FetchRunResult>;
   offsetForTime(topic: string, partition: number, time: number): Promise<number>;
   committed(group: string, topic: string): Promise<Map<number, number>>;
   /** Fenced by `memberId` (the committing group member must own each partition); see LogEngine. */

@@ -2,8 +2,9 @@ import type { PublishBatchResult } from "@brook/core";
 import type { WireMessage } from "@brook/core/spi";
 import { BrookError, partitionForKey, validateTopicName } from "@brook/core/base";
 import type { AppendRecord, PartitionLog, Store, TopicConfig } from "./storage/types.js";
+import { StoredRun } from "./storage/file-format.js";
 import { GroupCoordinator, type GroupMember } from "./coordinator.js";
-import type { AppendOptions, CreateTopicConfig, EngineApi, FetchResult, GroupDescription, PartitionInfo, TopicDetails } from "./engine-api.js";
+import type { AppendOptions, CreateTopicConfig, EngineApi, FetchResult, FetchRunResult, GroupDescription, PartitionInfo, TopicDetails } from "./engine-api.js";
 import { describeGroups } from "./groups.js";
 import { messageSizeError, validateAppendCount, validateName, validatePartitionCount } from "./limits.js";
 
@@ -438,6 +439,25 @@ export class LogEngine implements EngineApi {
 
   /** Reads from `offset`; when nothing is there yet, waits up to `waitMs` for an append. */
   async fetch(topicName: string, partition: number, offset: number, maxRecords: number, waitMs: number, signal?: AbortSignal): Promise<FetchResult> {
+    const { records, endOffset } = await this.fetchWith(topicName, partition, offset, waitMs, signal, (log) => log.read(offset, maxRecords), []);
+    return { records, endOffset };
+  }
+
+  /** fetch() as one run of records decoded on demand (the embedded subscriber's read). */
+  async fetchRuns(topicName: string, partition: number, offset: number, maxRecords: number, waitMs: number, signal?: AbortSignal): Promise<FetchRunResult> {
+    const { records, endOffset } = await this.fetchWith(topicName, partition, offset, waitMs, signal, (log) => log.readRuns(offset, maxRecords), new StoredRun());
+    return { run: records, endOffset };
+  }
+
+  private async fetchWith<Out extends { length: number }>(
+    topicName: string,
+    partition: number,
+    offset: number,
+    waitMs: number,
+    signal: AbortSignal | undefined,
+    read: (log: PartitionLog) => Promise<Out>,
+    none: Out,
+  ): Promise<{ records: Out; endOffset: number }> {
     const log = this.log(topicName, partition);
     if (offset < log.startOffset || offset > log.endOffset) {
       // Never clamped silently: the reader decides (onOutOfRange) and says what it skipped.
@@ -446,11 +466,11 @@ export class LogEngine implements EngineApi {
         `fetch: offset ${offset} of topic "${topicName}" partition ${partition} is outside the log [${log.startOffset}, ${log.endOffset}]`,
       );
     }
-    let records = await log.read(offset, maxRecords);
+    let records = await read(log);
     if (records.length === 0 && waitMs > 0 && offset >= log.endOffset) {
       await this.waitForData(topicName, partition, waitMs, signal);
-      if (!this.topics.has(topicName)) return { records: [], endOffset: log.endOffset };
-      records = await log.read(offset, maxRecords);
+      if (!this.topics.has(topicName)) return { records: none, endOffset: log.endOffset };
+      records = await read(log);
     }
     return { records, endOffset: log.endOffset };
   }

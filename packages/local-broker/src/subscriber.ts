@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { BrookError, type SeekTarget, type StartFrom } from "@brook/core";
-import { assignmentAt, nextAfter, placeInLog, toBrookError, type CommitSource, type DeliverySink, type OutOfRangePolicy, type SourceRecord } from "@brook/core/spi";
+import { assignmentAt, nextAfter, placeInLog, toBrookError, type CommitSource, type DeliverySink, type OutOfRangePolicy, type RecordRun, type SourceRecord } from "@brook/core/spi";
 import type { EngineApi } from "./engine-api.js";
 import type { GroupMember } from "./coordinator.js";
-import type { StoredRecord } from "./storage/types.js";
+import type { StoredRecord, StoredRun } from "./storage/types.js";
 
 const FETCH_WAIT_MS = 500;
 const MAX_FETCH_RECORDS = 4_096;
@@ -231,10 +231,15 @@ export class LocalSubscriptionSource implements CommitSource, GroupMember {
     while (!loop.abort.signal.aborted && !sink.closing) {
       await this.waitForCapacity(loop, sink, partition);
       if (loop.abort.signal.aborted || sink.closing) return;
-      let records: StoredRecord[];
+      let records: StoredRecord[] | StoredRun;
       try {
-        const fetched = await this.api.fetch(this.topic, loop.partition, loop.offset, Math.min(sink.available, MAX_FETCH_RECORDS), FETCH_WAIT_MS, loop.abort.signal);
-        records = fetched.records;
+        const max = Math.min(sink.available, MAX_FETCH_RECORDS);
+        // In process, records come as one run decoded on demand; over the wire, decoded.
+        const fetched =
+          this.api.fetchRuns === undefined
+            ? await this.api.fetch(this.topic, loop.partition, loop.offset, max, FETCH_WAIT_MS, loop.abort.signal)
+            : await this.api.fetchRuns(this.topic, loop.partition, loop.offset, max, FETCH_WAIT_MS, loop.abort.signal);
+        records = "run" in fetched ? fetched.run : fetched.records;
         if (this.loops.get(loop.partition) === loop) sink.reportEnd(partition, String(fetched.endOffset));
         failures = 0;
       } catch (err) {
@@ -254,11 +259,19 @@ export class LocalSubscriptionSource implements CommitSource, GroupMember {
       }
       if (loop.abort.signal.aborted || this.loops.get(loop.partition) !== loop) return;
       if (records.length === 0) continue;
-      const last = records[records.length - 1]!;
-      loop.offset = last.offset + 1;
-      sink.deliver(records.map((r) => toSourceRecord(partition, r)));
+      if (Array.isArray(records)) {
+        loop.offset = records[records.length - 1]!.offset + 1;
+        sink.deliver(records.map((r) => toSourceRecord(partition, r)));
+      } else {
+        loop.offset = records.firstOffset + records.length;
+        sink.deliverRun(toRecordRun(partition, records));
+      }
     }
   }
+}
+
+function toRecordRun(partition: string, run: StoredRun): RecordRun {
+  return { partition, firstOffset: run.firstOffset, count: run.length, record: (i) => toSourceRecord(partition, run.record(i)) };
 }
 
 function toSourceRecord(partition: string, r: StoredRecord): SourceRecord {

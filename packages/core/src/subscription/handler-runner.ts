@@ -6,7 +6,7 @@ import { lazyMessages } from "./message-view.js";
 import { runWithRetry } from "../retry.js";
 import { tracingActive, withProcessSpan } from "../tracing.js";
 import type { BatchHandler, MessageHandler, ReceivedMessage } from "../contract.js";
-import type { SourceRecord } from "../spi.js";
+import type { RecordRun, SourceRecord } from "../spi.js";
 import type { ResolvedSubscribeOptions } from "./options.js";
 import { sleep } from "./wait.js";
 
@@ -23,8 +23,6 @@ export interface SubscriptionStats {
 export interface RunnerHooks {
   /** handled, a duplicate, or dead-lettered: settle it */
   settle(record: SourceRecord, token: number): void;
-  /** a batch of one partition's records is done: settle them all (one progress, one wake-up) */
-  settleMany?(records: readonly SourceRecord[], tokens: readonly number[]): void;
   /** deadLetter "native": hand it back to the provider, which counts attempts and dead-letters */
   redeliver(record: SourceRecord): void;
   deadLetter(records: readonly SourceRecord[], failure: unknown, attempts: number): Promise<void>;
@@ -32,6 +30,28 @@ export interface RunnerHooks {
   /** true once the subscription is closed: no more retries */
   isClosed(): boolean;
 }
+
+/** A batch handler's records: an array of fetched records, or a slice of a run made on demand. */
+export interface RecordBatch {
+  readonly count: number;
+  /** record i (a run makes a fresh object per call) */
+  record(i: number): SourceRecord;
+  /** every record, as an array (dead-lettering) */
+  records(): readonly SourceRecord[];
+  /** all of them are done: settle them (one partition: one progress mark, one wake-up) */
+  settle(): void;
+}
+
+/** How a run handled message by message reports what is done (see runRun). */
+export interface RunProgress {
+  /** records `from` .. `from + count - 1` of the run were handled: settle them as one range */
+  settle(from: number, count: number): void;
+  /** records that were settled on their own (retried, dead-lettered, duplicates) or abandoned */
+  release(count: number): void;
+}
+
+/** Synchronous handlers: records handled in order before a run settles them as one range, at most. */
+const RUN_SETTLE_EVERY = 512;
 
 /**
  * Runs handlers: the first attempt on one stack frame (the common case pays no retry
@@ -102,29 +122,78 @@ export class HandlerRunner<T> {
     );
   }
 
+  /**
+   * A run of one partition handled message by message, in order, as one task (ordering
+   * "partition"): records are made one at a time, and consecutive handled ones are settled as
+   * one range. A message that fails goes the full way (retries, dead letter) and is settled on
+   * its own, holding back the rest of the run, as a retrying message holds back its partition.
+   */
+  async runRun(handler: MessageHandler<T>, run: RecordRun, token: number, progress: RunProgress): Promise<void> {
+    /** records before `from` are settled; `from` .. `done - 1` were handled and wait for a flush */
+    let from = 0;
+    let done = 0;
+    const flush = (): void => {
+      if (done > from) {
+        this.stats.acked += done - from;
+        progress.settle(from, done - from);
+        from = done;
+      }
+    };
+    const fast = this.fastPath && !tracingActive();
+    try {
+      for (let i = 0; i < run.count; i++) {
+        if (this.signal.aborted) return; // abandoned on close: left unsettled, redelivered
+        const record = run.record(i);
+        let failure: FirstFailure | undefined;
+        if (fast) {
+          try {
+            const result = handler(this.decode(record, record.deliveryAttempt ?? 1));
+            if (result !== undefined && typeof (result as Promise<void>).then === "function") {
+              // What was handled before is settled before waiting: a message that takes long
+              // holds back only itself, as with a task per message.
+              flush();
+              await result;
+              done = i + 1;
+            } else {
+              // Synchronous handlers run the run on one stack frame: settle in stretches.
+              done = i + 1;
+              if (done - from >= RUN_SETTLE_EVERY) flush();
+            }
+            continue;
+          } catch (error) {
+            failure = { error };
+          }
+        }
+        flush();
+        await this.runMessageFully(handler, record, token, failure);
+        from = done = i + 1;
+        progress.release(1);
+      }
+    } finally {
+      flush();
+    }
+  }
+
   /** A batch of one partition's records: resolve acks them all, a throw retries them all. */
-  async runBatch(handler: BatchHandler<T>, records: SourceRecord[], tokens: number[]): Promise<void> {
+  async runBatch(handler: BatchHandler<T>, batch: RecordBatch): Promise<void> {
     if (this.signal.aborted) return;
     let attempts = 0;
     try {
       let failure: unknown;
       try {
         attempts = await this.runAttempts(async (attempt) => {
-          await handler(this.batchView(records, attempt));
-        }, records.length);
+          await handler(this.batchView(batch, attempt));
+        }, batch.count);
       } catch (err) {
         failure = err;
       }
       if (failure !== undefined) {
         if (this.signal.aborted) return;
-        this.stats.deadLettered += records.length;
-        await this.hooks.deadLetter(records, failure, attemptsOf(failure, attempts));
+        this.stats.deadLettered += batch.count;
+        await this.hooks.deadLetter(batch.records(), failure, attemptsOf(failure, attempts));
       }
-      if (this.hooks.settleMany === undefined) records.forEach((r, i) => this.settle(r, tokens[i]!));
-      else {
-        this.stats.acked += records.length;
-        this.hooks.settleMany(records, tokens);
-      }
+      this.stats.acked += batch.count;
+      batch.settle();
     } catch (err) {
       this.hooks.error(toBrookError(err));
     }
@@ -135,14 +204,15 @@ export class HandlerRunner<T> {
    * to decode (every codec but bytes) is decoded up front, so a message that does not decode
    * still fails the batch before the handler runs, as with eager messages.
    */
-  private batchView(records: readonly SourceRecord[], attempt: number): ReceivedMessage<T>[] {
+  private batchView(batch: RecordBatch, attempt: number): ReceivedMessage<T>[] {
     const codec = this.options.codec;
     if (decodesWithoutFailure(codec as never)) {
-      return lazyMessages(records.length, (i) => {
-        const r = records[i]!;
+      return lazyMessages(batch.count, (i) => {
+        const r = batch.record(i);
         return this.decode(r, (r.deliveryAttempt ?? 1) + attempt - 1);
       });
     }
+    const records = batch.records();
     const data: T[] = new Array<T>(records.length);
     for (let i = 0; i < records.length; i++) data[i] = codec.decode(records[i]!.value, records[i]!.headers);
     return lazyMessages(records.length, (i) => {

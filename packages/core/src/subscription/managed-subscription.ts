@@ -6,9 +6,9 @@ import { loadOtel } from "../tracing.js";
 import { BOUNDS } from "../bounds.js";
 import type { CloseOptions, PartitionHealth, SeekTarget, Subscription, SubscriptionEvents } from "../contract.js";
 import type { Logger } from "../logger.js";
-import type { DeliverySink, PartitionAssignment, PartitionBacklog, SourceRecord, SubscriptionSource } from "../spi.js";
+import type { DeliverySink, PartitionAssignment, PartitionBacklog, RecordRun, SourceRecord, SubscriptionSource } from "../spi.js";
 import { DeadLetterer, type DeadLetterPublisherFactory } from "./dead-letter.js";
-import { HandlerRunner, type SubscriptionStats } from "./handler-runner.js";
+import { HandlerRunner, type RecordBatch, type SubscriptionStats } from "./handler-runner.js";
 import { PartitionHealthTracker } from "./health.js";
 import { validateSeekTarget, type ResolvedSubscribeOptions } from "./options.js";
 import { settlementFor, type Settlement } from "./settlement.js";
@@ -59,6 +59,11 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
   private readonly partitionKeys = new Map<string, string>();
   /** batch mode: messages handed to batch handlers and not yet settled */
   private batchMessagesInFlight = 0;
+  /** message mode: runs handled as one executor task each, and their messages not yet settled */
+  private runTasks = 0;
+  private runMessagesInFlight = 0;
+  /** free slots at which a source waiting for room is woken while runs are in flight */
+  private readonly runRefill: number;
 
   constructor(private readonly init: SubscriptionInit<T, S>) {
     // Every retry waiting out its backoff listens on this signal (to end early on close): with
@@ -68,6 +73,7 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
     this.group = init.options.group;
     this.source = init.source;
     this.options = init.options;
+    this.runRefill = Math.max(1, Math.floor(init.options.maxInFlight / 4));
     const batchMode = init.options.handler.kind === "batch";
     // In batch mode the executor runs whole batches; maxInFlight is enforced in messages by
     // `available` below instead.
@@ -85,7 +91,6 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
     this.deadLetters = new DeadLetterer(this.topic, deadLetterTopic, init.openDeadLetterPublisher, (e) => this.error(e));
     this.runner = new HandlerRunner<T>(this.topic, init.options, this.abort.signal, init.system ?? "brook", {
       settle: (record, token) => this.settle(record, token),
-      settleMany: (records, tokens) => this.settleMany(records, tokens),
       redeliver: (record) => {
         this.settlement.redeliver(record, this.options.retry.minDelayMs);
         this.partitions.progress(record.partition);
@@ -207,18 +212,26 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
 
   get available(): number {
     if (this.state !== "running") return 0;
-    return this.options.handler.kind === "batch" ? Math.max(0, this.options.maxInFlight - this.batchMessagesInFlight) : this.executor.available;
+    if (this.options.handler.kind === "batch") return Math.max(0, this.options.maxInFlight - this.batchMessagesInFlight);
+    // A run is one executor task holding many messages: count its messages instead.
+    return Math.max(0, this.executor.available + this.runTasks - this.runMessagesInFlight);
   }
 
   waitForCapacity(): Promise<void> {
     if (this.state !== "running" || this.available > 0) return Promise.resolve();
     return new Promise((resolve) => {
       const wake = (): void => {
+        if (this.state === "running" && this.available <= 0) {
+          // Still full. Runs wake this as their messages settle; without runs in flight the
+          // executor is what is full, and it says when it has room.
+          if (this.runMessagesInFlight === 0) void this.executor.waitForCapacity().then(wake);
+          return;
+        }
         this.capacityWaiters.delete(wake);
         resolve();
       };
       this.capacityWaiters.add(wake);
-      if (this.options.handler.kind === "message") void this.executor.waitForCapacity().then(wake);
+      if (this.options.handler.kind === "message" && this.runMessagesInFlight === 0) void this.executor.waitForCapacity().then(wake);
     });
   }
 
@@ -279,6 +292,68 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
     }
   }
 
+  deliverRun(run: RecordRun): void {
+    if (this.state !== "running" || run.count === 0 || this.partitions.isRevoked(run.partition)) return;
+    const mode = this.options.handler;
+    const settlement = this.settlement;
+    if (settlement.trackRun === undefined || settlement.settleRun === undefined || (mode.kind === "message" && this.options.ordering !== "partition")) {
+      // Acked one by one, or ordered per key / not at all: one task per message, as deliver().
+      this.deliver(recordsOf(run));
+      return;
+    }
+    const key = this.partitionKey(run.partition);
+    if (mode.kind === "batch") {
+      for (let start = 0; start < run.count; start += mode.maxBatchSize) {
+        const slice = start === 0 && run.count <= mode.maxBatchSize ? run : runSlice(run, start, Math.min(mode.maxBatchSize, run.count - start));
+        const token = settlement.trackRun(slice);
+        const count = slice.count;
+        this.runner.stats.delivered += count;
+        this.batchMessagesInFlight += count;
+        const batch: RecordBatch = {
+          count,
+          record: (i) => slice.record(i),
+          records: () => recordsOf(slice),
+          settle: () => this.settleRange(slice.partition, slice.firstOffset, count, token),
+        };
+        this.executor.run(key, () =>
+          this.runner.runBatch(mode.handler, batch).finally(() => {
+            this.batchMessagesInFlight -= count;
+            if (this.available > 0) this.wakeCapacityWaiters();
+          }),
+        );
+      }
+      return;
+    }
+    // Per-message handler, ordering "partition": the run is one task, its messages in order.
+    const token = settlement.trackRun(run);
+    this.runner.stats.delivered += run.count;
+    this.runTasks += 1;
+    this.runMessagesInFlight += run.count;
+    let open = run.count;
+    const release = (count: number): void => {
+      open -= count;
+      this.runMessagesInFlight -= count;
+      // The source is woken once a quarter of the window is free (or the run is done), not at
+      // each message: woken at one free slot, it would fetch runs of one record each. Each
+      // waiter checks for room itself (and, once no run is left, waits on the executor).
+      if (this.capacityWaiters.size > 0 && (open === 0 || this.available >= this.runRefill)) this.wakeCapacityWaiters();
+    };
+    const progress = {
+      settle: (from: number, count: number): void => {
+        this.settleRange(run.partition, run.firstOffset + from, count, token);
+        release(count);
+      },
+      release,
+    };
+    this.executor.run(key, () =>
+      this.runner.runRun(mode.handler, run, token, progress).finally(() => {
+        // abandoned on close: no longer counted
+        this.runTasks -= 1;
+        release(open);
+      }),
+    );
+  }
+
   // ---- internals ----
 
   private deliverBatches(records: SourceRecord[], maxBatchSize: number): void {
@@ -312,8 +387,9 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
         this.runner.stats.delivered += chunk.length;
         this.batchMessagesInFlight += chunk.length;
         // Batches of one partition run in order, partitions in parallel.
-        this.executor.run(`p:${partition}`, () =>
-          this.runner.runBatch(handler.handler, chunk, tokens).finally(() => {
+        const batch: RecordBatch = { count: chunk.length, record: (i) => chunk[i]!, records: () => chunk, settle: () => this.settleMany(chunk, tokens) };
+        this.executor.run(this.partitionKey(partition), () =>
+          this.runner.runBatch(handler.handler, batch).finally(() => {
             this.batchMessagesInFlight -= chunk.length;
             if (this.available > 0) this.wakeCapacityWaiters();
           }),
@@ -357,6 +433,13 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
     if (this.settleWaiters.size > 0) for (const wake of [...this.settleWaiters]) wake();
   }
 
+  /** A range of one partition's offsets delivered in a run is done. */
+  private settleRange(partition: string, first: number, count: number, token: number): void {
+    this.settlement.settleRun!(partition, first, count, token);
+    this.partitions.progress(partition);
+    if (this.settleWaiters.size > 0) for (const wake of [...this.settleWaiters]) wake();
+  }
+
   private settle(record: SourceRecord, token: number): void {
     this.settlement.settle(record, token, this.state === "closed");
     this.partitions.progress(record.partition);
@@ -390,6 +473,17 @@ export class ManagedSubscription<T, S extends SubscriptionSource = SubscriptionS
   private ensureRunning(): void {
     if (this.state !== "running") throw new BrookError("CLOSED", `subscription to "${this.topic}" (group "${this.group}") is closed`);
   }
+}
+
+/** Records `start` .. `start + count - 1` of a run, as a run of their own. */
+function runSlice(run: RecordRun, start: number, count: number): RecordRun {
+  return { partition: run.partition, firstOffset: run.firstOffset + start, count, record: (i) => run.record(start + i) };
+}
+
+function recordsOf(run: RecordRun): SourceRecord[] {
+  const records: SourceRecord[] = new Array<SourceRecord>(run.count);
+  for (let i = 0; i < run.count; i++) records[i] = run.record(i);
+  return records;
 }
 
 /** Resolves when the signal aborts (never rejects). */

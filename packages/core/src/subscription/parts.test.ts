@@ -345,7 +345,7 @@ describe("HandlerRunner", () => {
     await runner.runBatch((ms) => {
       calls.push(ms.map((m) => m.deliveryAttempt));
       throw new Error("batch fails");
-    }, [record(1), record(2)], [0, 0]);
+    }, { count: 2, record: (i) => [record(1), record(2)][i]!, records: () => [record(1), record(2)], settle: () => settled.push("1", "2") });
     expect(calls).toEqual([[1, 1], [2, 2], [3, 3]]);
     expect(dead).toEqual([{ offsets: ["1", "2"], attempts: 3, reason: "batch fails" }]);
     expect(settled).toEqual(["1", "2"]);

@@ -1,6 +1,6 @@
 import { BrookError } from "../errors.js";
 import { ContiguousCommitTracker } from "../commit-tracker.js";
-import type { AckSource, CommitSource, SourceRecord, SubscriptionSource } from "../spi.js";
+import type { AckSource, CommitSource, RecordRun, SourceRecord, SubscriptionSource } from "../spi.js";
 
 /**
  * How settled messages reach the backend. Log backends commit the contiguous watermark per
@@ -12,6 +12,13 @@ export interface Settlement {
   track(record: SourceRecord): number;
   /** The record is done (handled, a duplicate, or dead-lettered). `closed`: the source is stopped. */
   settle(record: SourceRecord, token: number, closed: boolean): void;
+  /**
+   * A run entered core as one range (log backends; absent where each message is acked on its
+   * own, and those get the run's records one by one). The token goes back with settleRun.
+   */
+  trackRun?(run: RecordRun): number;
+  /** `count` records of the partition from offset `first` are done, as `count` settle() calls. */
+  settleRun?(partition: string, first: number, count: number, token: number): void;
   /** Hands the record back to the provider for a later delivery (native dead letters). */
   redeliver(record: SourceRecord, delayMs: number): void;
   /** Delivered to core and not yet settled. */
@@ -48,6 +55,14 @@ export class WatermarkSettlement implements Settlement {
 
   settle(record: SourceRecord, token: number): void {
     this.tracker.settled(record.partition, record.offset, token);
+  }
+
+  trackRun(run: RecordRun): number {
+    return this.tracker.deliveredRun(run.partition, run.firstOffset, run.count);
+  }
+
+  settleRun(partition: string, first: number, count: number, token: number): void {
+    this.tracker.settledRun(partition, first, count, token);
   }
 
   redeliver(record: SourceRecord): void {

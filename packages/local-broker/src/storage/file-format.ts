@@ -359,13 +359,15 @@ export interface DecodeProgress {
  * isDecodeError) on a record that does not fit its batch; the caller reports CORRUPT_DATA.
  * `firstIndex`/`firstPos` start the walk at a record known to begin there (a sparse record
  * index, see encodeAppend's `recordIndex`) instead of the batch's first record.
+ * `out` a StoredRun: the same walk and checks, but each record is only located (where it
+ * starts), to be decoded when the run's reader asks for it.
  */
 export function decodeBatchRecords(
   buf: Buffer,
   at: number,
   from: number,
   endOffset: number,
-  out: StoredRecord[],
+  out: StoredRecord[] | StoredRun,
   maxRecords: number,
   maxBytes: number,
   progress: DecodeProgress,
@@ -376,6 +378,7 @@ export function decodeBatchRecords(
   const count = buf.readUInt32BE(at + AT_COUNT);
   const base = readInt64(buf, at + AT_BASE_OFFSET);
   const firstTs = readInt64(buf, at + AT_FIRST_TIMESTAMP);
+  const run = out instanceof StoredRun ? out : undefined;
   let pos = firstPos;
   for (let i = firstIndex; i < count; i++) {
     const offset = base + i;
@@ -383,61 +386,138 @@ export function decodeBatchRecords(
     if (out.length >= maxRecords) return true;
     const recordStart = pos;
     const take = offset >= from;
-    // timestampDelta
-    const zz = readSmall(buf, pos, end);
-    pos = cursor;
-    // key
-    let n = readSmall(buf, pos, end);
-    pos = cursor;
-    let key: Buffer | undefined;
-    if (n !== 0) {
-      n -= 1;
-      if (take) key = view(buf, pos, pos + n);
-      pos += n;
-    }
-    // idempotencyKey
-    n = readSmall(buf, pos, end);
-    pos = cursor;
-    let idempotencyKey: string | undefined;
-    if (n !== 0) {
-      n -= 1;
-      if (take) idempotencyKey = buf.toString("utf8", pos, pos + n);
-      pos += n;
-    }
-    // headers
-    const headerCount = readSmall(buf, pos, end);
-    pos = cursor;
-    const headers: Record<string, string> = {};
-    for (let h = 0; h < headerCount; h++) {
-      n = readSmall(buf, pos, end);
-      const nameStart = cursor;
-      const nameEnd = nameStart + n;
-      n = readSmall(buf, nameEnd, end);
-      pos = cursor + n;
-      if (take) setHeader(headers, buf.toString("utf8", nameStart, nameEnd), buf.toString("utf8", cursor, pos));
-    }
-    // value
-    n = readSmall(buf, pos, end);
-    pos = cursor;
-    const valueStart = pos;
-    pos += n;
-    if (pos > end) throw new DecodeError("record runs past the end of its batch");
+    let record: StoredRecord | undefined;
+    if (take && run === undefined) {
+      record = decodeRecord(buf, pos, end, offset, firstTs);
+      pos = cursor;
+    } else pos = skipRecord(buf, pos, end);
     if (!take) continue;
     const size = pos - recordStart;
     if (out.length > 0 && progress.bytes + size > maxBytes) return true;
     progress.bytes += size;
     progress.nextOffset = offset + 1;
-    out.push({
-      offset,
-      timestamp: firstTs + (zz % 2 === 0 ? zz / 2 : -(zz + 1) / 2),
-      key,
-      idempotencyKey,
-      headers,
-      value: view(buf, valueStart, pos),
-    });
+    if (run !== undefined) run.add(buf, end, firstTs, offset, recordStart);
+    else (out as StoredRecord[]).push(record!);
   }
   if (pos !== end) throw new DecodeError(`records end at byte ${pos - at} of a ${end - at}-byte batch`);
   return false;
+}
+
+/** Decodes the record at `pos` of a batch ending at `end`; leaves `cursor` after it. */
+function decodeRecord(buf: Buffer, pos: number, end: number, offset: number, firstTs: number): StoredRecord {
+  // timestampDelta
+  const zz = readSmall(buf, pos, end);
+  pos = cursor;
+  // key
+  let n = readSmall(buf, pos, end);
+  pos = cursor;
+  let key: Buffer | undefined;
+  if (n !== 0) {
+    n -= 1;
+    key = view(buf, pos, pos + n);
+    pos += n;
+  }
+  // idempotencyKey
+  n = readSmall(buf, pos, end);
+  pos = cursor;
+  let idempotencyKey: string | undefined;
+  if (n !== 0) {
+    n -= 1;
+    idempotencyKey = buf.toString("utf8", pos, pos + n);
+    pos += n;
+  }
+  // headers
+  const headerCount = readSmall(buf, pos, end);
+  pos = cursor;
+  const headers: Record<string, string> = {};
+  for (let h = 0; h < headerCount; h++) {
+    n = readSmall(buf, pos, end);
+    const nameStart = cursor;
+    const nameEnd = nameStart + n;
+    n = readSmall(buf, nameEnd, end);
+    pos = cursor + n;
+    setHeader(headers, buf.toString("utf8", nameStart, nameEnd), buf.toString("utf8", cursor, pos));
+  }
+  // value
+  n = readSmall(buf, pos, end);
+  pos = cursor;
+  const valueStart = pos;
+  pos += n;
+  if (pos > end) throw new DecodeError("record runs past the end of its batch");
+  cursor = pos;
+  return {
+    offset,
+    timestamp: firstTs + (zz % 2 === 0 ? zz / 2 : -(zz + 1) / 2),
+    key,
+    idempotencyKey,
+    headers,
+    value: view(buf, valueStart, pos),
+  };
+}
+
+/** The position after the record at `pos` of a batch ending at `end`, read without decoding it. */
+function skipRecord(buf: Buffer, pos: number, end: number): number {
+  readSmall(buf, pos, end); // timestampDelta
+  let n = readSmall(buf, cursor, end); // key
+  pos = cursor + (n === 0 ? 0 : n - 1);
+  n = readSmall(buf, pos, end); // idempotencyKey
+  pos = cursor + (n === 0 ? 0 : n - 1);
+  const headerCount = readSmall(buf, pos, end);
+  pos = cursor;
+  for (let h = 0; h < 2 * headerCount; h++) {
+    n = readSmall(buf, pos, end);
+    pos = cursor + n;
+  }
+  n = readSmall(buf, pos, end); // value
+  pos = cursor + n;
+  if (pos > end) throw new DecodeError("record runs past the end of its batch");
+  return pos;
+}
+
+/**
+ * Consecutive records of one partition located in their (checked) batch buffers by a read,
+ * each decoded only when `record(i)` asks: a reader that hands records on without looking at
+ * most of them pays for no object per record. Filled by decodeBatchRecords.
+ */
+export class StoredRun {
+  /** records located so far */
+  length = 0;
+  /** the offset of record 0 (record i is firstOffset + i); -1 while empty */
+  firstOffset = -1;
+  /** where each record starts in its piece's buffer */
+  private readonly positions: number[] = [];
+  /** the batches (or parts of them) the records lie in, in order */
+  private readonly pieces: RunPiece[] = [];
+  private last: RunPiece | undefined;
+
+  add(buf: Buffer, batchEnd: number, firstTs: number, offset: number, pos: number): void {
+    if (this.length === 0) this.firstOffset = offset;
+    else if (offset !== this.firstOffset + this.length) throw new BrookError("INTERNAL", `run of offsets from ${this.firstOffset}: offset ${offset} does not follow ${this.firstOffset + this.length - 1}`);
+    const last = this.last;
+    if (last === undefined || last.buf !== buf || last.end !== batchEnd) {
+      this.pieces.push((this.last = { buf, end: batchEnd, firstTs, from: this.length }));
+    }
+    this.positions.push(pos);
+    this.length += 1;
+  }
+
+  /** Decodes record i (0 ≤ i < length): a fresh object per call. */
+  record(i: number): StoredRecord {
+    const pieces = this.pieces;
+    let p = pieces.length - 1;
+    while (p > 0 && pieces[p]!.from > i) p--;
+    const piece = pieces[p]!;
+    return decodeRecord(piece.buf, this.positions[i]!, piece.end, this.firstOffset + i, piece.firstTs);
+  }
+}
+
+interface RunPiece {
+  buf: Buffer;
+  /** where the batch ends in `buf` */
+  end: number;
+  firstTs: number;
+  /** the run's index of the piece's first record */
+  from: number;
 }
 
 /**
@@ -473,23 +553,9 @@ export function firstOffsetAtOrAfter(buf: Buffer, at: number, target: number): n
   let pos = at + BATCH_HEADER_BYTES;
   for (let i = 0; i < count; i++) {
     const zz = readSmall(buf, pos, end);
-    pos = cursor;
     const ts = firstTs + (zz % 2 === 0 ? zz / 2 : -(zz + 1) / 2);
     if (ts >= target) return base + i;
-    // skip key, idempotencyKey, headers, value
-    let n = readSmall(buf, pos, end);
-    pos = cursor + (n === 0 ? 0 : n - 1);
-    n = readSmall(buf, pos, end);
-    pos = cursor + (n === 0 ? 0 : n - 1);
-    const headerCount = readSmall(buf, pos, end);
-    pos = cursor;
-    for (let h = 0; h < 2 * headerCount; h++) {
-      n = readSmall(buf, pos, end);
-      pos = cursor + n;
-    }
-    n = readSmall(buf, pos, end);
-    pos = cursor + n;
-    if (pos > end) throw new DecodeError("record runs past the end of its batch");
+    pos = skipRecord(buf, pos, end);
   }
   return -1;
 }

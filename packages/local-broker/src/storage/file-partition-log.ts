@@ -18,6 +18,7 @@ import {
   batchRecordCount,
   checkBatch,
   checkBatchHeader,
+  StoredRun,
   decodeBatchRecords,
   encodeAppend,
   firstOffsetAtOrAfter,
@@ -398,12 +399,19 @@ export class FilePartitionLog implements PartitionLog {
   // Read path (FORMAT.md §3, §4)
 
   read(fromOffset: number, maxRecords: number, maxBytes?: number): Promise<StoredRecord[]> {
-    return this.readRecords(fromOffset, maxRecords, maxBytes).catch((err: unknown) => {
+    return this.readRecords([] as StoredRecord[], fromOffset, maxRecords, maxBytes).catch((err: unknown) => {
       throw this.ioError(err, "read");
     });
   }
 
-  private async readRecords(fromOffset: number, maxRecords: number, maxBytes: number | undefined): Promise<StoredRecord[]> {
+  readRuns(fromOffset: number, maxRecords: number, maxBytes?: number): Promise<StoredRun> {
+    return this.readRecords(new StoredRun(), fromOffset, maxRecords, maxBytes).catch((err: unknown) => {
+      throw this.ioError(err, "readRuns");
+    });
+  }
+
+  /** read() and readRuns(): `out` collects decoded records or locates them in a run. */
+  private async readRecords<Out extends StoredRecord[] | StoredRun>(out: Out, fromOffset: number, maxRecords: number, maxBytes: number | undefined): Promise<Out> {
     this.checkReadable();
     if (!Number.isSafeInteger(fromOffset) || fromOffset < 0) {
       throw new BrookError("INVALID_ARGUMENT", `read(${this.name}): fromOffset: expected a non-negative integer, got ${String(fromOffset)}`);
@@ -411,12 +419,11 @@ export class FilePartitionLog implements PartitionLog {
     if (!Number.isSafeInteger(maxRecords)) {
       throw new BrookError("INVALID_ARGUMENT", `read(${this.name}): maxRecords: expected an integer, got ${String(maxRecords)}`);
     }
-    if (maxRecords <= 0) return [];
+    if (maxRecords <= 0) return out;
     if (maxBytes !== undefined && !(maxBytes > 0)) {
       throw new BrookError("INVALID_ARGUMENT", `read(${this.name}): maxBytes: expected a positive number, got ${String(maxBytes)}`);
     }
     const limitBytes = maxBytes ?? DEFAULT_READ_MAX_BYTES;
-    const out: StoredRecord[] = [];
     const progress: DecodeProgress = { nextOffset: 0, bytes: 0 };
     let from = Math.max(fromOffset, this.startOffset);
     while (from < this.visibleEnd) {
@@ -429,6 +436,8 @@ export class FilePartitionLog implements PartitionLog {
       const gap = this.gapAt(from);
       if (gap !== undefined) {
         if (gap.skipped) {
+          // A run holds consecutive offsets only: it ends before the skipped range.
+          if (out instanceof StoredRun && out.length > 0) return out;
           from = gap.to;
           continue;
         }
@@ -496,7 +505,7 @@ export class FilePartitionLog implements PartitionLog {
   private async readSegment(
     seg: Segment,
     from: number,
-    out: StoredRecord[],
+    out: StoredRecord[] | StoredRun,
     maxRecords: number,
     maxBytes: number,
     progress: DecodeProgress,

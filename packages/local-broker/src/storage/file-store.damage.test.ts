@@ -9,6 +9,7 @@ import path from "node:path";
 import { BrookError } from "@brook/core";
 import { type FileStore, type FileStoreOptions, openFileStore } from "./file-store.js";
 import { checkDirectory } from "./file-check.js";
+import { crc32c } from "../crc32c.js";
 import type { AppendRecord, PartitionLog, StoredRecord } from "./types.js";
 
 const tempDirs: string[] = [];
@@ -564,5 +565,54 @@ describe("brook repair --skip-damaged", () => {
     expect([...store.metadata.topics().keys()].sort()).toEqual(["first", "second"]);
     expect(store.metadata.committed("g", "first").get(0)).toBe(4);
     expect(store.metadata.committed("g", "second").get(0)).toBe(42);
+  });
+});
+
+describe("readRuns (records located in their batches, decoded on demand) on damage", () => {
+  /** An open store whose partition holds `n` one-record batches, and its one segment file. */
+  async function liveSegment(n: number): Promise<{ log: PartitionLog; file: string }> {
+    const dir = tempDir();
+    const store = await open(dir);
+    const log = await openT(store);
+    await appendEach(log, n);
+    return { log, file: segmentFiles(partitionDir(dir, "t"))[0] as string };
+  }
+
+  test("a flipped byte in a batch: the run before it is handed out, then CORRUPT_DATA naming the file, byte and offsets", async () => {
+    const { log, file } = await liveSegment(10);
+    const positions = batchPositions(file);
+    flipByte(file, (positions[6] as number) + 40);
+    const run = await log.readRuns(0, 100);
+    expect(run.firstOffset).toBe(0);
+    expect(run.length).toBe(6);
+    expect(Array.from({ length: run.length }, (_, i) => run.record(i))).toEqual(await log.read(0, 6));
+    const err = (await log.readRuns(6, 100).catch((e: unknown) => e)) as BrookError;
+    expect(err).toBeInstanceOf(BrookError);
+    expect(err.code).toBe("CORRUPT_DATA");
+    expect(err.message).toContain(file);
+    expect(err.message).toContain(`byte ${positions[6]}`);
+    expect(err.message).toContain("offsets 6–");
+    expect(err.message).toContain("checksum mismatch");
+  });
+
+  test("a batch whose checksum holds but whose records do not fit it is CORRUPT_DATA too (the walk that locates them checks)", async () => {
+    const dir = tempDir();
+    const store = await open(dir);
+    const log = await openT(store);
+    await log.append([record(0), record(1), record(2)]);
+    const file = segmentFiles(partitionDir(dir, "t"))[0] as string;
+    // Say the batch holds 2 records (of its 3) and sign it again: only the walk can tell.
+    const buf = fs.readFileSync(file);
+    buf.writeUInt32BE(2, 10);
+    buf.writeUInt32BE(crc32c(buf.subarray(8, buf.readUInt32BE(0))), 4);
+    fs.writeFileSync(file, buf);
+    const run = await log.readRuns(0, 100);
+    expect(run.length).toBe(2);
+    const err = (await log.readRuns(2, 100).catch((e: unknown) => e)) as BrookError;
+    expect(err.code).toBe("CORRUPT_DATA");
+    expect(err.message).toContain(file);
+    expect(err.message).toMatch(/records end at byte \d+ of a \d+-byte batch/);
+    const eager = (await log.read(2, 100).catch((e: unknown) => e)) as BrookError;
+    expect(eager.message).toBe(err.message);
   });
 });

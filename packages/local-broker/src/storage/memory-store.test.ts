@@ -54,4 +54,20 @@ describe("MemoryPartitionLog over record batches", () => {
     expect(await log.offsetForTime(0)).toBe(3);
     expect(await log.offsetForTime(75)).toBe(4);
   });
+
+  it("readRuns gives the records read() gives, as one run decoded on demand, in any order of access", async () => {
+    const log = new MemoryPartitionLog();
+    for (let i = 0; i < 5; i++) await log.append(Array.from({ length: 1_500 }, (_, j) => record(i * 1_500 + j)));
+    await log.deleteBefore(10);
+    for (const [from, max, bytes] of [[0, 10_000, undefined], [700, 4_096, undefined], [4_000, 300, undefined], [100, 1_000, 500], [7_499, 10, undefined]] as const) {
+      const want = await log.read(from, max, bytes);
+      const run = await log.readRuns(from, max, bytes);
+      expect(run.length).toBe(want.length);
+      expect(run.firstOffset).toBe(want[0]!.offset);
+      // backwards, so no walk can rely on going forward
+      for (let i = run.length - 1; i >= 0; i--) expect(run.record(i)).toEqual(want[i]);
+    }
+    const empty = await log.readRuns(7_500, 10);
+    expect(empty.length).toBe(0);
+  });
 });

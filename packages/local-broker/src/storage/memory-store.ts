@@ -1,5 +1,5 @@
 import { BrookError } from "@brook/core/base";
-import { type DecodeProgress, batchBaseOffset, batchLength, batchRecordCount, decodeBatchRecords, encodeAppend, firstOffsetAtOrAfter, isDecodeError } from "./file-format.js";
+import { type DecodeProgress, StoredRun, batchBaseOffset, batchLength, batchRecordCount, decodeBatchRecords, encodeAppend, firstOffsetAtOrAfter, isDecodeError } from "./file-format.js";
 import { DedupeWindow } from "./dedupe-window.js";
 import type { AppendRecord, DedupeEntry, MetadataStore, PartitionLog, Store, StoredRecord, TopicConfig } from "./types.js";
 
@@ -82,9 +82,16 @@ export class MemoryPartitionLog implements PartitionLog {
   }
 
   async read(fromOffset: number, maxRecords: number, maxBytes = Number.POSITIVE_INFINITY): Promise<StoredRecord[]> {
+    return this.readInto([], fromOffset, maxRecords, maxBytes);
+  }
+
+  async readRuns(fromOffset: number, maxRecords: number, maxBytes = Number.POSITIVE_INFINITY): Promise<StoredRun> {
+    return this.readInto(new StoredRun(), fromOffset, maxRecords, maxBytes);
+  }
+
+  private readInto<Out extends StoredRecord[] | StoredRun>(out: Out, fromOffset: number, maxRecords: number, maxBytes: number): Out {
     const from = Math.max(fromOffset, this.start);
-    if (from >= this.end || maxRecords <= 0) return [];
-    const out: StoredRecord[] = [];
+    if (from >= this.end || maxRecords <= 0) return out;
     const progress: DecodeProgress = { nextOffset: from, bytes: 0 };
     let i = this.segmentIndex(from);
     let c = chunkIndex(this.segments[i]!.chunks, from);

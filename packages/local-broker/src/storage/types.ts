@@ -5,6 +5,10 @@
  * stays far below 2^53 records.
  */
 
+import type { StoredRun } from "./file-format.js";
+
+export type { StoredRun };
+
 /** A record as the engine hands it to a partition log for appending. */
 export interface AppendRecord {
   /** milliseconds since the epoch, set by the broker when the publish arrives */
@@ -36,6 +40,11 @@ export interface PartitionLog {
    * and offset when a stored batch fails its checksum; never returns a corrupt record.
    */
   read(fromOffset: number, maxRecords: number, maxBytes?: number): Promise<StoredRecord[]>;
+  /**
+   * As read(), with the same limits, checks and CORRUPT_DATA, but the records come as one run
+   * over the stored batch bytes, each decoded only when asked (`run.record(i)`).
+   */
+  readRuns(fromOffset: number, maxRecords: number, maxBytes?: number): Promise<StoredRun>;
   /** The first offset whose timestamp is >= `timestamp`, or endOffset when there is none. */
   offsetForTime(timestamp: number): Promise<number>;
   /**
