@@ -25,3 +25,23 @@ export function gate(): { promise: Promise<void>; open: () => void } {
   const promise = new Promise<void>((resolve) => (open = resolve));
   return { promise, open };
 }
+
+/**
+ * Resolves once the members' assignments have not changed for `quietMs` (a group whose
+ * balancing moves one partition at a time may still be moving after every member owns some).
+ */
+export async function settledAssignments(members: { assignment(): string[] }[], timeoutMs: number, quietMs = 1_500): Promise<void> {
+  const snapshot = (): string => JSON.stringify(members.map((m) => [...m.assignment()].sort()));
+  const deadline = Date.now() + timeoutMs;
+  let last = snapshot();
+  let since = Date.now();
+  while (Date.now() - since < quietMs) {
+    if (Date.now() > deadline) throw new Error(`assignments still moving after ${timeoutMs} ms: ${last}`);
+    await sleep(50);
+    const now = snapshot();
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    }
+  }
+}
