@@ -9,76 +9,52 @@ const COMPACT_AFTER = 4096;
  * Entries are put with expiresAt = publish time + window, so the queue is in expiry order; one
  * out of order (a restore from the log, a clock step) only leaves its memory a little later:
  * `get` checks expiresAt itself. A key put again leaves its old queue slot behind, and popping
- * that slot removes nothing (the map points at the newer slot).
- *
- * The queue is parallel arrays (keys, partitions, offsets, expiry times) and the map holds each
- * key's slot number, not an object: a window of a few hundred thousand live keys is a few large
- * arrays the garbage collector does not walk entry by entry, instead of an object per entry.
+ * that slot removes nothing (the map holds the newer entry).
  */
 export class DedupeWindow {
-  /** key → its slot's sequence number (slot index + `base`) */
-  private readonly slots = new Map<string, number>();
+  readonly byKey = new Map<string, DedupeEntry>();
   private keys: string[] = [];
-  private partitions: number[] = [];
-  private offsets: number[] = [];
-  private expiries: number[] = [];
-  /** sequence number of index 0 of the arrays (they are cut from the front) */
-  private base = 0;
+  private entries: DedupeEntry[] = [];
   private head = 0;
 
   get size(): number {
-    return this.slots.size;
+    return this.byKey.size;
   }
 
   /** The live entry of `key` at `now`; an expired one is removed. */
   get(key: string, now: number): DedupeEntry | undefined {
-    const seq = this.slots.get(key);
-    if (seq === undefined) return undefined;
-    const i = seq - this.base;
-    const expiresAt = this.expiries[i]!;
-    if (expiresAt <= now) {
-      this.slots.delete(key);
+    const entry = this.byKey.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= now) {
+      this.byKey.delete(key);
       return undefined;
     }
-    return { partition: this.partitions[i]!, offset: this.offsets[i]!, expiresAt };
+    return entry;
   }
 
   put(key: string, entry: DedupeEntry): void {
-    this.slots.set(key, this.base + this.keys.length);
+    this.byKey.set(key, entry);
     this.keys.push(key);
-    this.partitions.push(entry.partition);
-    this.offsets.push(entry.offset);
-    this.expiries.push(entry.expiresAt);
+    this.entries.push(entry);
   }
 
   delete(key: string): void {
-    this.slots.delete(key);
-  }
-
-  /** Every key in the window with its entry (expired ones included until expire() pops them). */
-  *entries(): IterableIterator<[string, DedupeEntry]> {
-    for (const [key, seq] of this.slots) {
-      const i = seq - this.base;
-      yield [key, { partition: this.partitions[i]!, offset: this.offsets[i]!, expiresAt: this.expiries[i]! }];
-    }
+    this.byKey.delete(key);
   }
 
   /** Drops the entries at the head of the queue that expired by `now`. */
   expire(now: number): void {
     const keys = this.keys;
-    const expiries = this.expiries;
+    const entries = this.entries;
     let head = this.head;
-    while (head < expiries.length && expiries[head]! <= now) {
+    while (head < entries.length && entries[head]!.expiresAt <= now) {
       const key = keys[head]!;
-      if (this.slots.get(key) === this.base + head) this.slots.delete(key);
+      if (this.byKey.get(key) === entries[head]) this.byKey.delete(key);
       head++;
     }
-    if (head >= COMPACT_AFTER && head * 2 >= expiries.length) {
+    if (head >= COMPACT_AFTER && head * 2 >= entries.length) {
       this.keys = keys.slice(head);
-      this.partitions = this.partitions.slice(head);
-      this.offsets = this.offsets.slice(head);
-      this.expiries = expiries.slice(head);
-      this.base += head;
+      this.entries = entries.slice(head);
       head = 0;
     }
     this.head = head;

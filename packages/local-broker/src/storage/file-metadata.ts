@@ -475,7 +475,7 @@ export class FileMetadataStore implements MetadataStore {
     const window = this.dedupe.get(topic);
     if (window === undefined) return 0;
     let dropped = 0;
-    for (const [key, e] of [...window.entries()]) {
+    for (const [key, e] of [...window.byKey]) {
       if (e.partition !== partition || e.offset < end) continue;
       window.delete(key);
       dropped++;
@@ -499,14 +499,14 @@ export class FileMetadataStore implements MetadataStore {
 
   lastDedupeOffset(topic: string, partition: number): number | undefined {
     let last: number | undefined;
-    for (const [, e] of this.dedupe.get(topic)?.entries() ?? []) if (e.partition === partition && (last === undefined || e.offset > last)) last = e.offset;
+    for (const e of this.dedupe.get(topic)?.byKey.values() ?? []) if (e.partition === partition && (last === undefined || e.offset > last)) last = e.offset;
     return last;
   }
 
   highestKnownOffset(topic: string, partition: number): number {
     let high = 0;
     for (const byTopic of this.offsets.values()) high = Math.max(high, byTopic.get(topic)?.get(partition) ?? 0);
-    for (const [, e] of this.dedupe.get(topic)?.entries() ?? []) if (e.partition === partition) high = Math.max(high, e.offset + 1);
+    for (const e of this.dedupe.get(topic)?.byKey.values() ?? []) if (e.partition === partition) high = Math.max(high, e.offset + 1);
     return high;
   }
 
@@ -724,7 +724,7 @@ export class FileMetadataStore implements MetadataStore {
     let chunks = 0;
     let chunked = 0; // entries inside chunks, counted by the END entry like the others
     for (const [topic, window] of this.dedupe) {
-      for (const [key, e] of window.entries()) {
+      for (const [key, e] of window.byKey) {
         if (e.expiresAt <= now) {
           window.delete(key);
           continue;
