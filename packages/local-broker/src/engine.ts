@@ -69,6 +69,12 @@ function firstOccurrences(messages: readonly WireMessage[], end: number, results
  * group coordinator. Storage is pluggable (memory or file) through `Store`. It is the in-process
  * `EngineApi`: `memory:` and `local:` brokers use it directly.
  */
+/** One topic's claimed idempotency keys (key → the call appending it) and the calls holding claims. */
+interface PendingAppends {
+  claims: Map<string, Promise<void>>;
+  holders: number;
+}
+
 /** Rounds a publish waits for in-flight appends of its idempotency keys before going ahead. */
 const MAX_IDEMPOTENCY_WAITS = 100;
 
@@ -82,8 +88,10 @@ export class LogEngine implements EngineApi {
   /**
    * Per topic: idempotency keys whose append is being written, to the call writing them. Nested
    * (not one Map of "topic\0key"), so a publish claims its keys without building a string each.
+   * `holders` counts the calls between claiming and releasing: the last one out drops the whole
+   * map (every claim left in it is its own) instead of deleting its keys one by one.
    */
-  private readonly pendingAppends = new Map<string, Map<string, Promise<void>>>();
+  private readonly pendingAppends = new Map<string, PendingAppends>();
   readonly maxMessageBytes: number;
   private readonly now: () => number;
   private retentionTimer: NodeJS.Timeout | undefined;
@@ -283,19 +291,27 @@ export class LogEngine implements EngineApi {
     const finished = new Promise<void>((resolve) => (finish = resolve));
     const claimed: string[] = [];
     let pending = this.pendingAppends.get(topicName);
-    if (pending === undefined) this.pendingAppends.set(topicName, (pending = new Map()));
+    if (pending === undefined) this.pendingAppends.set(topicName, (pending = { claims: new Map(), holders: 0 }));
+    pending.holders += 1;
     try {
-      return await this.appendNow(topic, topicName, messages, finished, claimed, pending, chosen);
+      return await this.appendNow(topic, topicName, messages, finished, claimed, pending.claims, chosen);
     } finally {
-      for (const key of claimed) if (pending.get(key) === finished) pending.delete(key);
-      if (pending.size === 0 && this.pendingAppends.get(topicName) === pending) this.pendingAppends.delete(topicName);
+      pending.holders -= 1;
+      if (pending.holders === 0) {
+        // No other call holds claims here: the ones left are this call's (a claim is only ever
+        // released by the call holding it), so the map goes whole.
+        if (this.pendingAppends.get(topicName) === pending) this.pendingAppends.delete(topicName);
+      } else {
+        const claims = pending.claims;
+        for (const key of claimed) if (claims.get(key) === finished) claims.delete(key);
+      }
       finish();
     }
   }
 
   /** The in-flight appends holding any of these messages' idempotency keys on the topic. */
   private pendingAppendsOf(topicName: string, messages: readonly WireMessage[]): Promise<void>[] {
-    const pending = this.pendingAppends.get(topicName);
+    const pending = this.pendingAppends.get(topicName)?.claims;
     if (pending === undefined || pending.size === 0) return [];
     const out = new Set<Promise<void>>();
     for (const m of messages) {

@@ -279,6 +279,14 @@ interface Acked {
   earliest: string;
 }
 
+/** The copies of one source partition's batch on one target partition (see Acked). */
+interface Range {
+  first: string;
+  last: string;
+  count: number;
+  earliest: number;
+}
+
 /** Publish results seen so far and what was done with them. */
 interface Copied {
   duplicates: Array<{ message: ReceivedMessage<Uint8Array>; position: Position }>;
@@ -466,8 +474,12 @@ class TopicMirror {
   }
 
   /** One source batch: publish to the target, wait for every ack, record the marks. Resolving acks it on the source. */
-  private async copy(messages: ReceivedMessage<Uint8Array>[]): Promise<void> {
+  private async copy(view: ReceivedMessage<Uint8Array>[]): Promise<void> {
     if (this.failed) throw new Abandoned("mirror stopped after a failure");
+    // The handler's array makes each message when it is read (a proxy trap per index): read each once.
+    const count = view.length;
+    const messages = new Array<ReceivedMessage<Uint8Array>>(count);
+    for (let i = 0; i < count; i += 1) messages[i] = view[i]!;
     this.lastMessageAt = Date.now();
     while (this.barrier !== undefined) await this.barrier;
     // In flight from here (no await since the barrier check): a checkpoint waits for it or counts it.
@@ -513,11 +525,15 @@ class TopicMirror {
   }
 
   private outgoing(messages: ReceivedMessage<Uint8Array>[]): OutgoingMessage<Uint8Array>[] {
-    const prefix = `${this.config.topic}/`;
+    const topicPrefix = `${this.config.topic}/`;
     const out = new Array<OutgoingMessage<Uint8Array>>(messages.length);
     // Messages of one batch often share a publish millisecond: one ISO string for them.
     let lastTime = Number.NaN;
     let lastIso = "";
+    // A batch is one source partition's: its "topic/partition/" prefixes are made once.
+    let lastPartition: string | undefined;
+    let sourcePrefix = "";
+    let keyPrefix = "";
     for (let i = 0; i < messages.length; i += 1) {
       const m = messages[i]!;
       const time = m.publishTime.getTime();
@@ -525,14 +541,19 @@ class TopicMirror {
         lastTime = time;
         lastIso = m.publishTime.toISOString();
       }
-      const source = `${prefix}${m.position.partition}/${m.position.offset}`;
+      const { partition, offset } = m.position;
+      if (partition !== lastPartition) {
+        lastPartition = partition;
+        sourcePrefix = `${topicPrefix}${partition}/`;
+        keyPrefix = `${DERIVED_KEY_PREFIX}${sourcePrefix}`;
+      }
       const headers: Headers = { ...m.headers };
       headers[MIRROR_HEADERS.publishTime] = lastIso;
-      headers[MIRROR_HEADERS.source] = source;
+      headers[MIRROR_HEADERS.source] = sourcePrefix + offset;
       // derivedIdempotencyKey(topic, partition, offset), without building the position twice
-      const o: OutgoingMessage<Uint8Array> = { data: m.data, headers, idempotencyKey: m.idempotencyKey ?? `${DERIVED_KEY_PREFIX}${source}` };
-      if (m.key !== undefined) o.key = m.key;
-      out[i] = o;
+      const idempotencyKey = m.idempotencyKey ?? keyPrefix + offset;
+      // Object literals of two fixed shapes (a property added later would make a third).
+      out[i] = m.key === undefined ? { data: m.data, headers, idempotencyKey } : { data: m.data, headers, idempotencyKey, key: m.key };
     }
     return out;
   }
@@ -541,24 +562,35 @@ class TopicMirror {
   private copied(messages: ReceivedMessage<Uint8Array>[], copied: Copied): void {
     // Per source partition: the last message (a partition's messages come in offset order) and the latest time.
     const last = new Map<string, { offset: string; time: number; n: number }>();
-    // Per (source partition, target partition): the first and last copy (in publish order, so offset order).
-    const ranges = new Map<string, { partition: string; target: string; first: string; last: string; count: number; earliest: number }>();
+    // Per source partition, per target partition: the first and last copy (in publish order, so offset order).
+    const ranges = new Map<string, Map<string, Range>>();
+    // A batch is normally one source partition's: the last one's entries are kept at hand.
+    let seenPartition: string | undefined;
+    let seen: { offset: string; time: number; n: number } = { offset: "", time: 0, n: 0 };
+    let targets: Map<string, Range> = new Map();
+    const withOffsets = this.targetOffsets !== "none";
     for (let i = 0; i < messages.length; i += 1) {
       const m = messages[i]!;
       const p = m.position.partition;
       const time = m.publishTime.getTime();
-      const seen = last.get(p);
-      if (seen === undefined) last.set(p, { offset: m.position.offset, time, n: 1 });
-      else {
-        seen.offset = m.position.offset;
-        if (time > seen.time) seen.time = time;
-        seen.n += 1;
+      if (p !== seenPartition) {
+        seenPartition = p;
+        const known = last.get(p);
+        if (known === undefined) last.set(p, (seen = { offset: m.position.offset, time, n: 0 }));
+        else seen = known;
+        if (withOffsets) {
+          const t = ranges.get(p);
+          if (t === undefined) ranges.set(p, (targets = new Map()));
+          else targets = t;
+        }
       }
+      seen.offset = m.position.offset;
+      if (time > seen.time) seen.time = time;
+      seen.n += 1;
       const at = copied.positions[i];
-      if (at === undefined || this.targetOffsets === "none") continue;
-      const id = `${p}\u0000${at.partition}`;
-      const range = ranges.get(id);
-      if (range === undefined) ranges.set(id, { partition: p, target: at.partition, first: at.offset, last: at.offset, count: 1, earliest: time });
+      if (at === undefined || !withOffsets) continue;
+      const range = targets.get(at.partition);
+      if (range === undefined) targets.set(at.partition, { first: at.offset, last: at.offset, count: 1, earliest: time });
       else {
         range.last = at.offset;
         range.count += 1;
@@ -573,13 +605,15 @@ class TopicMirror {
       if (mark.time === undefined || mark.time < time) mark.time = time;
       this.counts.set(p, (this.counts.get(p) ?? 0) + seen.n);
     }
-    for (const r of ranges.values()) {
-      const first = parseOffset(r.first);
-      const lastAt = parseOffset(r.last);
-      const next = this.targetOffsets === "contiguous" ? parseOffset((BigInt(r.last) + 1n).toString()) : lastAt;
-      const known = this.reached.get(r.target);
-      if (known === undefined || compareOffsets(next, known) > 0) this.reached.set(r.target, next);
-      this.acked.push({ partition: r.partition, target: r.target, first, last: lastAt, count: r.count, earliest: new Date(r.earliest).toISOString() });
+    for (const [partition, byTarget] of ranges) {
+      for (const [target, r] of byTarget) {
+        const first = parseOffset(r.first);
+        const lastAt = parseOffset(r.last);
+        const next = this.targetOffsets === "contiguous" ? parseOffset((BigInt(r.last) + 1n).toString()) : lastAt;
+        const known = this.reached.get(target);
+        if (known === undefined || compareOffsets(next, known) > 0) this.reached.set(target, next);
+        this.acked.push({ partition, target, first, last: lastAt, count: r.count, earliest: new Date(r.earliest).toISOString() });
+      }
     }
     this.mirrored += messages.length;
     this.sinceSync += messages.length;
