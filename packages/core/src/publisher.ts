@@ -4,7 +4,7 @@ import { setHeader } from "./headers.js";
 import { Batcher } from "./batcher.js";
 import { CONTENT_TYPE_HEADER, resolveCodec } from "./codec.js";
 import { runWithRetry } from "./retry.js";
-import { injectTraceContext, tracingActive, withPublishSpan } from "./tracing.js";
+import { injectTraceContext, otelApi, tracingActive, withPublishSpan } from "./tracing.js";
 import type { Headers, OutgoingMessage, PublishBatchResult, PublishResult, Publisher, PublisherOptions, WaitOptions } from "./contract.js";
 import type { PublishTransport, WireMessage } from "./spi.js";
 import { validateHeaders, validateTopicName, wireSize } from "./validation.js";
@@ -158,17 +158,29 @@ export class CorePublisher<T> implements Publisher<T> {
     if (idempotencyKey !== undefined && (typeof idempotencyKey !== "string" || idempotencyKey.length === 0)) {
       throw invalidArgument(`${field}.idempotencyKey`, "a non-empty string", idempotencyKey);
     }
-    const headers = validateHeaders(message.headers, `${field}.headers`);
-    if (headers.traceparent === undefined) injectTraceContext(headers);
-    if (this.codec.contentType !== undefined && headers[CONTENT_TYPE_HEADER] === undefined) {
-      const type = this.codec.contentType(message.data);
-      if (type !== undefined) headers[CONTENT_TYPE_HEADER] = type;
+    // Headers are made only where a message has some: a message without headers, trace or
+    // codec headers shares one frozen empty object, one with just the codec's content-type
+    // shares a frozen one per type (a fresh object per message was ~10% of a publish's garbage).
+    let headers = message.headers === undefined ? undefined : validateHeaders(message.headers, `${field}.headers`);
+    if (otelApi() !== undefined) {
+      headers ??= {};
+      if (headers.traceparent === undefined) injectTraceContext(headers);
     }
-    if (this.codec.headers !== undefined) {
-      for (const [name, value] of Object.entries(this.codec.headers(message.data) ?? {})) {
-        if (headers[name] === undefined) headers[name] = value;
+    if (this.codec.contentType !== undefined && headers?.[CONTENT_TYPE_HEADER] === undefined) {
+      const type = this.codec.contentType(message.data);
+      if (type !== undefined) {
+        if (headers === undefined) headers = contentTypeHeaders(type);
+        else headers[CONTENT_TYPE_HEADER] = type;
       }
     }
+    if (this.codec.headers !== undefined) {
+      const extra = this.codec.headers(message.data);
+      for (const name in extra) {
+        if (headers === undefined || Object.isFrozen(headers)) headers = { ...headers };
+        if (headers[name] === undefined) setHeader(headers, name, extra[name]!);
+      }
+    }
+    headers ??= NO_HEADERS;
     let value: Uint8Array;
     try {
       value = this.codec.encode(message.data);
@@ -224,6 +236,20 @@ export class CorePublisher<T> implements Publisher<T> {
     }
     return results;
   }
+}
+
+/** The headers of a message that has none: shared, so frozen (nothing downstream changes wire headers). */
+const NO_HEADERS: Headers = Object.freeze({}) as Headers;
+const sharedContentTypes = new Map<string, Headers>();
+
+/** `{ "content-type": type }`, one frozen object per type (a custom codec's types: at most 64 kept). */
+function contentTypeHeaders(type: string): Headers {
+  let headers = sharedContentTypes.get(type);
+  if (headers === undefined) {
+    headers = Object.freeze({ [CONTENT_TYPE_HEADER]: type }) as Headers;
+    if (sharedContentTypes.size < 64) sharedContentTypes.set(type, headers);
+  }
+  return headers;
 }
 
 function indexesToRetry(results: PublishBatchResult[]): number[] {
