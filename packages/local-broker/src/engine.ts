@@ -1,7 +1,7 @@
 import type { PublishBatchResult } from "@brook/core";
 import type { WireMessage } from "@brook/core/spi";
 import { BrookError, partitionForKey, validateTopicName } from "@brook/core/base";
-import type { AppendRecord, PartitionLog, Store, TopicConfig } from "./storage/types.js";
+import type { AppendInput, PartitionLog, Store, TopicConfig } from "./storage/types.js";
 import { StoredRun } from "./storage/file-format.js";
 import { GroupCoordinator, type GroupMember } from "./coordinator.js";
 import type { AppendOptions, CreateTopicConfig, EngineApi, FetchResult, FetchRunResult, GroupDescription, PartitionInfo, TopicDetails } from "./engine-api.js";
@@ -319,7 +319,7 @@ export class LogEngine implements EngineApi {
     const results: PublishBatchResult[] = new Array(messages.length);
     // Per partition: the message indexes and records of this call (arrays, not a Map).
     const slotIndexes: Array<number[] | undefined> = [];
-    const slotRecords: Array<AppendRecord[] | undefined> = [];
+    const slotRecords: Array<AppendInput[] | undefined> = [];
     const used: number[] = [];
     // Built only when a key repeats inside this call (rare): key → index of its first occurrence.
     let seenInCall: Map<string, number> | undefined;
@@ -370,20 +370,17 @@ export class LogEngine implements EngineApi {
         used.push(partition);
       }
       indexes.push(i);
-      records.push({
-        timestamp: now,
-        key,
-        idempotencyKey: m.idempotencyKey,
-        headers: m.headers,
-        value: Buffer.isBuffer(m.value) ? m.value : Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength),
-      });
+      // An unkeyed message is appended as it is (its timestamp is the call's `now`); a keyed one
+      // carries its key's bytes instead of the string.
+      if (m.key === undefined) records.push(m as AppendInput);
+      else records.push({ key, idempotencyKey: m.idempotencyKey, headers: m.headers, value: m.value });
     }
 
     const appendOne = async (partition: number): Promise<void> => {
       const indexes = slotIndexes[partition]!;
       const log = topic.logs[partition]!;
       try {
-        const base = await log.append(slotRecords[partition]!);
+        const base = await log.append(slotRecords[partition]!, now);
         const partitionId = String(partition);
         for (let j = 0; j < indexes.length; j++) {
           const index = indexes[j]!;

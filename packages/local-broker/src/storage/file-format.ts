@@ -6,7 +6,7 @@
 import { crc32c } from "../crc32c.js";
 import { BrookError } from "@brook/core/base";
 import { setHeader } from "@brook/core/base";
-import type { AppendRecord, StoredRecord } from "./types.js";
+import type { AppendInput, StoredRecord } from "./types.js";
 
 /** FORMAT.md §3: byte positions inside a batch. */
 export const BATCH_HEADER_BYTES = 38;
@@ -117,12 +117,12 @@ function badRecord(index: number, field: string, expected: string): BrookError {
  * upper bound of the size (strings counted at 3 bytes per UTF-16 unit), a second pass writes,
  * so the only allocation is the output buffer.
  */
-export function encodeAppend(records: readonly AppendRecord[], baseOffset: number, recordIndex?: number[], indexEvery = 64): EncodedAppend {
+export function encodeAppend(records: readonly AppendInput[], baseOffset: number, recordIndex?: number[], indexEvery = 64, timestamp?: number): EncodedAppend {
   const count = records.length;
   let bound = 0;
   for (let i = 0; i < count; i++) {
-    const r = records[i] as AppendRecord;
-    if (!Number.isSafeInteger(r.timestamp)) throw badRecord(i, "timestamp", "an integer number of milliseconds");
+    const r = records[i] as AppendInput;
+    if (!Number.isSafeInteger(r.timestamp ?? timestamp)) throw badRecord(i, "timestamp", "an integer number of milliseconds");
     if (!(r.value instanceof Uint8Array)) throw badRecord(i, "value", "a Buffer");
     bound += 8 + 9 + r.value.length + 9; // timestamp delta, value length + bytes, key/idem markers
     if (r.key !== undefined) {
@@ -153,16 +153,16 @@ export function encodeAppend(records: readonly AppendRecord[], baseOffset: numbe
   let appendMaxTs = -Infinity;
 
   for (let i = 0; i < count; i++) {
-    const r = records[i] as AppendRecord;
+    const r = records[i] as AppendInput;
+    const ts = (r.timestamp ?? timestamp) as number;
     if (batchCount === 0) {
       batchStart = pos;
       pos += BATCH_HEADER_BYTES;
-      batchFirstTs = r.timestamp;
-      batchMaxTs = r.timestamp;
+      batchFirstTs = ts;
+      batchMaxTs = ts;
     }
     // optional sparse record index: where every indexEvery-th record starts
     if (recordIndex !== undefined && i % indexEvery === 0) recordIndex.push(pos);
-    const ts = r.timestamp;
     if (ts > batchMaxTs) batchMaxTs = ts;
     const delta = ts - batchFirstTs;
     // timestampDelta: zigzag varint
@@ -225,7 +225,7 @@ export function encodeAppend(records: readonly AppendRecord[], baseOffset: numbe
   return {
     buffer: pos === bound ? buf : buf.subarray(0, pos),
     batches,
-    firstTimestamp: (records[0] as AppendRecord).timestamp,
+    firstTimestamp: ((records[0] as AppendInput).timestamp ?? timestamp) as number,
     maxTimestamp: appendMaxTs,
   };
 }

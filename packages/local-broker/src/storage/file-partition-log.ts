@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { BrookError, type Logger } from "@brook/core/base";
-import type { AppendRecord, PartitionLog, StoredRecord } from "./types.js";
+import type { AppendInput, PartitionLog, StoredRecord } from "./types.js";
 import {
   BATCH_HEADER_BYTES,
   type DecodeProgress,
@@ -180,7 +180,7 @@ export class FilePartitionLog implements PartitionLog {
   // -------------------------------------------------------------------------------------------
   // Append path (FORMAT.md §2)
 
-  append(records: readonly AppendRecord[]): Promise<number> {
+  append(records: readonly AppendInput[], timestamp?: number): Promise<number> {
     if (this.closed) return Promise.reject(this.closedError());
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (!Array.isArray(records)) {
@@ -190,7 +190,7 @@ export class FilePartitionLog implements PartitionLog {
     const base = this.nextOffset;
     let enc: EncodedAppend;
     try {
-      enc = encodeAppend(records, base);
+      enc = encodeAppend(records, base, undefined, undefined, timestamp);
     } catch (err) {
       return Promise.reject(err);
     }
