@@ -512,6 +512,27 @@ describe("Batcher", () => {
     await b.flush();
   });
 
+  test("addMany runs larger than a batch are split, mixed with single adds, and answered in order", async () => {
+    const batches: number[][] = [];
+    const b = new Batcher<number, number>({ lingerMs: 0, maxBatchCount: 4, maxBatchBytes: 1e6 }, async (items) => {
+      batches.push([...items]);
+      return items.map((i) => -i);
+    });
+    const single = b.add(0, 1);
+    const many = b.addMany([1, 2, 3, 4, 5, 6], [1, 1, 1, 1, 1, 1]);
+    const whole = b.addMany([7, 8], [1, 1]);
+    const last = b.add(9, 1);
+    expect(await single).toBe(-0);
+    expect(await many).toEqual([-1, -2, -3, -4, -5, -6]);
+    expect(await whole).toEqual([-7, -8]);
+    expect(await last).toBe(-9);
+    expect(batches).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
+    // A run that is a batch on its own is answered with that batch's results.
+    const alone = await b.addMany([10, 11], [1, 1]);
+    expect(alone).toEqual([-10, -11]);
+    await b.close();
+  });
+
   test("linger waits for company; flush sends at once", async () => {
     const batches: number[][] = [];
     const b = new Batcher<number, number>({ lingerMs: 10_000, maxBatchCount: 100, maxBatchBytes: 1e6 }, async (items) => {

@@ -6,7 +6,7 @@
 import { crc32c } from "../crc32c.js";
 import { BrookError } from "@brook/core/base";
 import { setHeader } from "@brook/core/base";
-import type { AppendRecord, StoredRecord } from "./types.js";
+import type { AppendInput, StoredRecord } from "./types.js";
 
 /** FORMAT.md §3: byte positions inside a batch. */
 export const BATCH_HEADER_BYTES = 38;
@@ -99,6 +99,8 @@ function readVarint(buf: Buffer, at: number, end: number): number {
 /** The result of encoding one append call: one buffer holding one or more batches. */
 export interface EncodedAppend {
   buffer: Buffer;
+  /** the whole buffer `buffer` was encoded into (the caller's `into`, or a new one): reusable once `buffer` is written */
+  backing: Buffer;
   /**
    * Per batch, 5 numbers: position inside `buffer`, baseOffset, recordCount, maxTimestamp,
    * firstTimestamp. Flat to avoid an object per batch.
@@ -115,14 +117,16 @@ function badRecord(index: number, field: string, expected: string): BrookError {
 /**
  * Encodes `records` (at least one) as batches starting at `baseOffset`. One pass computes an
  * upper bound of the size (strings counted at 3 bytes per UTF-16 unit), a second pass writes,
- * so the only allocation is the output buffer.
+ * so the only allocation is the output buffer, or none when `into` is big enough: a buffer
+ * whose earlier content has been written, reused because touching fresh memory (page faults)
+ * cost ~75 ns a record, a third of encoding a 100-byte one.
  */
-export function encodeAppend(records: readonly AppendRecord[], baseOffset: number, recordIndex?: number[], indexEvery = 64): EncodedAppend {
+export function encodeAppend(records: readonly AppendInput[], baseOffset: number, recordIndex?: number[], indexEvery = 64, timestamp?: number, into?: Buffer): EncodedAppend {
   const count = records.length;
   let bound = 0;
   for (let i = 0; i < count; i++) {
-    const r = records[i] as AppendRecord;
-    if (!Number.isSafeInteger(r.timestamp)) throw badRecord(i, "timestamp", "an integer number of milliseconds");
+    const r = records[i] as AppendInput;
+    if (!Number.isSafeInteger(r.timestamp ?? timestamp)) throw badRecord(i, "timestamp", "an integer number of milliseconds");
     if (!(r.value instanceof Uint8Array)) throw badRecord(i, "value", "a Buffer");
     bound += 8 + 9 + r.value.length + 9; // timestamp delta, value length + bytes, key/idem markers
     if (r.key !== undefined) {
@@ -142,7 +146,7 @@ export function encodeAppend(records: readonly AppendRecord[], baseOffset: numbe
     throw new BrookError("MESSAGE_TOO_LARGE", `append of ${count} records: more than ${MAX_APPEND_BYTES} bytes in one call`);
   }
 
-  const buf = Buffer.allocUnsafe(bound);
+  const buf = into !== undefined && into.length >= bound ? into : Buffer.allocUnsafe(bound);
   const batches: number[] = [];
   let pos = 0;
   let batchStart = 0;
@@ -153,16 +157,16 @@ export function encodeAppend(records: readonly AppendRecord[], baseOffset: numbe
   let appendMaxTs = -Infinity;
 
   for (let i = 0; i < count; i++) {
-    const r = records[i] as AppendRecord;
+    const r = records[i] as AppendInput;
+    const ts = (r.timestamp ?? timestamp) as number;
     if (batchCount === 0) {
       batchStart = pos;
       pos += BATCH_HEADER_BYTES;
-      batchFirstTs = r.timestamp;
-      batchMaxTs = r.timestamp;
+      batchFirstTs = ts;
+      batchMaxTs = ts;
     }
     // optional sparse record index: where every indexEvery-th record starts
     if (recordIndex !== undefined && i % indexEvery === 0) recordIndex.push(pos);
-    const ts = r.timestamp;
     if (ts > batchMaxTs) batchMaxTs = ts;
     const delta = ts - batchFirstTs;
     // timestampDelta: zigzag varint
@@ -223,9 +227,10 @@ export function encodeAppend(records: readonly AppendRecord[], baseOffset: numbe
     throw new BrookError("MESSAGE_TOO_LARGE", `append of ${count} records encodes to ${pos} bytes; at most ${MAX_APPEND_BYTES} per call`);
   }
   return {
-    buffer: pos === bound ? buf : buf.subarray(0, pos),
+    buffer: pos === buf.length ? buf : buf.subarray(0, pos),
+    backing: buf,
     batches,
-    firstTimestamp: (records[0] as AppendRecord).timestamp,
+    firstTimestamp: ((records[0] as AppendInput).timestamp ?? timestamp) as number,
     maxTimestamp: appendMaxTs,
   };
 }

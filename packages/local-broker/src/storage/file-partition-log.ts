@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { BrookError, type Logger } from "@brook/core/base";
-import type { AppendRecord, PartitionLog, StoredRecord } from "./types.js";
+import type { AppendInput, PartitionLog, StoredRecord } from "./types.js";
 import {
   BATCH_HEADER_BYTES,
   type DecodeProgress,
@@ -96,6 +96,10 @@ interface PendingAppend {
   reject: (err: unknown) => void;
 }
 
+/** Encode buffers kept for reuse once written (see encodeAppend), and the largest one kept. */
+const SPARE_BUFFERS = 4;
+const SPARE_BUFFER_MAX_BYTES = 8 * 1024 * 1024;
+
 /** Soft cap of one read when the caller gives no maxBytes. */
 const DEFAULT_READ_MAX_BYTES = 1024 * 1024;
 const MIN_READ_CHUNK = 4 * 1024;
@@ -109,6 +113,8 @@ export class FilePartitionLog implements PartitionLog {
   /** the offset after the last record readers may see (written, and fsynced under "always") */
   private visibleEnd = 0;
   private pending: PendingAppend[] = [];
+  /** written appends' encode buffers, for the next appends to encode into */
+  private spare: Buffer[] = [];
   private flushing = false;
   private idleWaiters: Array<() => void> = [];
   private failure: BrookError | undefined;
@@ -180,7 +186,7 @@ export class FilePartitionLog implements PartitionLog {
   // -------------------------------------------------------------------------------------------
   // Append path (FORMAT.md §2)
 
-  append(records: readonly AppendRecord[]): Promise<number> {
+  append(records: readonly AppendInput[], timestamp?: number): Promise<number> {
     if (this.closed) return Promise.reject(this.closedError());
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (!Array.isArray(records)) {
@@ -190,7 +196,7 @@ export class FilePartitionLog implements PartitionLog {
     const base = this.nextOffset;
     let enc: EncodedAppend;
     try {
-      enc = encodeAppend(records, base);
+      enc = encodeAppend(records, base, undefined, undefined, timestamp, this.spare.pop());
     } catch (err) {
       return Promise.reject(err);
     }
@@ -218,7 +224,11 @@ export class FilePartitionLog implements PartitionLog {
       const last = group[group.length - 1] as PendingAppend;
       this.active.visibleSize = this.active.size;
       this.visibleEnd = last.base + last.count;
-      for (const p of group) p.resolve(p.base);
+      for (const p of group) {
+        const backing = p.enc.backing;
+        if (this.spare.length < SPARE_BUFFERS && backing.length <= SPARE_BUFFER_MAX_BYTES) this.spare.push(backing);
+        p.resolve(p.base);
+      }
     }
     if (this.failure !== undefined) {
       const rest = this.pending;

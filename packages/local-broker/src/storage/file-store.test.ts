@@ -117,6 +117,28 @@ describe("file store: records", () => {
     expect(await log.read(4, 10)).toEqual([]);
   });
 
+  test("appends of falling sizes, one after another and at once, read back whole (encode buffers are reused)", async () => {
+    const store = await open(tempDir());
+    const log = await store.openPartition("t", 0);
+    const want: string[] = [];
+    let n = 0;
+    const batch = (count: number, size: number): AppendRecord[] =>
+      Array.from({ length: count }, () => {
+        const value = `${n++}:`.padEnd(size, "x");
+        want.push(value);
+        return { timestamp: T0 + n, key: undefined, idempotencyKey: undefined, headers: {}, value: Buffer.from(value) };
+      });
+    for (const [count, size] of [[500, 400], [300, 100], [10, 30], [1, 5], [800, 300]] as const) await log.append(batch(count, size));
+    await Promise.all([batch(200, 50), batch(3, 7), batch(600, 200), batch(1, 1)].map((records) => log.append(records)));
+    // A record without a timestamp of its own gets the append call's.
+    const plain = { key: undefined, idempotencyKey: undefined, headers: {}, value: Buffer.from("plain") };
+    want.push("plain");
+    const at = await log.append([plain], T0 - 7);
+    const back = await readAll(log);
+    expect(values(back)).toEqual(want);
+    expect(back[at]!.timestamp).toBe(T0 - 7);
+  });
+
   test("offsets continue across a restart", async () => {
     const dir = tempDir();
     let store = await open(dir);

@@ -1,7 +1,7 @@
 import { BrookError } from "@brook/core/base";
 import { type DecodeProgress, StoredRun, batchBaseOffset, batchLength, batchRecordCount, decodeBatchRecords, encodeAppend, firstOffsetAtOrAfter, isDecodeError } from "./file-format.js";
 import { DedupeWindow } from "./dedupe-window.js";
-import type { AppendRecord, DedupeEntry, MetadataStore, PartitionLog, Store, StoredRecord, TopicConfig } from "./types.js";
+import type { AppendInput, DedupeEntry, MetadataStore, PartitionLog, Store, StoredRecord, TopicConfig } from "./types.js";
 
 /** Records per in-memory segment before the next append starts a new one; retention drops whole segments, as on disk. */
 const SEGMENT_RECORDS = 4_096;
@@ -47,7 +47,7 @@ export class MemoryPartitionLog implements PartitionLog {
     return this.end;
   }
 
-  async append(records: readonly AppendRecord[]): Promise<number> {
+  async append(records: readonly AppendInput[], timestamp?: number): Promise<number> {
     const base = this.end;
     // A segment holds exactly SEGMENT_RECORDS records (as before batches): an append that
     // crosses the boundary is split there, so retention drops the same records it always did.
@@ -61,7 +61,7 @@ export class MemoryPartitionLog implements PartitionLog {
       const take = Math.min(records.length - done, room);
       const part = done === 0 && take === records.length ? records : records.slice(done, done + take);
       const recordIndex: number[] = [];
-      const encoded = encodeAppend(part, base + done, recordIndex, RECORD_INDEX_EVERY);
+      const encoded = encodeAppend(part, base + done, recordIndex, RECORD_INDEX_EVERY, timestamp);
       const batchStarts: number[] = [];
       for (let b = 0; b < encoded.batches.length; b += 5) batchStarts.push(encoded.batches[b]!);
       parts.push({ chunk: { baseOffset: base + done, count: take, buffer: encoded.buffer, batchStarts, recordIndex }, maxTimestamp: encoded.maxTimestamp, newSegment });
