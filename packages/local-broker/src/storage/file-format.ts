@@ -388,7 +388,7 @@ export function decodeBatchRecords(
     const take = offset >= from;
     let record: StoredRecord | undefined;
     if (take && run === undefined) {
-      record = decodeRecord(buf, pos, end, offset, firstTs);
+      record = decodeRecord(buf, pos, end, offset, firstTs, storedRecord);
       pos = cursor;
     } else pos = skipRecord(buf, pos, end);
     if (!take) continue;
@@ -403,8 +403,17 @@ export function decodeBatchRecords(
   return false;
 }
 
-/** Decodes the record at `pos` of a batch ending at `end`; leaves `cursor` after it. */
-function decodeRecord(buf: Buffer, pos: number, end: number, offset: number, firstTs: number): StoredRecord {
+/**
+ * Makes a reader's object for a record from its decoded fields: a reader that wants its own
+ * shape (the subscriber's SourceRecord) gets it straight from the bytes, with no StoredRecord
+ * made and dropped on the way.
+ */
+export type RecordMaker<R> = (offset: number, timestamp: number, key: Buffer | undefined, idempotencyKey: string | undefined, headers: Record<string, string>, value: Buffer) => R;
+
+const storedRecord: RecordMaker<StoredRecord> = (offset, timestamp, key, idempotencyKey, headers, value) => ({ offset, timestamp, key, idempotencyKey, headers, value });
+
+/** Decodes the record at `pos` of a batch ending at `end` through `make`; leaves `cursor` after it. */
+function decodeRecord<R>(buf: Buffer, pos: number, end: number, offset: number, firstTs: number, make: RecordMaker<R>): R {
   // timestampDelta
   const zz = readSmall(buf, pos, end);
   pos = cursor;
@@ -445,14 +454,7 @@ function decodeRecord(buf: Buffer, pos: number, end: number, offset: number, fir
   pos += n;
   if (pos > end) throw new DecodeError("record runs past the end of its batch");
   cursor = pos;
-  return {
-    offset,
-    timestamp: firstTs + (zz % 2 === 0 ? zz / 2 : -(zz + 1) / 2),
-    key,
-    idempotencyKey,
-    headers,
-    value: view(buf, valueStart, pos),
-  };
+  return make(offset, firstTs + (zz % 2 === 0 ? zz / 2 : -(zz + 1) / 2), key, idempotencyKey, headers, view(buf, valueStart, pos));
 }
 
 /** The position after the record at `pos` of a batch ending at `end`, read without decoding it. */
@@ -503,11 +505,16 @@ export class StoredRun {
 
   /** Decodes record i (0 ≤ i < length): a fresh object per call. */
   record(i: number): StoredRecord {
+    return this.recordAs(i, storedRecord);
+  }
+
+  /** Decodes record i (0 ≤ i < length) into the object `make` makes of its fields. */
+  recordAs<R>(i: number, make: RecordMaker<R>): R {
     const pieces = this.pieces;
     let p = pieces.length - 1;
     while (p > 0 && pieces[p]!.from > i) p--;
     const piece = pieces[p]!;
-    return decodeRecord(piece.buf, this.positions[i]!, piece.end, this.firstOffset + i, piece.firstTs);
+    return decodeRecord(piece.buf, this.positions[i]!, piece.end, this.firstOffset + i, piece.firstTs, make);
   }
 }
 
