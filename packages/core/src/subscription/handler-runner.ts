@@ -208,9 +208,11 @@ export class HandlerRunner<T> {
   }
 
   /**
-   * The messages of one attempt of a batch, made as the handler reads them. Data that can fail
-   * to decode (every codec but bytes) is decoded up front, so a message that does not decode
-   * still fails the batch before the handler runs, as with eager messages.
+   * The messages of one attempt of a batch. With the bytes codec they are made as the handler
+   * reads them. Data that can fail to decode (every codec but bytes) is decoded up front, so a
+   * message that does not decode still fails the batch before the handler runs; the messages
+   * are then made up front too, in a plain array: the data is the cost, and reading through
+   * the lazy view's proxy cost more than the message objects it saved.
    */
   private batchView(batch: RecordBatch, attempt: number): ReceivedMessage<T>[] {
     const codec = this.options.codec;
@@ -220,13 +222,13 @@ export class HandlerRunner<T> {
         return this.decode(r, (r.deliveryAttempt ?? 1) + attempt - 1);
       });
     }
-    const records = batch.records();
-    const data: T[] = new Array<T>(records.length);
-    for (let i = 0; i < records.length; i++) data[i] = codec.decode(records[i]!.value, records[i]!.headers);
-    return lazyMessages(records.length, (i) => {
-      const r = records[i]!;
-      return this.decode(r, (r.deliveryAttempt ?? 1) + attempt - 1, { data: data[i]! });
-    });
+    const count = batch.count;
+    const messages: ReceivedMessage<T>[] = new Array<ReceivedMessage<T>>(count);
+    for (let i = 0; i < count; i++) {
+      const r = batch.record(i);
+      messages[i] = this.decode(r, (r.deliveryAttempt ?? 1) + attempt - 1, { data: codec.decode(r.value, r.headers) });
+    }
+    return messages;
   }
 
   private settle(record: SourceRecord, token: number): void {
