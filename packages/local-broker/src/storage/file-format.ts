@@ -445,7 +445,7 @@ function decodeRecord<R>(buf: Buffer, pos: number, end: number, offset: number, 
     const nameEnd = nameStart + n;
     n = readSmall(buf, nameEnd, end);
     pos = cursor + n;
-    setHeader(headers, buf.toString("utf8", nameStart, nameEnd), buf.toString("utf8", cursor, pos));
+    setHeader(headers, headerText(buf, nameStart, nameEnd), headerText(buf, cursor, pos));
   }
   // value
   n = readSmall(buf, pos, end);
@@ -455,6 +455,37 @@ function decodeRecord<R>(buf: Buffer, pos: number, end: number, offset: number, 
   if (pos > end) throw new DecodeError("record runs past the end of its batch");
   cursor = pos;
   return make(offset, firstTs + (zz % 2 === 0 ? zz / 2 : -(zz + 1) / 2), key, idempotencyKey, headers, view(buf, valueStart, pos));
+}
+
+/** Header names and values seen lately (ASCII only: a char per byte; see headerText). */
+const HEADER_TEXTS = 16;
+const HEADER_TEXT_MAX_BYTES = 64;
+const recentHeaderTexts: string[] = [];
+let nextHeaderSlot = 0;
+
+/**
+ * The text of a header name or value. Most records repeat a few of them (content-type,
+ * application/json): those come from a small table of recent ASCII ones, compared char by
+ * byte, so the same string is reused. A fresh string per record cost more to make, and more
+ * again as a property name (each one is hashed and interned), than the rest of a JSON record's
+ * fields. A text that is not plain ASCII never matches (its length in chars differs, or a
+ * U+FFFD from a bad byte equals no byte) and is made as before.
+ */
+function headerText(buf: Buffer, start: number, end: number): string {
+  const length = end - start;
+  if (length > HEADER_TEXT_MAX_BYTES) return buf.toString("utf8", start, end);
+  search: for (let s = 0; s < recentHeaderTexts.length; s++) {
+    const known = recentHeaderTexts[s]!;
+    if (known.length !== length) continue;
+    for (let i = 0; i < length; i++) if (known.charCodeAt(i) !== buf[start + i]) continue search;
+    return known;
+  }
+  const text = buf.toString("utf8", start, end);
+  if (text.length === length) {
+    recentHeaderTexts[nextHeaderSlot] = text;
+    nextHeaderSlot = (nextHeaderSlot + 1) % HEADER_TEXTS;
+  }
+  return text;
 }
 
 /** The position after the record at `pos` of a batch ending at `end`, read without decoding it. */
