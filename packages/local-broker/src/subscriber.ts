@@ -3,7 +3,7 @@ import { BrookError, type SeekTarget, type StartFrom } from "@brook/core";
 import { assignmentAt, nextAfter, placeInLog, toBrookError, type CommitSource, type DeliverySink, type OutOfRangePolicy, type RecordRun, type SourceRecord } from "@brook/core/spi";
 import type { EngineApi } from "./engine-api.js";
 import type { GroupMember } from "./coordinator.js";
-import type { StoredRecord, StoredRun } from "./storage/types.js";
+import type { RecordMaker, StoredRecord, StoredRun } from "./storage/types.js";
 
 const FETCH_WAIT_MS = 500;
 const MAX_FETCH_RECORDS = 4_096;
@@ -261,7 +261,8 @@ export class LocalSubscriptionSource implements CommitSource, GroupMember {
       if (records.length === 0) continue;
       if (Array.isArray(records)) {
         loop.offset = records[records.length - 1]!.offset + 1;
-        sink.deliver(records.map((r) => toSourceRecord(partition, r)));
+        const make = sourceRecordMaker(partition);
+        sink.deliver(records.map((r) => make(r.offset, r.timestamp, r.key, r.idempotencyKey, r.headers, r.value)));
       } else {
         loop.offset = records.firstOffset + records.length;
         sink.deliverRun(toRecordRun(partition, records));
@@ -270,20 +271,22 @@ export class LocalSubscriptionSource implements CommitSource, GroupMember {
   }
 }
 
+/** Each record of the run is decoded straight into a SourceRecord when core asks for it. */
 function toRecordRun(partition: string, run: StoredRun): RecordRun {
-  return { partition, firstOffset: run.firstOffset, count: run.length, record: (i) => toSourceRecord(partition, run.record(i)) };
+  const make = sourceRecordMaker(partition);
+  return { partition, firstOffset: run.firstOffset, count: run.length, record: (i) => run.recordAs(i, make) };
 }
 
-function toSourceRecord(partition: string, r: StoredRecord): SourceRecord {
-  return {
+function sourceRecordMaker(partition: string): RecordMaker<SourceRecord> {
+  return (offset, timestamp, key, idempotencyKey, headers, value) => ({
     partition,
-    offset: String(r.offset),
-    key: r.key === undefined ? undefined : r.key.toString("utf8"),
-    idempotencyKey: r.idempotencyKey,
-    headers: r.headers,
-    value: r.value,
-    publishTime: new Date(r.timestamp),
-  };
+    offset: String(offset),
+    key: key === undefined ? undefined : key.toString("utf8"),
+    idempotencyKey,
+    headers,
+    value,
+    publishTime: new Date(timestamp),
+  });
 }
 
 function parseOffset(offset: string, field = "offset"): number {

@@ -50,7 +50,7 @@ export interface RunProgress {
   release(count: number): void;
 }
 
-/** Synchronous handlers: records handled in order before a run settles them as one range, at most. */
+/** Records handled in order before a run settles them as one range, at most. */
 const RUN_SETTLE_EVERY = 512;
 
 /**
@@ -139,6 +139,15 @@ export class HandlerRunner<T> {
         from = done;
       }
     };
+    // Async handlers: what was handled is settled at the next turn of the event loop, not
+    // before each await. Handlers that resolve at once run the whole run in microtasks and
+    // settle in stretches; one that waits (I/O, a timer) lets the turn come, and what was
+    // handled before it is settled then, so a slow message still holds back only itself.
+    let flushQueued = false;
+    const queuedFlush = (): void => {
+      flushQueued = false;
+      flush();
+    };
     const fast = this.fastPath && !tracingActive();
     try {
       for (let i = 0; i < run.count; i++) {
@@ -149,16 +158,15 @@ export class HandlerRunner<T> {
           try {
             const result = handler(this.decode(record, record.deliveryAttempt ?? 1));
             if (result !== undefined && typeof (result as Promise<void>).then === "function") {
-              // What was handled before is settled before waiting: a message that takes long
-              // holds back only itself, as with a task per message.
-              flush();
+              if (done > from && !flushQueued) {
+                flushQueued = true;
+                setImmediate(queuedFlush);
+              }
               await result;
-              done = i + 1;
-            } else {
-              // Synchronous handlers run the run on one stack frame: settle in stretches.
-              done = i + 1;
-              if (done - from >= RUN_SETTLE_EVERY) flush();
             }
+            // Handled in order, on one stack frame or in microtasks: settle in stretches.
+            done = i + 1;
+            if (done - from >= RUN_SETTLE_EVERY) flush();
             continue;
           } catch (error) {
             failure = { error };
@@ -200,9 +208,11 @@ export class HandlerRunner<T> {
   }
 
   /**
-   * The messages of one attempt of a batch, made as the handler reads them. Data that can fail
-   * to decode (every codec but bytes) is decoded up front, so a message that does not decode
-   * still fails the batch before the handler runs, as with eager messages.
+   * The messages of one attempt of a batch. With the bytes codec they are made as the handler
+   * reads them. Data that can fail to decode (every codec but bytes) is decoded up front, so a
+   * message that does not decode still fails the batch before the handler runs; the messages
+   * are then made up front too, in a plain array: the data is the cost, and reading through
+   * the lazy view's proxy cost more than the message objects it saved.
    */
   private batchView(batch: RecordBatch, attempt: number): ReceivedMessage<T>[] {
     const codec = this.options.codec;
@@ -212,13 +222,13 @@ export class HandlerRunner<T> {
         return this.decode(r, (r.deliveryAttempt ?? 1) + attempt - 1);
       });
     }
-    const records = batch.records();
-    const data: T[] = new Array<T>(records.length);
-    for (let i = 0; i < records.length; i++) data[i] = codec.decode(records[i]!.value, records[i]!.headers);
-    return lazyMessages(records.length, (i) => {
-      const r = records[i]!;
-      return this.decode(r, (r.deliveryAttempt ?? 1) + attempt - 1, { data: data[i]! });
-    });
+    const count = batch.count;
+    const messages: ReceivedMessage<T>[] = new Array<ReceivedMessage<T>>(count);
+    for (let i = 0; i < count; i++) {
+      const r = batch.record(i);
+      messages[i] = this.decode(r, (r.deliveryAttempt ?? 1) + attempt - 1, { data: codec.decode(r.value, r.headers) });
+    }
+    return messages;
   }
 
   private settle(record: SourceRecord, token: number): void {

@@ -76,6 +76,29 @@ describe("deliverRun, per-message handler, ordering partition", () => {
     await sub.close();
   });
 
+  test("async handlers that resolve at once: a message that waits holds back only itself", async () => {
+    const src = source();
+    const held = gate();
+    const seen: string[] = [];
+    const sub = await subscribe(src, {
+      ordering: "partition",
+      handler: async (m: ReceivedMessage<Buffer>) => {
+        seen.push(m.position.offset);
+        if (m.position.offset === "105") await held.wait;
+      },
+    });
+    sub.deliverRun(run(100, 10));
+    await waitFor(() => seen.includes("105") && sub.health()[0]!.inFlight === 5);
+    await sub.commit();
+    expect(src.commits.at(-1)).toEqual(new Map([["0", "104"]]));
+    held.open();
+    await waitFor(() => sub.health()[0]!.inFlight === 0);
+    await sub.commit();
+    expect(src.commits.at(-1)).toEqual(new Map([["0", "109"]]));
+    expect(sub.stats()).toMatchObject({ delivered: 10, acked: 10 });
+    await sub.close();
+  });
+
   test("a message that fails for good in the middle is dead-lettered, and the commit then passes it", async () => {
     const src = source();
     const errors: string[] = [];

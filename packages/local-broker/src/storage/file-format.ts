@@ -393,7 +393,7 @@ export function decodeBatchRecords(
     const take = offset >= from;
     let record: StoredRecord | undefined;
     if (take && run === undefined) {
-      record = decodeRecord(buf, pos, end, offset, firstTs);
+      record = decodeRecord(buf, pos, end, offset, firstTs, storedRecord);
       pos = cursor;
     } else pos = skipRecord(buf, pos, end);
     if (!take) continue;
@@ -408,8 +408,17 @@ export function decodeBatchRecords(
   return false;
 }
 
-/** Decodes the record at `pos` of a batch ending at `end`; leaves `cursor` after it. */
-function decodeRecord(buf: Buffer, pos: number, end: number, offset: number, firstTs: number): StoredRecord {
+/**
+ * Makes a reader's object for a record from its decoded fields: a reader that wants its own
+ * shape (the subscriber's SourceRecord) gets it straight from the bytes, with no StoredRecord
+ * made and dropped on the way.
+ */
+export type RecordMaker<R> = (offset: number, timestamp: number, key: Buffer | undefined, idempotencyKey: string | undefined, headers: Record<string, string>, value: Buffer) => R;
+
+const storedRecord: RecordMaker<StoredRecord> = (offset, timestamp, key, idempotencyKey, headers, value) => ({ offset, timestamp, key, idempotencyKey, headers, value });
+
+/** Decodes the record at `pos` of a batch ending at `end` through `make`; leaves `cursor` after it. */
+function decodeRecord<R>(buf: Buffer, pos: number, end: number, offset: number, firstTs: number, make: RecordMaker<R>): R {
   // timestampDelta
   const zz = readSmall(buf, pos, end);
   pos = cursor;
@@ -441,7 +450,7 @@ function decodeRecord(buf: Buffer, pos: number, end: number, offset: number, fir
     const nameEnd = nameStart + n;
     n = readSmall(buf, nameEnd, end);
     pos = cursor + n;
-    setHeader(headers, buf.toString("utf8", nameStart, nameEnd), buf.toString("utf8", cursor, pos));
+    setHeader(headers, headerText(buf, nameStart, nameEnd), headerText(buf, cursor, pos));
   }
   // value
   n = readSmall(buf, pos, end);
@@ -450,14 +459,38 @@ function decodeRecord(buf: Buffer, pos: number, end: number, offset: number, fir
   pos += n;
   if (pos > end) throw new DecodeError("record runs past the end of its batch");
   cursor = pos;
-  return {
-    offset,
-    timestamp: firstTs + (zz % 2 === 0 ? zz / 2 : -(zz + 1) / 2),
-    key,
-    idempotencyKey,
-    headers,
-    value: view(buf, valueStart, pos),
-  };
+  return make(offset, firstTs + (zz % 2 === 0 ? zz / 2 : -(zz + 1) / 2), key, idempotencyKey, headers, view(buf, valueStart, pos));
+}
+
+/** Header names and values seen lately (ASCII only: a char per byte; see headerText). */
+const HEADER_TEXTS = 16;
+const HEADER_TEXT_MAX_BYTES = 64;
+const recentHeaderTexts: string[] = [];
+let nextHeaderSlot = 0;
+
+/**
+ * The text of a header name or value. Most records repeat a few of them (content-type,
+ * application/json): those come from a small table of recent ASCII ones, compared char by
+ * byte, so the same string is reused. A fresh string per record cost more to make, and more
+ * again as a property name (each one is hashed and interned), than the rest of a JSON record's
+ * fields. A text that is not plain ASCII never matches (its length in chars differs, or a
+ * U+FFFD from a bad byte equals no byte) and is made as before.
+ */
+function headerText(buf: Buffer, start: number, end: number): string {
+  const length = end - start;
+  if (length > HEADER_TEXT_MAX_BYTES) return buf.toString("utf8", start, end);
+  search: for (let s = 0; s < recentHeaderTexts.length; s++) {
+    const known = recentHeaderTexts[s]!;
+    if (known.length !== length) continue;
+    for (let i = 0; i < length; i++) if (known.charCodeAt(i) !== buf[start + i]) continue search;
+    return known;
+  }
+  const text = buf.toString("utf8", start, end);
+  if (text.length === length) {
+    recentHeaderTexts[nextHeaderSlot] = text;
+    nextHeaderSlot = (nextHeaderSlot + 1) % HEADER_TEXTS;
+  }
+  return text;
 }
 
 /** The position after the record at `pos` of a batch ending at `end`, read without decoding it. */
@@ -508,11 +541,16 @@ export class StoredRun {
 
   /** Decodes record i (0 ≤ i < length): a fresh object per call. */
   record(i: number): StoredRecord {
+    return this.recordAs(i, storedRecord);
+  }
+
+  /** Decodes record i (0 ≤ i < length) into the object `make` makes of its fields. */
+  recordAs<R>(i: number, make: RecordMaker<R>): R {
     const pieces = this.pieces;
     let p = pieces.length - 1;
     while (p > 0 && pieces[p]!.from > i) p--;
     const piece = pieces[p]!;
-    return decodeRecord(piece.buf, this.positions[i]!, piece.end, this.firstOffset + i, piece.firstTs);
+    return decodeRecord(piece.buf, this.positions[i]!, piece.end, this.firstOffset + i, piece.firstTs, make);
   }
 }
 

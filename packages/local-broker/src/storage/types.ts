@@ -5,9 +5,9 @@
  * stays far below 2^53 records.
  */
 
-import type { StoredRun } from "./file-format.js";
+import type { RecordMaker, StoredRun } from "./file-format.js";
 
-export type { StoredRun };
+export type { RecordMaker, StoredRun };
 
 /** A record as the engine hands it to a partition log for appending. */
 export interface AppendRecord {
